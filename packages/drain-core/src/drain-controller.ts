@@ -1,0 +1,503 @@
+// The drain of one process: tracks the connections of attached ws servers and walks the lifecycle
+// serving → draining → closing → drained (DESIGN.md §4) on the first trigger: SIGTERM, the admin drain
+// endpoint, or drain(). Later triggers never restart timers.
+
+import { channel } from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { AdminServer } from './admin-server.js';
+import type { DrainBudget } from './budget.js';
+import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './drain-state.js';
+import { shuffle, spreadOffsets } from './close-schedule.js';
+import { BatonError, codedError, ErrorCodes } from './errors.js';
+import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
+import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
+import { TimerQueue } from './timer-queue.js';
+import { ConnectionRecord, type TrackedConnection } from './tracked-connection.js';
+import { installUpgradeGate } from './upgrade-gate.js';
+
+/** WebSocket close code 1012 (Service Restart): server-only, and read by clients as "reconnect". */
+export const CLOSE_CODE_SERVICE_RESTART = 1012;
+
+export interface DrainReport {
+  readonly trigger: DrainTrigger;
+  /** Whether the pod was being deleted (signal/preStop) rather than drained by hand. */
+  readonly terminating: boolean;
+  /** Epoch ms of the trigger, of the start of closing, and of drained. */
+  readonly startedAt: number;
+  readonly closingAt: number | undefined;
+  readonly drainedAt: number;
+  /** Connections open when closing began (or when destroy() ran). */
+  readonly connectionsAtClosing: number;
+  readonly closed: number;
+  readonly hinted: number;
+  readonly terminated: number;
+  readonly refusedUpgrades: number;
+  /** True when destroy() ended the drain. */
+  readonly forced: boolean;
+}
+
+export interface StateChange {
+  readonly from: DrainStateName;
+  readonly to: DrainStateName;
+  readonly trigger: DrainTrigger | undefined;
+}
+
+export interface DrainControllerEvents {
+  state: [StateChange];
+  drained: [DrainReport];
+  connection: [TrackedConnection];
+  error: [Error];
+}
+
+export interface DrainRequest {
+  /** Default 'api'. */
+  trigger?: DrainTrigger;
+  /** For trigger 'api': whether the pod is being deleted (readiness keeps passing). Default true. */
+  terminating?: boolean;
+}
+
+const stateChannel = channel('baton:drain-core:state');
+
+type QueueItem = { kind: 'due' | 'deadline' | 'terminate'; connection: ConnectionRecord };
+
+export class DrainController extends EventEmitter<DrainControllerEvents> {
+  readonly options: ResolvedDrainOptions;
+  readonly #connections = new Set<ConnectionRecord>();
+  readonly #bySocket = new WeakMap<WebSocket, ConnectionRecord>();
+  readonly #servers = new Map<WebSocketServer, () => void>();
+  readonly #queue: TimerQueue<QueueItem>;
+  #state: DrainStateName = DrainState.SERVING;
+  #trigger: DrainTrigger | undefined;
+  #terminating = false;
+  #signalled = false;
+  #startedAt = 0;
+  #closingAt: number | undefined;
+  #windowEnd = 0;
+  #phaseTimer: ReturnType<typeof setTimeout> | undefined;
+  #connectionsAtClosing = 0;
+  #accepted = 0;
+  #closed = 0;
+  #hinted = 0;
+  #terminated = 0;
+  #refusedUpgrades = 0;
+  #forced = false;
+  #drained: Promise<DrainReport> | undefined;
+  #resolveDrained: ((report: DrainReport) => void) | undefined;
+  #admin: AdminServer | undefined;
+  #metrics: DrainMetrics | undefined;
+  #started: Promise<void> | undefined;
+  #released: Promise<void> | undefined;
+  readonly #signalHandler = (): void => {
+    this.#signalled = true;
+    this.#begin('signal', true);
+  };
+
+  constructor(options: DrainOptions = {}) {
+    super();
+    this.options = resolveDrainOptions(options);
+    this.#queue = new TimerQueue<QueueItem>({
+      run: (item) => this.#runScheduled(item),
+      onError: (error) => this.options.logger.error({ err: String(error) }, 'baton: scheduled close failed'),
+    });
+  }
+
+  get state(): DrainStateName {
+    return this.#state;
+  }
+
+  get budget(): DrainBudget {
+    return this.options.budget;
+  }
+
+  /** Open connections currently tracked. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** The tracked connections (a snapshot). */
+  connections(): TrackedConnection[] {
+    return [...this.#connections];
+  }
+
+  /** Track the connections of a ws server (server or noServer mode) and gate its upgrades. */
+  attach(server: WebSocketServer): this {
+    if (!isWebSocketServer(server)) {
+      throw codedError(TypeError, ErrorCodes.INVALID_SERVER, 'attach() needs a ws WebSocketServer instance.');
+    }
+    if (this.#servers.has(server)) {
+      throw new BatonError(ErrorCodes.INVALID_SERVER, 'This WebSocketServer is already attached to this DrainController.');
+    }
+    if (stateIndex(this.#state) >= stateIndex(DrainState.CLOSING)) {
+      throw new BatonError(ErrorCodes.NOT_SERVING, `Cannot attach a server while the drain is ${this.#state}.`);
+    }
+    const onConnection = (socket: WebSocket, request: IncomingMessage) => this.#track(socket, request);
+    server.on('connection', onConnection);
+    const removeGate = installUpgradeGate(server, {
+      accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
+      onRefused: () => {
+        this.#refusedUpgrades++;
+      },
+      retryAfterSeconds: this.options.retryAfterSeconds,
+    });
+    this.#servers.set(server, () => {
+      server.off('connection', onConnection);
+      removeGate();
+    });
+    // Connections opened before attach() are drained too.
+    for (const socket of server.clients ?? []) this.#track(socket, undefined);
+    return this;
+  }
+
+  /** Stop tracking a server's new connections and remove its gate. Already tracked connections stay tracked. */
+  detach(server: WebSocketServer): void {
+    const remove = this.#servers.get(server);
+    if (!remove) return;
+    remove();
+    this.#servers.delete(server);
+  }
+
+  /**
+   * Start the admin server (when configured), install the signal handlers and load metrics.
+   * Resolves once the admin server listens. Idempotent.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.#start();
+    return this.#started;
+  }
+
+  async #start(): Promise<void> {
+    for (const signal of this.options.signals) process.on(signal, this.#signalHandler);
+    if (this.options.metrics) {
+      this.#metrics = await createDrainMetrics(() => this.#counters(), this.options.metrics.registry);
+      if (!this.#metrics && this.options.metrics.registry !== undefined) {
+        this.options.logger.warn({}, 'baton: metrics.registry given but prom-client could not be imported');
+      }
+    }
+    const admin = this.options.admin;
+    if (admin) {
+      this.#admin = new AdminServer({
+        ...admin,
+        logger: this.options.logger,
+        target: {
+          status: () => this.status(),
+          isReady: () => this.isReady(),
+          startDrain: (trigger) => {
+            const alreadyDraining = this.#state !== DrainState.SERVING;
+            this.#begin(trigger, trigger === 'prestop');
+            return { alreadyDraining };
+          },
+          metricsRegistry: (): MetricsRegistry | undefined => this.#metrics?.registry,
+        },
+      });
+      try {
+        const address = await this.#admin.listen();
+        this.options.logger.info({ address: address.address, port: address.port }, 'baton: admin server listening');
+      } catch (error) {
+        this.#removeSignalHandlers();
+        throw error;
+      }
+    }
+  }
+
+  /** The admin server's address, once start() resolved. */
+  adminAddress(): AddressInfo | undefined {
+    return this.#admin?.address();
+  }
+
+  /** Readiness as the readiness endpoint reports it. */
+  isReady(): boolean {
+    if (this.#state === DrainState.SERVING) return true;
+    return this.#terminating ? this.options.readyWhileTerminating : this.options.readyWhileManualDrain;
+  }
+
+  /** A JSON-friendly view of the drain, as the admin endpoints report it. */
+  status(): Record<string, unknown> {
+    const budget = this.options.budget;
+    return {
+      state: this.#state,
+      trigger: this.#trigger ?? null,
+      terminating: this.#terminating,
+      connections: this.#connections.size,
+      startedAt: this.#startedAt ? new Date(this.#startedAt).toISOString() : null,
+      closingAt: this.#startedAt ? new Date(this.#startedAt + budget.propagationDelayMs).toISOString() : null,
+      deadlineAt: this.#startedAt ? new Date(this.#startedAt + budget.worstCaseDrainMs).toISOString() : null,
+    };
+  }
+
+  /**
+   * Start the drain (if not started) and resolve with the report once drained. Idempotent: a later call
+   * returns the same promise and never restarts a timer.
+   */
+  drain(request: DrainRequest = {}): Promise<DrainReport> {
+    const trigger = request.trigger ?? 'api';
+    const terminating = request.terminating ?? (trigger === 'signal' || trigger === 'prestop' || trigger === 'api');
+    this.#begin(trigger, terminating);
+    return this.#drainedPromise();
+  }
+
+  /** Resolves once drained, without starting anything. */
+  whenDrained(): Promise<DrainReport> {
+    return this.#drainedPromise();
+  }
+
+  /** Graceful: drain, then stop the admin server, signal handlers and gates. Idempotent. */
+  async close(): Promise<DrainReport> {
+    const report = await this.drain();
+    await this.#release();
+    return report;
+  }
+
+  /** Forced: terminate every connection now and release everything. Idempotent; never waits for clients. */
+  async destroy(): Promise<DrainReport> {
+    if (this.#state !== DrainState.DRAINED) {
+      if (this.#state === DrainState.SERVING) {
+        this.#trigger = 'api';
+        this.#startedAt = Date.now();
+      }
+      this.#forced = true;
+      this.#connectionsAtClosing ||= this.#connections.size;
+      for (const connection of this.#connections) {
+        this.#terminated++;
+        connection.socket.terminate();
+      }
+      this.#finish();
+    }
+    await this.#release();
+    return this.#drainedPromise();
+  }
+
+  #drainedPromise(): Promise<DrainReport> {
+    this.#drained ??= new Promise<DrainReport>((resolve) => {
+      this.#resolveDrained = resolve;
+    });
+    return this.#drained;
+  }
+
+  #begin(trigger: DrainTrigger, terminating: boolean): void {
+    if (this.#state !== DrainState.SERVING) {
+      // A pod drained by hand that then gets deleted becomes a termination drain (readiness, exit), but its
+      // timers stay as they are.
+      if (terminating && !this.#terminating) this.#terminating = true;
+      this.options.logger.debug({ trigger, state: this.#state }, 'baton: drain already started; trigger ignored');
+      return;
+    }
+    this.#trigger = trigger;
+    this.#terminating = terminating;
+    this.#startedAt = Date.now();
+    const budget = this.options.budget;
+    this.options.logger.info(
+      { trigger, terminating, connections: this.#connections.size, ...budgetLog(budget) },
+      'baton: drain started',
+    );
+    this.#setState(DrainState.DRAINING);
+    this.#phaseTimer = setTimeout(() => this.#startClosing(), budget.propagationDelayMs);
+  }
+
+  #startClosing(): void {
+    const budget = this.options.budget;
+    const now = performance.now();
+    this.#closingAt = Date.now();
+    this.#windowEnd = now + budget.drainWindowMs;
+    this.#setState(DrainState.CLOSING);
+    const open = shuffle([...this.#connections], this.options.random);
+    this.#connectionsAtClosing = open.length;
+    const offsets = spreadOffsets(open.length, budget.drainWindowMs, {
+      maxClosesPerSecond: this.options.maxClosesPerSecond,
+      jitter: this.options.jitter,
+      random: this.options.random,
+    });
+    const overflow = open.length ? (offsets[open.length - 1] as number) - budget.drainWindowMs : 0;
+    if (overflow > 0) {
+      this.options.logger.warn(
+        { connections: open.length, maxClosesPerSecond: this.options.maxClosesPerSecond, drainWindowMs: budget.drainWindowMs },
+        'baton: maxClosesPerSecond cannot close every connection inside the window; the rest close at its end',
+      );
+    }
+    for (let i = 0; i < open.length; i++) {
+      this.#queue.schedule(now + (offsets[i] as number), { kind: 'due', connection: open[i] as ConnectionRecord });
+    }
+    this.options.logger.info({ connections: open.length, drainWindowMs: budget.drainWindowMs }, 'baton: closing');
+    this.#phaseTimer = setTimeout(() => this.#closeRemaining(), budget.drainWindowMs);
+    if (this.#connections.size === 0) this.#finish();
+  }
+
+  /** End of the window: whatever is still open gets 1012 now. */
+  #closeRemaining(): void {
+    this.#phaseTimer = undefined;
+    let late = 0;
+    for (const connection of this.#connections) {
+      if (connection.phase !== 'closing') {
+        late++;
+        this.#close(connection);
+      }
+    }
+    if (late > 0) this.options.logger.info({ connections: late }, 'baton: window ended; closed the rest');
+  }
+
+  #runScheduled({ kind, connection }: QueueItem): void {
+    if (!this.#connections.has(connection)) return;
+    if (kind === 'terminate') {
+      this.#terminated++;
+      this.options.logger.debug({}, 'baton: close handshake timed out; terminating');
+      connection.socket.terminate();
+      return;
+    }
+    if (connection.phase === 'closing') return;
+    if (kind === 'due' && connection.capable && connection.phase === 'open' && this.options.sendHint) {
+      const now = performance.now();
+      const deadline = Math.min(now + this.options.hintTimeoutMs, this.#windowEnd);
+      if (deadline > now) {
+        const sent = this.options.sendHint(connection, {
+          deadlineAt: Date.now() + (deadline - now),
+          reason: this.options.closeReason,
+        });
+        if (sent) {
+          connection.phase = 'hinted';
+          this.#hinted++;
+          this.#queue.schedule(deadline, { kind: 'deadline', connection });
+          return;
+        }
+      }
+    }
+    this.#close(connection);
+  }
+
+  #close(connection: ConnectionRecord): void {
+    connection.phase = 'closing';
+    this.#closed++;
+    connection.socket.close(CLOSE_CODE_SERVICE_RESTART, this.options.closeReason);
+    this.#queue.schedule(performance.now() + this.options.budget.closeTimeoutMs, { kind: 'terminate', connection });
+  }
+
+  #track(socket: WebSocket, request: IncomingMessage | undefined): void {
+    if (this.#bySocket.has(socket)) return;
+    let capable = false;
+    if (this.options.isCapable) {
+      try {
+        capable = this.options.isCapable(socket, request) === true;
+      } catch (error) {
+        this.options.logger.error({ err: String(error) }, 'baton: isCapable threw; treating the connection as plain');
+      }
+    }
+    const connection = new ConnectionRecord(socket, request, capable);
+    this.#bySocket.set(socket, connection);
+    this.#connections.add(connection);
+    this.#accepted++;
+    socket.once('close', () => this.#untrack(connection));
+    if (this.#state === DrainState.CLOSING) {
+      // Accepted across the boundary (an async verifyClient finished late): give it a time in what is left.
+      const now = performance.now();
+      this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), { kind: 'due', connection });
+    } else if (this.#state === DrainState.DRAINED) {
+      this.#close(connection);
+    }
+    this.emit('connection', connection);
+  }
+
+  #untrack(connection: ConnectionRecord): void {
+    if (!this.#connections.delete(connection)) return;
+    if (this.#state === DrainState.CLOSING && this.#connections.size === 0) this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#state === DrainState.DRAINED) return;
+    if (this.#phaseTimer !== undefined) clearTimeout(this.#phaseTimer);
+    this.#phaseTimer = undefined;
+    this.#queue.clear();
+    const report: DrainReport = {
+      trigger: this.#trigger ?? 'api',
+      terminating: this.#terminating,
+      startedAt: this.#startedAt,
+      closingAt: this.#closingAt,
+      drainedAt: Date.now(),
+      connectionsAtClosing: this.#connectionsAtClosing,
+      closed: this.#closed,
+      hinted: this.#hinted,
+      terminated: this.#terminated,
+      refusedUpgrades: this.#refusedUpgrades,
+      forced: this.#forced,
+    };
+    this.#setState(DrainState.DRAINED);
+    this.options.logger.info({ ...report }, 'baton: drained');
+    this.#drainedPromise();
+    this.#resolveDrained?.(report);
+    this.emit('drained', report);
+    const exit = this.options.exitAfterDrain;
+    if (!this.#forced && (exit === 'always' || (exit === 'on-signal' && this.#signalled))) {
+      // Let 'drained' listeners and pending writes run, then exit as the default SIGTERM would have.
+      void this.#release().then(() => setImmediate(() => process.exit(0)));
+    }
+  }
+
+  #setState(to: DrainStateName): void {
+    const from = this.#state;
+    this.#state = to;
+    const change: StateChange = { from, to, trigger: this.#trigger };
+    if (stateChannel.hasSubscribers) stateChannel.publish(change);
+    this.emit('state', change);
+  }
+
+  #removeSignalHandlers(): void {
+    for (const signal of this.options.signals) process.off(signal, this.#signalHandler);
+  }
+
+  #release(): Promise<void> {
+    this.#released ??= (async () => {
+      this.#removeSignalHandlers();
+      for (const server of [...this.#servers.keys()]) this.detach(server);
+      this.#metrics?.unregister();
+      await this.#admin?.close();
+    })();
+    return this.#released;
+  }
+
+  #counters(): DrainCounters {
+    return {
+      connections: this.#connections.size,
+      state: this.#state,
+      accepted: this.#accepted,
+      refusedUpgrades: this.#refusedUpgrades,
+      closed: this.#closed,
+      hinted: this.#hinted,
+      terminated: this.#terminated,
+      drainStartedAtSeconds: this.#startedAt / 1000,
+    };
+  }
+
+  override emit<K extends keyof DrainControllerEvents>(event: K, ...args: DrainControllerEvents[K]): boolean {
+    // A throwing listener must not break the drain; 'error' without listeners is logged, never thrown.
+    try {
+      if (event === 'error' && this.listenerCount('error') === 0) {
+        this.options.logger.error({ err: String(args[0]) }, 'baton: error');
+        return false;
+      }
+      return super.emit(event, ...(args as never));
+    } catch (error) {
+      this.options.logger.error({ err: String(error), event }, 'baton: event listener threw');
+      return true;
+    }
+  }
+}
+
+function isWebSocketServer(value: unknown): value is WebSocketServer {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<WebSocketServer>;
+  return (
+    typeof candidate.handleUpgrade === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.options === 'object' &&
+    candidate.options !== null
+  );
+}
+
+function budgetLog(budget: DrainBudget): Record<string, number> {
+  return {
+    gracePeriodMs: budget.gracePeriodMs,
+    propagationDelayMs: budget.propagationDelayMs,
+    drainWindowMs: budget.drainWindowMs,
+    closeTimeoutMs: budget.closeTimeoutMs,
+  };
+}

@@ -1,0 +1,23 @@
+export { AdminServer, type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+export {
+  BUDGET_DEFAULTS,
+  type DrainBudget,
+  type DrainBudgetInput,
+  resolveDrainBudget,
+} from './budget.js';
+export { shuffle, spreadOffsets, type SpreadOptions } from './close-schedule.js';
+export {
+  CLOSE_CODE_SERVICE_RESTART,
+  DrainController,
+  type DrainControllerEvents,
+  type DrainReport,
+  type DrainRequest,
+  type StateChange,
+} from './drain-controller.js';
+export { DrainState, type DrainStateName, type DrainTrigger } from './drain-state.js';
+export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
+export type { Logger } from './logger.js';
+export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
+export type { AdminOptions, DrainOptions, ExitAfterDrain, MetricsOptions } from './options.js';
+export { TimerQueue, type TimerQueueOptions } from './timer-queue.js';
+export type { ConnectionPhase, HintContext, SendHint, TrackedConnection } from './tracked-connection.js';

@@ -1,0 +1,247 @@
+// Every option of a DrainController, its default, and its validation. Invalid options throw at construction
+// with a message that says what to change, so a bad value never surfaces as a surprise at SIGKILL time.
+
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+import { type DrainBudget, type DrainBudgetInput, describe, durationOption, resolveDrainBudget } from './budget.js';
+import { codedError, ErrorCodes } from './errors.js';
+import { isLogger, type Logger, type ResolvedLogger, resolveLogger } from './logger.js';
+import type { SendHint } from './tracked-connection.js';
+
+export interface AdminOptions {
+  /** Port of the admin server. 0 picks a free one (see `adminAddress()`). Required. */
+  port: number;
+  /** Interface to bind. Default '0.0.0.0': the kubelet probes the pod IP. Never expose this port in a Service. */
+  host?: string;
+  /** Override endpoint paths. Defaults: /readyz, /livez, /drain, /metrics. */
+  paths?: Partial<AdminPaths>;
+}
+
+export interface MetricsOptions {
+  /** A prom-client Registry to register baton_* metrics into (e.g. the app's). Default: a registry of our own. */
+  registry?: unknown;
+}
+
+export type ExitAfterDrain = 'on-signal' | 'always' | 'never';
+
+export interface DrainOptions extends DrainBudgetInput {
+  /** Most closes (and hints) per second for this pod. Default: no cap; the window alone sets the pace. */
+  maxClosesPerSecond?: number;
+  /** Share of each connection's slot that is randomised, 0..1. Default 1. */
+  jitter?: number;
+  /** Reason sent with close code 1012. At most 123 bytes of UTF-8. Default 'server draining'. */
+  closeReason?: string;
+  /** Retry-After (seconds) on upgrades refused with 503 while closing. Default 1. */
+  retryAfterSeconds?: number;
+  /** Readiness during a drain of a pod being deleted (SIGTERM, preStop). Default true: see DESIGN §2 / cilium#17252. */
+  readyWhileTerminating?: boolean;
+  /** Readiness during a manual drain (admin POST) of a pod that stays. Default false, so the endpoint goes away. */
+  readyWhileManualDrain?: boolean;
+  /** Signals that start a termination drain once `start()` ran. Default ['SIGTERM']; [] or false for none. */
+  signals?: NodeJS.Signals[] | false;
+  /** Exit the process (code 0) when drained: after a signal-triggered drain (default), always, or never. */
+  exitAfterDrain?: ExitAfterDrain;
+  /** The admin server, started by `start()`. Default: none. */
+  admin?: AdminOptions | false;
+  /** baton_* Prometheus metrics (needs prom-client). Default: on when prom-client can be imported. */
+  metrics?: MetricsOptions | false;
+  /** A pino-compatible logger. Default: silent (NODE_DEBUG=baton prints debug lines). */
+  logger?: Logger;
+  /** Decides per connection whether it speaks the hint protocol. Default: none does. */
+  isCapable?: (socket: WebSocket, request: IncomingMessage | undefined) => boolean;
+  /** Called at a capable connection's scheduled time instead of close (see SendHint). */
+  sendHint?: SendHint;
+  /** How long a hinted connection may take to move before it is closed with 1012. Default 5000. */
+  hintTimeoutMs?: number;
+  /** Uniform random source in [0, 1), for reproducible schedules in tests. Default Math.random. */
+  random?: () => number;
+}
+
+export interface ResolvedDrainOptions {
+  readonly budget: DrainBudget;
+  readonly maxClosesPerSecond: number;
+  readonly jitter: number;
+  readonly closeReason: string;
+  readonly retryAfterSeconds: number;
+  readonly readyWhileTerminating: boolean;
+  readonly readyWhileManualDrain: boolean;
+  readonly signals: readonly NodeJS.Signals[];
+  readonly exitAfterDrain: ExitAfterDrain;
+  readonly admin: { port: number; host: string; paths: AdminPaths } | undefined;
+  readonly metrics: MetricsOptions | undefined;
+  readonly logger: ResolvedLogger;
+  readonly isCapable: ((socket: WebSocket, request: IncomingMessage | undefined) => boolean) | undefined;
+  readonly sendHint: SendHint | undefined;
+  readonly hintTimeoutMs: number;
+  readonly random: () => number;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'gracePeriodMs',
+  'propagationDelayMs',
+  'drainWindowMs',
+  'closeTimeoutMs',
+  'safetyMarginMs',
+  'maxClosesPerSecond',
+  'jitter',
+  'closeReason',
+  'retryAfterSeconds',
+  'readyWhileTerminating',
+  'readyWhileManualDrain',
+  'signals',
+  'exitAfterDrain',
+  'admin',
+  'metrics',
+  'logger',
+  'isCapable',
+  'sendHint',
+  'hintTimeoutMs',
+  'random',
+]);
+
+const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
+
+export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw invalid(`The options must be an object; received ${describe(input)}.`);
+  }
+  const options = input as DrainOptions;
+  for (const key of Object.keys(options)) {
+    // A typo such as `gracePeriodSeconds` would otherwise silently fall back to a default.
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw invalid(`Unknown option "${key}". Known options: ${[...KNOWN_OPTIONS].join(', ')}.`);
+    }
+  }
+  const budget = resolveDrainBudget(options);
+
+  const maxClosesPerSecond = positiveNumber('maxClosesPerSecond', options.maxClosesPerSecond, Number.POSITIVE_INFINITY);
+  const jitter = numberInRange('jitter', options.jitter, 1, 0, 1);
+  const retryAfterSeconds = numberInRange('retryAfterSeconds', options.retryAfterSeconds, 1, 0, 86_400);
+  const hintTimeoutMs = durationOption('hintTimeoutMs', options.hintTimeoutMs, 5_000, 1);
+
+  const closeReason = options.closeReason ?? 'server draining';
+  if (typeof closeReason !== 'string') {
+    throw invalid(`The "closeReason" option must be a string; received ${describe(closeReason)}.`);
+  }
+  if (Buffer.byteLength(closeReason) > 123) {
+    throw range(`The "closeReason" option must be at most 123 bytes of UTF-8 (a close frame limit); it is ${Buffer.byteLength(closeReason)}.`);
+  }
+
+  const readyWhileTerminating = booleanOption('readyWhileTerminating', options.readyWhileTerminating, true);
+  const readyWhileManualDrain = booleanOption('readyWhileManualDrain', options.readyWhileManualDrain, false);
+
+  let signals: NodeJS.Signals[] = ['SIGTERM'];
+  if (options.signals === false) signals = [];
+  else if (options.signals !== undefined) {
+    if (!Array.isArray(options.signals) || !options.signals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s))) {
+      throw invalid(`The "signals" option must be an array of signal names such as ['SIGTERM'], or false; received ${describe(options.signals)}.`);
+    }
+    signals = [...new Set(options.signals)];
+  }
+
+  const exitAfterDrain = options.exitAfterDrain ?? 'on-signal';
+  if (!EXIT_MODES.includes(exitAfterDrain)) {
+    throw invalid(`The "exitAfterDrain" option must be one of ${EXIT_MODES.map((m) => `'${m}'`).join(', ')}; received ${describe(exitAfterDrain)}.`);
+  }
+
+  let admin: ResolvedDrainOptions['admin'];
+  if (options.admin !== undefined && options.admin !== false) {
+    const a = options.admin as unknown;
+    if (typeof a !== 'object' || a === null) {
+      throw invalid(`The "admin" option must be an object such as { port: 9090 }, or false; received ${describe(a)}.`);
+    }
+    const { port, host, paths } = a as AdminOptions;
+    if (typeof port !== 'number' || !Number.isInteger(port)) {
+      throw invalid(`The "admin.port" option must be an integer port number; received ${describe(port)}.`);
+    }
+    if (port < 0 || port > 65_535) throw range(`The "admin.port" option must be between 0 and 65535; received ${port}.`);
+    if (host !== undefined && (typeof host !== 'string' || host.length === 0)) {
+      throw invalid(`The "admin.host" option must be a non-empty string such as '0.0.0.0' or '127.0.0.1'; received ${describe(host)}.`);
+    }
+    const resolvedPaths: AdminPaths = { ...DEFAULT_ADMIN_PATHS };
+    if (paths !== undefined) {
+      if (typeof paths !== 'object' || paths === null) throw invalid(`The "admin.paths" option must be an object; received ${describe(paths)}.`);
+      for (const [name, value] of Object.entries(paths)) {
+        if (!(name in DEFAULT_ADMIN_PATHS)) {
+          throw invalid(`Unknown admin path "${name}". Known: ${Object.keys(DEFAULT_ADMIN_PATHS).join(', ')}.`);
+        }
+        if (typeof value !== 'string' || !value.startsWith('/')) {
+          throw invalid(`The "admin.paths.${name}" option must be a path starting with '/'; received ${describe(value)}.`);
+        }
+        resolvedPaths[name as keyof AdminPaths] = value;
+      }
+      if (new Set(Object.values(resolvedPaths)).size !== 4) throw invalid('The admin paths must be four different paths.');
+    }
+    admin = { port, host: host ?? '0.0.0.0', paths: resolvedPaths };
+  }
+
+  let metrics: MetricsOptions | undefined = {};
+  if (options.metrics === false) metrics = undefined;
+  else if (options.metrics !== undefined) {
+    if (typeof options.metrics !== 'object' || options.metrics === null) {
+      throw invalid(`The "metrics" option must be an object such as { registry }, or false; received ${describe(options.metrics)}.`);
+    }
+    metrics = options.metrics;
+  }
+
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    throw invalid('The "logger" option must be a pino-compatible logger with info, warn and error methods.');
+  }
+  const isCapable = functionOption('isCapable', options.isCapable);
+  const sendHint = functionOption('sendHint', options.sendHint);
+  const random = functionOption('random', options.random) ?? Math.random;
+
+  return {
+    budget,
+    maxClosesPerSecond,
+    jitter,
+    closeReason,
+    retryAfterSeconds,
+    readyWhileTerminating,
+    readyWhileManualDrain,
+    signals,
+    exitAfterDrain,
+    admin,
+    metrics,
+    logger: resolveLogger(options.logger),
+    isCapable,
+    sendHint,
+    hintTimeoutMs,
+    random,
+  };
+}
+
+function invalid(message: string): TypeError {
+  return codedError(TypeError, ErrorCodes.INVALID_OPTION, message);
+}
+
+function range(message: string): RangeError {
+  return codedError(RangeError, ErrorCodes.INVALID_OPTION, message);
+}
+
+function numberInRange(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
+  if (value < min || value > max) throw range(`The "${name}" option must be between ${min} and ${max}; received ${value}.`);
+  return value;
+}
+
+function positiveNumber(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
+  if (!(value > 0)) throw range(`The "${name}" option must be greater than 0; received ${value}.`);
+  return value;
+}
+
+function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalid(`The "${name}" option must be true or false; received ${describe(value)}.`);
+  return value;
+}
+
+function functionOption<F>(name: string, value: F | undefined): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw invalid(`The "${name}" option must be a function; received ${describe(value)}.`);
+  return value;
+}

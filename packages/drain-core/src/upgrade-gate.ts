@@ -1,0 +1,47 @@
+// Refusing upgrades once the pod is closing. ws reads `options.verifyClient` on every handshake, in server
+// and noServer mode alike, and its callback form is the one documented way to answer with a status and
+// headers (503 + Retry-After). So attaching composes a gate in front of the app's own verifyClient, and
+// detaching puts the app's back. No method of ws is replaced.
+
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { VerifyClientCallbackAsync, VerifyClientCallbackSync, WebSocketServer } from 'ws';
+import { ErrorCodes } from './errors.js';
+
+type VerifyClient = VerifyClientCallbackSync | VerifyClientCallbackAsync;
+type VerifyInfo = { origin: string; secure: boolean; req: IncomingMessage };
+type VerifyDone = (result: boolean, code?: number, message?: string, headers?: OutgoingHttpHeaders) => void;
+
+export interface UpgradeGate {
+  /** True while upgrades are accepted. */
+  accepts(): boolean;
+  /** Called for each refused upgrade. */
+  onRefused(): void;
+  retryAfterSeconds: number;
+}
+
+const REFUSAL_BODY = JSON.stringify({
+  error: { code: ErrorCodes.DRAINING, message: 'This server is draining; retry and you will reach another one.' },
+});
+
+/** Install the gate; returns the function that removes it. */
+export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): () => void {
+  const original = server.options.verifyClient as VerifyClient | undefined;
+  const gated = (info: VerifyInfo, done: VerifyDone): void => {
+    if (!gate.accepts()) {
+      gate.onRefused();
+      done(false, 503, REFUSAL_BODY, {
+        'Retry-After': String(Math.ceil(gate.retryAfterSeconds)),
+        'Content-Type': 'application/json',
+      });
+      return;
+    }
+    if (!original) return done(true);
+    if (original.length >= 2) return (original as VerifyClientCallbackAsync)(info, done);
+    done((original as VerifyClientCallbackSync)(info));
+  };
+  server.options.verifyClient = gated;
+  return () => {
+    // Only restore if nobody replaced our gate since.
+    if (server.options.verifyClient === gated) server.options.verifyClient = original;
+  };
+}
