@@ -1,0 +1,61 @@
+// @ts-check
+// Reads the gateway's environment. Times are in seconds (fractions allowed, so tests and the lab can
+// compress a release into seconds); a bad value stops start-up with a message naming the variable.
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ */
+export function readConfig(env) {
+  return {
+    host: env.HOST ?? '127.0.0.1',
+    port: integer(env, 'PORT', 8080),
+    adminHost: env.ADMIN_HOST ?? '127.0.0.1',
+    adminPort: integer(env, 'ADMIN_PORT', 9090),
+    appVersion: env.APP_VERSION ?? 'dev',
+    tickMs: seconds(env, 'TICK_MS', 1000, 1),
+    gracePeriodMs: seconds(env, 'BATON_GRACE_PERIOD_SECONDS', 30, 1000),
+    propagationDelayMs: seconds(env, 'BATON_PROPAGATION_SECONDS', 15, 1000),
+    drainWindowMs: optionalSeconds(env, 'BATON_DRAIN_WINDOW_SECONDS'),
+    closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5, 1000),
+    safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2, 1000),
+  };
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ * @param {number} fallback
+ */
+function integer(env, name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) {
+    throw new RangeError(`${name} must be a port number between 0 and 65535; got ${JSON.stringify(raw)}.`);
+  }
+  return value;
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ * @param {number} fallback in the variable's own unit
+ * @param {number} toMs
+ */
+function seconds(env, name, fallback, toMs) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback * toMs;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative number; got ${JSON.stringify(raw)}.`);
+  }
+  return value * toMs;
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ */
+function optionalSeconds(env, name) {
+  return env[name] === undefined || env[name] === '' ? undefined : seconds(env, name, 0, 1000);
+}

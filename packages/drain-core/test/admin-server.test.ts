@@ -1,0 +1,159 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openClient } from '../../../test/support/clients.js';
+import { DrainController, type DrainOptions } from '../src/index.js';
+import { startWsServer } from './helpers.js';
+
+const fast: DrainOptions = {
+  gracePeriodMs: 10_000,
+  propagationDelayMs: 200,
+  drainWindowMs: 400,
+  closeTimeoutMs: 400,
+  safetyMarginMs: 100,
+  signals: false,
+};
+
+let cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function startAdmin(options: DrainOptions = {}) {
+  const server = await startWsServer('server');
+  const controller = new DrainController({ ...fast, admin: { port: 0, host: '127.0.0.1' }, ...options });
+  controller.attach(server.wss);
+  await controller.start();
+  cleanups.push(() => server.close(), () => controller.destroy());
+  const base = `http://127.0.0.1:${controller.adminAddress()!.port}`;
+  return { server, controller, base, adminPort: controller.adminAddress()!.port };
+}
+
+async function rawRequest(port: number, bytes: string | Buffer): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.end(bytes);
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => {
+    text += chunk;
+  });
+  await once(socket, 'close');
+  return text;
+}
+
+describe('admin server', () => {
+  it('serves readiness and liveness, GET and HEAD', async () => {
+    const { base } = await startAdmin();
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(ready.headers.get('content-type')).toBe('application/json');
+    expect(await ready.json()).toMatchObject({ ready: true, state: 'serving', connections: 0, trigger: null });
+    const head = await fetch(`${base}/readyz`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const live = await fetch(`${base}/livez`);
+    expect(await live.json()).toMatchObject({ live: true, state: 'serving' });
+  });
+
+  it('GET /drain is the preStop hook: termination drain, readiness keeps passing, repeat is a no-op', async () => {
+    const { base, controller } = await startAdmin();
+    const first = await fetch(`${base}/drain`);
+    expect(first.status).toBe(202);
+    expect(await first.json()).toMatchObject({ alreadyDraining: false, state: 'draining', trigger: 'prestop', terminating: true });
+    const again = await fetch(`${base}/drain`);
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ alreadyDraining: true, trigger: 'prestop' });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const report = await controller.whenDrained();
+    expect(report.trigger).toBe('prestop');
+  });
+
+  it('POST /drain is a manual drain: readiness fails so the endpoint goes away', async () => {
+    const { base } = await startAdmin();
+    const response = await fetch(`${base}/drain`, { method: 'POST', body: 'ignored' });
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({ trigger: 'admin', terminating: false });
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ ready: false, state: 'draining' });
+  });
+
+  it('answers wrong methods with 405 + Allow and unknown paths with 404, coded', async () => {
+    const { base, controller } = await startAdmin();
+    const put = await fetch(`${base}/drain`, { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(await put.json()).toMatchObject({ error: { code: 'BATON_ERR_METHOD_NOT_ALLOWED' } });
+    const postReady = await fetch(`${base}/readyz`, { method: 'POST' });
+    expect(postReady.status).toBe(405);
+    const missing = await fetch(`${base}/drain/now`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'BATON_ERR_NOT_FOUND' } });
+    expect(controller.state).toBe('serving');
+  });
+
+  it('answers garbage with 400 and keeps serving, dropping no WebSocket connection', async () => {
+    const { base, server, adminPort, controller } = await startAdmin();
+    const client = await openClient(server.url);
+    for (const garbage of [
+      '\x00\x01\x02 not http at all\r\n\r\n',
+      'GET /readyz HTTP/9.9\r\n\r\n',
+      `GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      Buffer.from([0x16, 0x03, 0x01, 0x00, 0xa5, 0x01]),
+    ]) {
+      const answer = await rawRequest(adminPort, garbage);
+      expect(answer.startsWith('HTTP/1.1 400 Bad Request')).toBe(true);
+      expect(answer).toContain('BATON_ERR_BAD_REQUEST');
+    }
+    expect((await fetch(`${base}/livez`)).status).toBe(200);
+    expect(controller.state).toBe('serving');
+    expect(client.ws.readyState).toBe(client.ws.OPEN);
+    client.ws.send('still here');
+    const [echo] = await once(client.ws, 'message');
+    expect(String(echo)).toBe('still here');
+  });
+
+  it('exposes baton_* metrics', async () => {
+    const { base, server } = await startAdmin();
+    await openClient(server.url);
+    await openClient(server.url);
+    const response = await fetch(`${base}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toContain('baton_connections 2');
+    expect(text).toContain('baton_connections_accepted_total 2');
+    expect(text).toContain('baton_drain_state{state="serving"} 1');
+    expect(text).toContain('baton_drain_closes_total{method="close"} 0');
+    expect(text).toContain('baton_upgrades_refused_total 0');
+  });
+
+  it('registers into the app registry when given one', async () => {
+    const { Registry } = await import('prom-client');
+    const registry = new Registry();
+    await startAdmin({ metrics: { registry } });
+    expect(await registry.metrics()).toContain('baton_drain_started_timestamp_seconds 0');
+  });
+
+  it('answers /metrics with 404 when metrics are off', async () => {
+    const { base } = await startAdmin({ metrics: false });
+    const response = await fetch(`${base}/metrics`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ error: { code: 'BATON_ERR_METRICS_DISABLED' } });
+  });
+
+  it('rejects start() with a coded error when the admin port is taken', async () => {
+    const { adminPort } = await startAdmin();
+    const second = new DrainController({ ...fast, admin: { port: adminPort, host: '127.0.0.1' }, metrics: false });
+    await expect(second.start()).rejects.toMatchObject({ code: 'BATON_ERR_ADMIN_LISTEN', message: expect.stringContaining('EADDRINUSE') });
+    await second.destroy();
+  });
+
+  it('supports custom paths', async () => {
+    const { base } = await startAdmin({ admin: { port: 0, host: '127.0.0.1', paths: { readiness: '/health/ready' } } });
+    expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(404);
+  });
+});

@@ -1,0 +1,91 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import type { DrainController, DrainStateName } from '../src/index.js';
+
+export interface TestServer {
+  http: Server;
+  wss: WebSocketServer;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A real http + ws server on 127.0.0.1:0, in ws's server mode or noServer mode. */
+export async function startWsServer(mode: 'server' | 'noServer', options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<TestServer> {
+  const http = createServer();
+  let wss: WebSocketServer;
+  if (mode === 'server') {
+    wss = new WebSocketServer({ ...options, server: http });
+  } else {
+    wss = new WebSocketServer({ ...options, noServer: true });
+    http.on('upgrade', (req, socket, head) => {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    });
+  }
+  wss.on('connection', (ws) => {
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+    ws.on('error', () => {});
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const port = (http.address() as AddressInfo).port;
+  return {
+    http,
+    wss,
+    port,
+    url: `ws://127.0.0.1:${port}`,
+    async close() {
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+/** Resolves when the controller enters `state` (or is already past it). */
+export function stateReached(controller: DrainController, state: DrainStateName): Promise<void> {
+  const order = ['serving', 'draining', 'closing', 'drained'];
+  if (order.indexOf(controller.state) >= order.indexOf(state)) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onState = ({ to }: { to: DrainStateName }) => {
+      if (order.indexOf(to) >= order.indexOf(state)) {
+        controller.off('state', onState);
+        resolve();
+      }
+    };
+    controller.on('state', onState);
+  });
+}
+
+/**
+ * A WebSocket client that completes the opening handshake over a raw TCP socket and then never answers
+ * anything, including the close frame: the client a drain must terminate.
+ */
+export async function openSilentClient(port: number): Promise<{ socket: Socket; closed: Promise<number> }> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  let head = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (head.includes('\r\n\r\n')) {
+        socket.off('data', onData);
+        if (head.startsWith('HTTP/1.1 101')) resolve();
+        else reject(new Error(`handshake refused: ${head.split('\r\n')[0]}`));
+      }
+    };
+    socket.on('data', onData);
+  });
+  socket.on('data', () => {});
+  socket.on('error', () => {});
+  const closed = once(socket, 'close').then(() => Date.now());
+  return { socket, closed };
+}
