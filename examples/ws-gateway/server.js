@@ -28,23 +28,27 @@ function log(level, object, msg) {
   process.stdout.write(`${JSON.stringify({ level, time: Date.now(), msg, ...object })}\n`);
 }
 
+/** @type {ReturnType<typeof readConfig>} */
 let config;
+/** @type {DrainController} */
+let drain;
 try {
   config = readConfig(process.env);
+  drain = new DrainController({
+    gracePeriodMs: config.gracePeriodMs,
+    propagationDelayMs: config.propagationDelayMs,
+    drainWindowMs: config.drainWindowMs,
+    closeTimeoutMs: config.closeTimeoutMs,
+    safetyMarginMs: config.safetyMarginMs,
+    admin: { port: config.adminPort, host: config.adminHost },
+    logger,
+  });
 } catch (error) {
-  logger.error({ err: String(error) }, 'invalid configuration');
+  // An impossible budget is a start-up error, not a surprise at SIGKILL.
+  const { code } = /** @type {{ code?: string }} */ (error);
+  logger.error({ code, err: String(error) }, 'invalid configuration');
   process.exit(2);
 }
-
-const drain = new DrainController({
-  gracePeriodMs: config.gracePeriodMs,
-  propagationDelayMs: config.propagationDelayMs,
-  drainWindowMs: config.drainWindowMs,
-  closeTimeoutMs: config.closeTimeoutMs,
-  safetyMarginMs: config.safetyMarginMs,
-  admin: { port: config.adminPort, host: config.adminHost },
-  logger,
-});
 
 const server = createServer((req, res) => {
   res.writeHead(404, { 'Content-Type': 'application/json' });
@@ -100,7 +104,12 @@ server.on('error', (error) => {
   logger.error({ err: String(error) }, 'public server error');
   process.exit(1);
 });
-await drain.start();
+try {
+  await drain.start();
+} catch (error) {
+  logger.error({ code: /** @type {{ code?: string }} */ (error).code, err: String(error) }, 'admin server failed');
+  process.exit(1);
+}
 server.listen(config.port, config.host, () => {
   const address = /** @type {import('node:net').AddressInfo} */ (server.address());
   logger.info(

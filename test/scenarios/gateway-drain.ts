@@ -1,0 +1,128 @@
+// Drain scenarios against a gateway process, shared by every gateway example (ws today, fastify next):
+// each example must pass the same scenarios, so they are written once here.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openClients, tryUpgrade } from '../support/clients.js';
+import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
+
+export function defineGatewayDrainScenarios(name: string, script: string): void {
+  describe(`${name}: drain scenarios`, () => {
+    let gateways: GatewayProcess[] = [];
+    afterEach(async () => {
+      await Promise.all(gateways.map((gateway) => gateway.stop()));
+      gateways = [];
+    });
+    const start = async (env: Record<string, string>) => {
+      const gateway = await startGateway(script, env);
+      gateways.push(gateway);
+      return gateway;
+    };
+
+    it('drains 1,000 clients on SIGTERM: all 1012, none before propagation, evenly paced, inside the budget, exit 0', async () => {
+      const clientCount = 1000;
+      const propagationMs = 2_000;
+      const windowMs = 10_000;
+      const closeTimeoutMs = 2_000;
+      const graceMs = 15_000;
+      const gateway = await start({
+        APP_VERSION: 'v1',
+        TICK_MS: '1000',
+        BATON_GRACE_PERIOD_SECONDS: String(graceMs / 1000),
+        BATON_PROPAGATION_SECONDS: String(propagationMs / 1000),
+        BATON_DRAIN_WINDOW_SECONDS: String(windowMs / 1000),
+        BATON_CLOSE_TIMEOUT_SECONDS: String(closeTimeoutMs / 1000),
+        BATON_SAFETY_MARGIN_SECONDS: '1',
+      });
+      const clients = await openClients(gateway.url, clientCount);
+
+      const t0 = Date.now();
+      gateway.child.kill('SIGTERM');
+      const closes = await Promise.all(clients.map((client) => client.closed));
+      const exit = await gateway.exited;
+      const closing = await gateway.waitForLog((line) => line.msg === 'drain state' && line.to === 'closing');
+
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(exit.at).toBeLessThan(t0 + graceMs);
+      for (const close of closes) {
+        expect(close.code).toBe(1012);
+        expect(close.reason).toBe('server draining');
+        // None closed before t0 + propagation.
+        expect(close.at).toBeGreaterThanOrEqual(t0 + propagationMs);
+        // All inside the budget: window plus the close handshake.
+        expect(close.at).toBeLessThanOrEqual(t0 + propagationMs + windowMs + closeTimeoutMs);
+      }
+      // Closes per second never exceed 1.2 × the even rate N/W.
+      const evenRate = clientCount / (windowMs / 1000);
+      const perSecond = new Map<number, number>();
+      for (const close of closes) {
+        const second = Math.floor((close.at - closing.time) / 1000);
+        perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+      }
+      expect(Math.max(...perSecond.values())).toBeLessThanOrEqual(1.2 * evenRate);
+      // Spread over the window, not bunched: at least 9 of its 10 seconds carry closes.
+      expect(perSecond.size).toBeGreaterThanOrEqual(9);
+      const drained = await gateway.waitForLog((line) => line.msg === 'drained');
+      expect(drained.report).toMatchObject({ trigger: 'signal', connectionsAtClosing: clientCount, closed: clientCount, terminated: 0 });
+    });
+
+    it('accepts upgrades while propagating, refuses them after with 503, keeps readiness, ignores repeated triggers', async () => {
+      const gateway = await start({
+        APP_VERSION: 'v1',
+        BATON_GRACE_PERIOD_SECONDS: '8',
+        BATON_PROPAGATION_SECONDS: '1.5',
+        BATON_DRAIN_WINDOW_SECONDS: '3',
+        BATON_CLOSE_TIMEOUT_SECONDS: '1',
+        BATON_SAFETY_MARGIN_SECONDS: '1',
+      });
+      const clients = await openClients(gateway.url, 5);
+      gateway.child.kill('SIGTERM');
+      const draining = await gateway.waitForLog((line) => line.msg === 'drain state' && line.to === 'draining');
+      expect(draining.trigger).toBe('signal');
+
+      const during = await tryUpgrade(gateway.url);
+      expect(during.status).toBe(101);
+      during.ws?.on('error', () => {});
+      const duringClosed = new Promise<number>((resolve) => during.ws?.once('close', (code) => resolve(code)));
+      expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+      const repeat = await fetch(`${gateway.adminUrl}/drain`);
+      expect(repeat.status).toBe(200);
+      expect(await repeat.json()).toMatchObject({ alreadyDraining: true, trigger: 'signal' });
+      // A second SIGTERM must not kill the drain.
+      gateway.child.kill('SIGTERM');
+
+      const closing = await gateway.waitForLog((line) => line.msg === 'drain state' && line.to === 'closing');
+      expect(closing.time - draining.time).toBeGreaterThanOrEqual(1_500 - 5);
+      expect(closing.time - draining.time).toBeLessThan(1_500 + 500);
+      const after = await tryUpgrade(gateway.url);
+      expect(after.status).toBe(503);
+      expect(after.headers['retry-after']).toBe('1');
+      expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+
+      const exit = await gateway.exited;
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(await duringClosed).toBe(1012);
+      for (const client of clients) expect((await client.closed).code).toBe(1012);
+      const drained = await gateway.waitForLog((line) => line.msg === 'drained');
+      expect(drained.report).toMatchObject({ connectionsAtClosing: 6, refusedUpgrades: 1 });
+      expect(gateway.lines.filter((line) => line.msg === 'drain state' && line.to === 'draining')).toHaveLength(1);
+    });
+
+    it('refuses to start with an impossible budget, naming the numbers to change', async () => {
+      const child = spawn(process.execPath, [script], {
+        env: { ...process.env, PORT: '0', ADMIN_PORT: '0', BATON_GRACE_PERIOD_SECONDS: '10', BATON_DRAIN_WINDOW_SECONDS: '30' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+      });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(2);
+      const line = JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
+      expect(line).toMatchObject({ msg: 'invalid configuration', code: 'BATON_ERR_BUDGET' });
+      expect(line.err).toContain('Raise gracePeriodMs (terminationGracePeriodSeconds) to at least 52000');
+    });
+  });
+}
