@@ -50,7 +50,7 @@ try {
   process.exit(2);
 }
 
-const server = createServer((req, res) => {
+const server = createServer((_req, res) => {
   res.writeHead(404, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify({ error: 'this is a WebSocket endpoint' }));
 });
@@ -88,7 +88,9 @@ const ticker = setInterval(() => {
   for (const [socket, session] of sessions) {
     if (socket.readyState !== socket.OPEN) continue;
     session.n += 1;
-    socket.send(`{"type":"tick","session":"${session.id}","n":${session.n},"version":${JSON.stringify(config.appVersion)}}`);
+    socket.send(
+      `{"type":"tick","session":"${session.id}","n":${session.n},"version":${JSON.stringify(config.appVersion)}}`,
+    );
   }
 }, config.tickMs);
 ticker.unref();

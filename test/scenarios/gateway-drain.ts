@@ -64,7 +64,12 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       // Spread over the window, not bunched: at least 9 of its 10 seconds carry closes.
       expect(perSecond.size).toBeGreaterThanOrEqual(9);
       const drained = await gateway.waitForLog((line) => line.msg === 'drained');
-      expect(drained.report).toMatchObject({ trigger: 'signal', connectionsAtClosing: clientCount, closed: clientCount, terminated: 0 });
+      expect(drained.report).toMatchObject({
+        trigger: 'signal',
+        connectionsAtClosing: clientCount,
+        closed: clientCount,
+        terminated: 0,
+      });
     });
 
     it('accepts upgrades while propagating, refuses them after with 503, keeps readiness, ignores repeated triggers', async () => {
@@ -111,7 +116,13 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
 
     it('refuses to start with an impossible budget, naming the numbers to change', async () => {
       const child = spawn(process.execPath, [script], {
-        env: { ...process.env, PORT: '0', ADMIN_PORT: '0', BATON_GRACE_PERIOD_SECONDS: '10', BATON_DRAIN_WINDOW_SECONDS: '30' },
+        env: {
+          ...process.env,
+          PORT: '0',
+          ADMIN_PORT: '0',
+          BATON_GRACE_PERIOD_SECONDS: '10',
+          BATON_DRAIN_WINDOW_SECONDS: '30',
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

@@ -4,8 +4,8 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
 import type { DrainTrigger } from './drain-state.js';
+import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
 import type { ResolvedLogger } from './logger.js';
 import type { MetricsRegistry } from './metrics.js';
 
@@ -159,7 +159,12 @@ export class AdminServer {
         return;
       }
       default:
-        return sendError(res, 404, ErrorCodes.NOT_FOUND, `No admin endpoint at this path. Endpoints: ${Object.values(paths).join(', ')}.`);
+        return sendError(
+          res,
+          404,
+          ErrorCodes.NOT_FOUND,
+          `No admin endpoint at this path. Endpoints: ${Object.values(paths).join(', ')}.`,
+        );
     }
   }
 }
@@ -167,7 +172,12 @@ export class AdminServer {
 function allow(res: ServerResponse, method: string, allowed: string[]): boolean {
   if (allowed.includes(method)) return true;
   res.setHeader('Allow', allowed.join(', '));
-  sendError(res, 405, ErrorCodes.METHOD_NOT_ALLOWED, `Method ${method.slice(0, 16)} is not allowed here; use ${allowed.join(' or ')}.`);
+  sendError(
+    res,
+    405,
+    ErrorCodes.METHOD_NOT_ALLOWED,
+    `Method ${method.slice(0, 16)} is not allowed here; use ${allowed.join(' or ')}.`,
+  );
   return false;
 }
 

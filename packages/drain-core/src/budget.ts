@@ -110,7 +110,8 @@ export function resolveDrainBudget(input: DrainBudgetInput = {}): DrainBudget {
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
+  if (typeof value === 'string')
+    return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
   if (typeof value === 'number') return `the number ${value}`;
   return `a value of type ${typeof value}`;
 }

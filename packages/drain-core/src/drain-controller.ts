@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { AdminServer } from './admin-server.js';
 import type { DrainBudget } from './budget.js';
-import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './drain-state.js';
 import { shuffle, spreadOffsets } from './close-schedule.js';
+import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './drain-state.js';
 import { BatonError, codedError, ErrorCodes } from './errors.js';
 import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
@@ -128,7 +128,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       throw codedError(TypeError, ErrorCodes.INVALID_SERVER, 'attach() needs a ws WebSocketServer instance.');
     }
     if (this.#servers.has(server)) {
-      throw new BatonError(ErrorCodes.INVALID_SERVER, 'This WebSocketServer is already attached to this DrainController.');
+      throw new BatonError(
+        ErrorCodes.INVALID_SERVER,
+        'This WebSocketServer is already attached to this DrainController.',
+      );
     }
     if (stateIndex(this.#state) >= stateIndex(DrainState.CLOSING)) {
       throw new BatonError(ErrorCodes.NOT_SERVING, `Cannot attach a server while the drain is ${this.#state}.`);
@@ -312,7 +315,11 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const overflow = open.length ? (offsets[open.length - 1] as number) - budget.drainWindowMs : 0;
     if (overflow > 0) {
       this.options.logger.warn(
-        { connections: open.length, maxClosesPerSecond: this.options.maxClosesPerSecond, drainWindowMs: budget.drainWindowMs },
+        {
+          connections: open.length,
+          maxClosesPerSecond: this.options.maxClosesPerSecond,
+          drainWindowMs: budget.drainWindowMs,
+        },
         'baton: maxClosesPerSecond cannot close every connection inside the window; the rest close at its end',
       );
     }
@@ -390,7 +397,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     if (this.#state === DrainState.CLOSING) {
       // Accepted across the boundary (an async verifyClient finished late): give it a time in what is left.
       const now = performance.now();
-      this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), { kind: 'due', connection });
+      this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), {
+        kind: 'due',
+        connection,
+      });
     } else if (this.#state === DrainState.DRAINED) {
       this.#close(connection);
     }

@@ -1,11 +1,11 @@
-export { AdminServer, type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+export { type AdminPaths, AdminServer, DEFAULT_ADMIN_PATHS } from './admin-server.js';
 export {
   BUDGET_DEFAULTS,
   type DrainBudget,
   type DrainBudgetInput,
   resolveDrainBudget,
 } from './budget.js';
-export { shuffle, spreadOffsets, type SpreadOptions } from './close-schedule.js';
+export { type SpreadOptions, shuffle, spreadOffsets } from './close-schedule.js';
 export {
   CLOSE_CODE_SERVICE_RESTART,
   DrainController,

@@ -125,7 +125,9 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     throw invalid(`The "closeReason" option must be a string; received ${describe(closeReason)}.`);
   }
   if (Buffer.byteLength(closeReason) > 123) {
-    throw range(`The "closeReason" option must be at most 123 bytes of UTF-8 (a close frame limit); it is ${Buffer.byteLength(closeReason)}.`);
+    throw range(
+      `The "closeReason" option must be at most 123 bytes of UTF-8 (a close frame limit); it is ${Buffer.byteLength(closeReason)}.`,
+    );
   }
 
   const readyWhileTerminating = booleanOption('readyWhileTerminating', options.readyWhileTerminating, true);
@@ -134,15 +136,22 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
   let signals: NodeJS.Signals[] = ['SIGTERM'];
   if (options.signals === false) signals = [];
   else if (options.signals !== undefined) {
-    if (!Array.isArray(options.signals) || !options.signals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s))) {
-      throw invalid(`The "signals" option must be an array of signal names such as ['SIGTERM'], or false; received ${describe(options.signals)}.`);
+    if (
+      !Array.isArray(options.signals) ||
+      !options.signals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s))
+    ) {
+      throw invalid(
+        `The "signals" option must be an array of signal names such as ['SIGTERM'], or false; received ${describe(options.signals)}.`,
+      );
     }
     signals = [...new Set(options.signals)];
   }
 
   const exitAfterDrain = options.exitAfterDrain ?? 'on-signal';
   if (!EXIT_MODES.includes(exitAfterDrain)) {
-    throw invalid(`The "exitAfterDrain" option must be one of ${EXIT_MODES.map((m) => `'${m}'`).join(', ')}; received ${describe(exitAfterDrain)}.`);
+    throw invalid(
+      `The "exitAfterDrain" option must be one of ${EXIT_MODES.map((m) => `'${m}'`).join(', ')}; received ${describe(exitAfterDrain)}.`,
+    );
   }
 
   let admin: ResolvedDrainOptions['admin'];
@@ -155,23 +164,30 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     if (typeof port !== 'number' || !Number.isInteger(port)) {
       throw invalid(`The "admin.port" option must be an integer port number; received ${describe(port)}.`);
     }
-    if (port < 0 || port > 65_535) throw range(`The "admin.port" option must be between 0 and 65535; received ${port}.`);
+    if (port < 0 || port > 65_535)
+      throw range(`The "admin.port" option must be between 0 and 65535; received ${port}.`);
     if (host !== undefined && (typeof host !== 'string' || host.length === 0)) {
-      throw invalid(`The "admin.host" option must be a non-empty string such as '0.0.0.0' or '127.0.0.1'; received ${describe(host)}.`);
+      throw invalid(
+        `The "admin.host" option must be a non-empty string such as '0.0.0.0' or '127.0.0.1'; received ${describe(host)}.`,
+      );
     }
     const resolvedPaths: AdminPaths = { ...DEFAULT_ADMIN_PATHS };
     if (paths !== undefined) {
-      if (typeof paths !== 'object' || paths === null) throw invalid(`The "admin.paths" option must be an object; received ${describe(paths)}.`);
+      if (typeof paths !== 'object' || paths === null)
+        throw invalid(`The "admin.paths" option must be an object; received ${describe(paths)}.`);
       for (const [name, value] of Object.entries(paths)) {
         if (!(name in DEFAULT_ADMIN_PATHS)) {
           throw invalid(`Unknown admin path "${name}". Known: ${Object.keys(DEFAULT_ADMIN_PATHS).join(', ')}.`);
         }
         if (typeof value !== 'string' || !value.startsWith('/')) {
-          throw invalid(`The "admin.paths.${name}" option must be a path starting with '/'; received ${describe(value)}.`);
+          throw invalid(
+            `The "admin.paths.${name}" option must be a path starting with '/'; received ${describe(value)}.`,
+          );
         }
         resolvedPaths[name as keyof AdminPaths] = value;
       }
-      if (new Set(Object.values(resolvedPaths)).size !== 4) throw invalid('The admin paths must be four different paths.');
+      if (new Set(Object.values(resolvedPaths)).size !== 4)
+        throw invalid('The admin paths must be four different paths.');
     }
     admin = { port, host: host ?? '0.0.0.0', paths: resolvedPaths };
   }
@@ -180,7 +196,9 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
   if (options.metrics === false) metrics = undefined;
   else if (options.metrics !== undefined) {
     if (typeof options.metrics !== 'object' || options.metrics === null) {
-      throw invalid(`The "metrics" option must be an object such as { registry }, or false; received ${describe(options.metrics)}.`);
+      throw invalid(
+        `The "metrics" option must be an object such as { registry }, or false; received ${describe(options.metrics)}.`,
+      );
     }
     metrics = options.metrics;
   }
@@ -222,26 +240,31 @@ function range(message: string): RangeError {
 
 function numberInRange(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
-  if (value < min || value > max) throw range(`The "${name}" option must be between ${min} and ${max}; received ${value}.`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
+  if (value < min || value > max)
+    throw range(`The "${name}" option must be between ${min} and ${max}; received ${value}.`);
   return value;
 }
 
 function positiveNumber(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw invalid(`The "${name}" option must be a number; received ${describe(value)}.`);
   if (!(value > 0)) throw range(`The "${name}" option must be greater than 0; received ${value}.`);
   return value;
 }
 
 function booleanOption(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalid(`The "${name}" option must be true or false; received ${describe(value)}.`);
+  if (typeof value !== 'boolean')
+    throw invalid(`The "${name}" option must be true or false; received ${describe(value)}.`);
   return value;
 }
 
 function functionOption<F>(name: string, value: F | undefined): F | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') throw invalid(`The "${name}" option must be a function; received ${describe(value)}.`);
+  if (typeof value !== 'function')
+    throw invalid(`The "${name}" option must be a function; received ${describe(value)}.`);
   return value;
 }

@@ -25,7 +25,10 @@ async function startAdmin(options: DrainOptions = {}) {
   const controller = new DrainController({ ...fast, admin: { port: 0, host: '127.0.0.1' }, ...options });
   controller.attach(server.wss);
   await controller.start();
-  cleanups.push(() => server.close(), () => controller.destroy());
+  cleanups.push(
+    () => server.close(),
+    () => controller.destroy(),
+  );
   const base = `http://127.0.0.1:${controller.adminAddress()!.port}`;
   return { server, controller, base, adminPort: controller.adminAddress()!.port };
 }
@@ -61,7 +64,12 @@ describe('admin server', () => {
     const { base, controller } = await startAdmin();
     const first = await fetch(`${base}/drain`);
     expect(first.status).toBe(202);
-    expect(await first.json()).toMatchObject({ alreadyDraining: false, state: 'draining', trigger: 'prestop', terminating: true });
+    expect(await first.json()).toMatchObject({
+      alreadyDraining: false,
+      state: 'draining',
+      trigger: 'prestop',
+      terminating: true,
+    });
     const again = await fetch(`${base}/drain`);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ alreadyDraining: true, trigger: 'prestop' });
@@ -147,7 +155,10 @@ describe('admin server', () => {
   it('rejects start() with a coded error when the admin port is taken', async () => {
     const { adminPort } = await startAdmin();
     const second = new DrainController({ ...fast, admin: { port: adminPort, host: '127.0.0.1' }, metrics: false });
-    await expect(second.start()).rejects.toMatchObject({ code: 'BATON_ERR_ADMIN_LISTEN', message: expect.stringContaining('EADDRINUSE') });
+    await expect(second.start()).rejects.toMatchObject({
+      code: 'BATON_ERR_ADMIN_LISTEN',
+      message: expect.stringContaining('EADDRINUSE'),
+    });
     await second.destroy();
   });
 

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { openClient, type RecordedClient, tryUpgrade } from '../../../test/support/clients.js';
 import { DrainController, type DrainOptions, DrainState, type StateChange } from '../src/index.js';
-import { openSilentClient, startWsServer, stateReached, type TestServer } from './helpers.js';
+import { openSilentClient, startWsServer, stateReached } from './helpers.js';
 
 const fast: DrainOptions = {
   gracePeriodMs: 10_000,
@@ -24,7 +24,10 @@ async function setup(mode: 'server' | 'noServer', options: DrainOptions = {}) {
   const server = await startWsServer(mode);
   const controller = new DrainController({ ...fast, ...options });
   controller.attach(server.wss);
-  cleanups.push(() => server.close(), () => controller.destroy());
+  cleanups.push(
+    () => server.close(),
+    () => controller.destroy(),
+  );
   return { server, controller };
 }
 
@@ -40,13 +43,24 @@ describe.each(['server', 'noServer'] as const)('DrainController in %s mode', (mo
     const report = await controller.drain();
     const closes = await Promise.all(clients.map((client) => client.closed));
 
-    expect(changes.map(({ from, to }) => `${from}>${to}`)).toEqual(['serving>draining', 'draining>closing', 'closing>drained']);
+    expect(changes.map(({ from, to }) => `${from}>${to}`)).toEqual([
+      'serving>draining',
+      'draining>closing',
+      'closing>drained',
+    ]);
     expect(changes.every((change) => change.trigger === 'api')).toBe(true);
     for (const close of closes) {
       expect(close).toMatchObject({ code: 1012, reason: 'server draining' });
       expect(close.at).toBeGreaterThanOrEqual(t0 + fast.propagationDelayMs!);
     }
-    expect(report).toMatchObject({ trigger: 'api', terminating: true, connectionsAtClosing: 3, closed: 3, terminated: 0, forced: false });
+    expect(report).toMatchObject({
+      trigger: 'api',
+      terminating: true,
+      connectionsAtClosing: 3,
+      closed: 3,
+      terminated: 0,
+      forced: false,
+    });
     expect(report.closingAt! - report.startedAt).toBeGreaterThanOrEqual(fast.propagationDelayMs!);
     expect(controller.state).toBe(DrainState.DRAINED);
   });
@@ -162,7 +176,9 @@ describe('DrainController', () => {
 
   it('refuses to attach the same server twice, or once closing', async () => {
     const { server, controller } = await setup('server');
-    expect(() => controller.attach(server.wss)).toThrowError(expect.objectContaining({ code: 'BATON_ERR_INVALID_SERVER' }));
+    expect(() => controller.attach(server.wss)).toThrowError(
+      expect.objectContaining({ code: 'BATON_ERR_INVALID_SERVER' }),
+    );
     await controller.drain();
     const other = await startWsServer('server');
     cleanups.push(() => other.close());

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { DrainController, DrainStateName } from '../src/index.js';
 
@@ -14,7 +14,10 @@ export interface TestServer {
 }
 
 /** A real http + ws server on 127.0.0.1:0, in ws's server mode or noServer mode. */
-export async function startWsServer(mode: 'server' | 'noServer', options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<TestServer> {
+export async function startWsServer(
+  mode: 'server' | 'noServer',
+  options: ConstructorParameters<typeof WebSocketServer>[0] = {},
+): Promise<TestServer> {
   const http = createServer();
   let wss: WebSocketServer;
   if (mode === 'server') {

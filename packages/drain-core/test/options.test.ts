@@ -16,7 +16,12 @@ describe('resolveDrainBudget', () => {
   });
 
   it('accepts a window that fits exactly', () => {
-    const budget = resolveDrainBudget({ gracePeriodMs: 120_000, propagationDelayMs: 15_000, drainWindowMs: 98_000, closeTimeoutMs: 5_000 });
+    const budget = resolveDrainBudget({
+      gracePeriodMs: 120_000,
+      propagationDelayMs: 15_000,
+      drainWindowMs: 98_000,
+      closeTimeoutMs: 5_000,
+    });
     expect(budget.drainWindowMs).toBe(98_000);
     expect(budget.drainWindowDerived).toBe(false);
   });
@@ -47,10 +52,30 @@ describe('resolveDrainBudget', () => {
   });
 
   it.each([
-    ['gracePeriodMs', '30000', TypeError, 'The "gracePeriodMs" option must be a number of milliseconds; received a string ("30000").'],
-    ['propagationDelayMs', Number.NaN, TypeError, 'The "propagationDelayMs" option must be a number of milliseconds; received the number NaN.'],
-    ['closeTimeoutMs', -1, RangeError, 'The "closeTimeoutMs" option must be a finite number of milliseconds >= 1; received -1.'],
-    ['safetyMarginMs', Number.POSITIVE_INFINITY, RangeError, 'The "safetyMarginMs" option must be a finite number of milliseconds >= 0; received Infinity.'],
+    [
+      'gracePeriodMs',
+      '30000',
+      TypeError,
+      'The "gracePeriodMs" option must be a number of milliseconds; received a string ("30000").',
+    ],
+    [
+      'propagationDelayMs',
+      Number.NaN,
+      TypeError,
+      'The "propagationDelayMs" option must be a number of milliseconds; received the number NaN.',
+    ],
+    [
+      'closeTimeoutMs',
+      -1,
+      RangeError,
+      'The "closeTimeoutMs" option must be a finite number of milliseconds >= 1; received -1.',
+    ],
+    [
+      'safetyMarginMs',
+      Number.POSITIVE_INFINITY,
+      RangeError,
+      'The "safetyMarginMs" option must be a finite number of milliseconds >= 0; received Infinity.',
+    ],
     ['drainWindowMs', null, TypeError, 'The "drainWindowMs" option must be a number of milliseconds; received null.'],
   ])('rejects %s = %s', (name, value, Kind, message) => {
     expect(() => resolveDrainBudget({ [name]: value } as never)).toThrowError(
@@ -65,19 +90,59 @@ describe('DrainController options', () => {
     ['unknown option', { gracePeriodSeconds: 30 }, 'Unknown option "gracePeriodSeconds".'],
     ['bad jitter', { jitter: 2 }, 'The "jitter" option must be between 0 and 1; received 2.'],
     ['bad rate', { maxClosesPerSecond: 0 }, 'The "maxClosesPerSecond" option must be greater than 0; received 0.'],
-    ['long reason', { closeReason: 'x'.repeat(124) }, 'The "closeReason" option must be at most 123 bytes of UTF-8 (a close frame limit); it is 124.'],
+    [
+      'long reason',
+      { closeReason: 'x'.repeat(124) },
+      'The "closeReason" option must be at most 123 bytes of UTF-8 (a close frame limit); it is 124.',
+    ],
     ['bad reason', { closeReason: 5 }, 'The "closeReason" option must be a string; received the number 5.'],
-    ['bad readiness', { readyWhileTerminating: 'yes' }, 'The "readyWhileTerminating" option must be true or false; received a string ("yes").'],
+    [
+      'bad readiness',
+      { readyWhileTerminating: 'yes' },
+      'The "readyWhileTerminating" option must be true or false; received a string ("yes").',
+    ],
     ['bad signals', { signals: 'SIGTERM' }, 'The "signals" option must be an array of signal names'],
-    ['bad exit', { exitAfterDrain: 'sometimes' }, `The "exitAfterDrain" option must be one of 'on-signal', 'always', 'never'; received a string ("sometimes").`],
-    ['bad admin', { admin: 9090 }, 'The "admin" option must be an object such as { port: 9090 }, or false; received the number 9090.'],
-    ['bad admin port', { admin: { port: '9090' } }, 'The "admin.port" option must be an integer port number; received a string ("9090").'],
-    ['admin port range', { admin: { port: 70_000 } }, 'The "admin.port" option must be between 0 and 65535; received 70000.'],
-    ['admin path', { admin: { port: 0, paths: { drain: 'drain' } } }, `The "admin.paths.drain" option must be a path starting with '/'; received a string ("drain").`],
-    ['admin path clash', { admin: { port: 0, paths: { drain: '/readyz' } } }, 'The admin paths must be four different paths.'],
-    ['bad logger', { logger: console.log }, 'The "logger" option must be a pino-compatible logger with info, warn and error methods.'],
+    [
+      'bad exit',
+      { exitAfterDrain: 'sometimes' },
+      `The "exitAfterDrain" option must be one of 'on-signal', 'always', 'never'; received a string ("sometimes").`,
+    ],
+    [
+      'bad admin',
+      { admin: 9090 },
+      'The "admin" option must be an object such as { port: 9090 }, or false; received the number 9090.',
+    ],
+    [
+      'bad admin port',
+      { admin: { port: '9090' } },
+      'The "admin.port" option must be an integer port number; received a string ("9090").',
+    ],
+    [
+      'admin port range',
+      { admin: { port: 70_000 } },
+      'The "admin.port" option must be between 0 and 65535; received 70000.',
+    ],
+    [
+      'admin path',
+      { admin: { port: 0, paths: { drain: 'drain' } } },
+      `The "admin.paths.drain" option must be a path starting with '/'; received a string ("drain").`,
+    ],
+    [
+      'admin path clash',
+      { admin: { port: 0, paths: { drain: '/readyz' } } },
+      'The admin paths must be four different paths.',
+    ],
+    [
+      'bad logger',
+      { logger: console.log },
+      'The "logger" option must be a pino-compatible logger with info, warn and error methods.',
+    ],
     ['bad hook', { sendHint: true }, 'The "sendHint" option must be a function; received a value of type boolean.'],
-    ['bad retry-after', { retryAfterSeconds: -1 }, 'The "retryAfterSeconds" option must be between 0 and 86400; received -1.'],
+    [
+      'bad retry-after',
+      { retryAfterSeconds: -1 },
+      'The "retryAfterSeconds" option must be between 0 and 86400; received -1.',
+    ],
   ];
   it.each(cases)('rejects %s with a coded error', (_label, options, message) => {
     let error: unknown;

@@ -69,7 +69,7 @@ describe('TimerQueue', () => {
       onError: (error) => errors.push(error),
       now: clock,
     });
-    [0, 1, 2].forEach((i) => queue.schedule(i, i));
+    for (const i of [0, 1, 2]) queue.schedule(i, i);
     await advance(3);
     expect(ran).toEqual([0, 2]);
     expect(errors).toHaveLength(1);
