@@ -1,0 +1,82 @@
+// A benchmark server process: bare `ws`, or `ws` with a DrainController attached (admin server and metrics
+// on, as a gateway would run it). Controlled over IPC by run.js.
+
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { DrainController } from '@baton/drain-core';
+import { WebSocketServer } from 'ws';
+
+const variant = process.env.VARIANT;
+const windowMs = Number(process.env.DRAIN_WINDOW_MS ?? 10_000);
+const http = createServer();
+const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  ws.on('error', () => {});
+});
+
+let drain;
+if (variant === 'baton') {
+  drain = new DrainController({
+    signals: false,
+    exitAfterDrain: 'never',
+    propagationDelayMs: 0,
+    drainWindowMs: windowMs,
+    closeTimeoutMs: 5_000,
+    safetyMarginMs: 0,
+    gracePeriodMs: windowMs + 5_000,
+    admin: { port: 0, host: '127.0.0.1' },
+  });
+  drain.attach(wss);
+  await drain.start();
+} else if (variant !== 'bare') {
+  throw new Error(`VARIANT must be bare or baton, got ${variant}`);
+}
+
+http.listen(0, '127.0.0.1');
+await once(http, 'listening');
+send({ type: 'listening', port: http.address().port });
+
+process.on('message', async (message) => {
+  switch (message.type) {
+    case 'memory': {
+      for (let i = 0; i < 3; i++) globalThis.gc?.();
+      const { rss, heapUsed } = process.memoryUsage();
+      return send({ type: 'memory', rss, heapUsed, connections: wss.clients.size });
+    }
+    case 'drain': {
+      // message.how: 'baton' (paced drain), 'terminate-all' or 'close-all' (what a naive shutdown does).
+      const delay = monitorEventLoopDelay({ resolution: 1 });
+      const connections = wss.clients.size;
+      delay.enable();
+      const started = performance.now();
+      if (message.how === 'baton') {
+        await drain.drain();
+      } else {
+        const allClosed = Promise.all([...wss.clients].map((ws) => once(ws, 'close')));
+        for (const ws of wss.clients) {
+          if (message.how === 'terminate-all') ws.terminate();
+          else ws.close(1001);
+        }
+        await allClosed;
+      }
+      const durationMs = performance.now() - started;
+      delay.disable();
+      return send({
+        type: 'drained',
+        connections,
+        durationMs,
+        p50Ms: delay.percentile(50) / 1e6,
+        p99Ms: delay.percentile(99) / 1e6,
+        maxMs: delay.max / 1e6,
+      });
+    }
+    case 'exit':
+      process.exit(0);
+  }
+});
+
+function send(value) {
+  process.send?.(value);
+}
