@@ -50,6 +50,8 @@ process.on('message', async (message) => {
       const delay = monitorEventLoopDelay({ resolution: 1 });
       const connections = wss.clients.size;
       delay.enable();
+      // Let the monitor take samples first: a stall in the same tick as enable() would go unrecorded.
+      await new Promise((resolve) => setTimeout(resolve, 50));
       const started = performance.now();
       if (message.how === 'baton') {
         await drain.drain();

@@ -65,8 +65,7 @@ type QueueItem = { kind: 'due' | 'deadline' | 'terminate'; connection: Connectio
 
 export class DrainController extends EventEmitter<DrainControllerEvents> {
   readonly options: ResolvedDrainOptions;
-  readonly #connections = new Set<ConnectionRecord>();
-  readonly #bySocket = new WeakMap<WebSocket, ConnectionRecord>();
+  readonly #connections = new Map<WebSocket, ConnectionRecord>();
   readonly #servers = new Map<WebSocketServer, () => void>();
   readonly #queue: TimerQueue<QueueItem>;
   #state: DrainStateName = DrainState.SERVING;
@@ -90,6 +89,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #metrics: DrainMetrics | undefined;
   #started: Promise<void> | undefined;
   #released: Promise<void> | undefined;
+  // ws emits 'close' with the socket as `this`; one function serves every connection.
+  readonly #onSocketClose: (this: WebSocket) => void;
   readonly #signalHandler = (): void => {
     this.#signalled = true;
     this.#begin('signal', true);
@@ -98,6 +99,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   constructor(options: DrainOptions = {}) {
     super();
     this.options = resolveDrainOptions(options);
+    const controller = this;
+    this.#onSocketClose = function onSocketClose(this: WebSocket) {
+      controller.#untrack(this);
+    };
     this.#queue = new TimerQueue<QueueItem>({
       run: (item) => this.#runScheduled(item),
       onError: (error) => this.options.logger.error({ err: String(error) }, 'baton: scheduled close failed'),
@@ -119,7 +124,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** The tracked connections (a snapshot). */
   connections(): TrackedConnection[] {
-    return [...this.#connections];
+    return [...this.#connections.values()];
   }
 
   /** Track the connections of a ws server (server or noServer mode) and gate its upgrades. */
@@ -262,7 +267,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       }
       this.#forced = true;
       this.#connectionsAtClosing ||= this.#connections.size;
-      for (const connection of this.#connections) {
+      for (const connection of this.#connections.values()) {
         this.#terminated++;
         connection.socket.terminate();
       }
@@ -296,7 +301,24 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       'baton: drain started',
     );
     this.#setState(DrainState.DRAINING);
-    this.#phaseTimer = setTimeout(() => this.#startClosing(), budget.propagationDelayMs);
+    this.#atTime(performance.now() + budget.propagationDelayMs, () => this.#startClosing());
+  }
+
+  /**
+   * Run `fn` at monotonic time `at`, never before: setTimeout counts from the loop's cached clock and can
+   * fire a millisecond early, and "no close before t0 + propagation" is a promise.
+   */
+  #atTime(at: number, fn: () => void): void {
+    const check = () => {
+      const remaining = at - performance.now();
+      if (remaining > 0) {
+        this.#phaseTimer = setTimeout(check, Math.ceil(remaining));
+      } else {
+        this.#phaseTimer = undefined;
+        fn();
+      }
+    };
+    check();
   }
 
   #startClosing(): void {
@@ -305,7 +327,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#closingAt = Date.now();
     this.#windowEnd = now + budget.drainWindowMs;
     this.#setState(DrainState.CLOSING);
-    const open = shuffle([...this.#connections], this.options.random);
+    const open = shuffle([...this.#connections.values()], this.options.random);
     this.#connectionsAtClosing = open.length;
     const offsets = spreadOffsets(open.length, budget.drainWindowMs, {
       maxClosesPerSecond: this.options.maxClosesPerSecond,
@@ -327,7 +349,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       this.#queue.schedule(now + (offsets[i] as number), { kind: 'due', connection: open[i] as ConnectionRecord });
     }
     this.options.logger.info({ connections: open.length, drainWindowMs: budget.drainWindowMs }, 'baton: closing');
-    this.#phaseTimer = setTimeout(() => this.#closeRemaining(), budget.drainWindowMs);
+    this.#atTime(this.#windowEnd, () => this.#closeRemaining());
     if (this.#connections.size === 0) this.#finish();
   }
 
@@ -335,7 +357,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #closeRemaining(): void {
     this.#phaseTimer = undefined;
     let late = 0;
-    for (const connection of this.#connections) {
+    for (const connection of this.#connections.values()) {
       if (connection.phase !== 'closing') {
         late++;
         this.#close(connection);
@@ -345,7 +367,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   }
 
   #runScheduled({ kind, connection }: QueueItem): void {
-    if (!this.#connections.has(connection)) return;
+    if (this.#connections.get(connection.socket) !== connection) return;
     if (kind === 'terminate') {
       this.#terminated++;
       this.options.logger.debug({}, 'baton: close handshake timed out; terminating');
@@ -380,7 +402,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   }
 
   #track(socket: WebSocket, request: IncomingMessage | undefined): void {
-    if (this.#bySocket.has(socket)) return;
+    if (this.#connections.has(socket)) return;
     let capable = false;
     if (this.options.isCapable) {
       try {
@@ -389,26 +411,23 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         this.options.logger.error({ err: String(error) }, 'baton: isCapable threw; treating the connection as plain');
       }
     }
-    const connection = new ConnectionRecord(socket, request, capable);
-    this.#bySocket.set(socket, connection);
-    this.#connections.add(connection);
+    const connection = new ConnectionRecord(socket, capable);
+    this.#connections.set(socket, connection);
     this.#accepted++;
-    socket.once('close', () => this.#untrack(connection));
+    // One shared listener, not a closure per connection: memory per idle connection is a benchmarked goal.
+    socket.on('close', this.#onSocketClose);
     if (this.#state === DrainState.CLOSING) {
       // Accepted across the boundary (an async verifyClient finished late): give it a time in what is left.
       const now = performance.now();
-      this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), {
-        kind: 'due',
-        connection,
-      });
+      this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), { kind: 'due', connection });
     } else if (this.#state === DrainState.DRAINED) {
       this.#close(connection);
     }
     this.emit('connection', connection);
   }
 
-  #untrack(connection: ConnectionRecord): void {
-    if (!this.#connections.delete(connection)) return;
+  #untrack(socket: WebSocket): void {
+    if (!this.#connections.delete(socket)) return;
     if (this.#state === DrainState.CLOSING && this.#connections.size === 0) this.#finish();
   }
 

@@ -80,7 +80,7 @@ export class TimerQueue<T> {
       return;
     }
     this.#armedAt = first.at;
-    const delay = Math.max(0, first.at - this.#now());
+    const delay = Math.max(0, Math.ceil(first.at - this.#now()));
     // Unref: a pending close must never be the only thing keeping a process alive.
     this.#timer = setTimeout(this.#wake, delay);
     this.#timer.unref?.();
@@ -94,8 +94,9 @@ export class TimerQueue<T> {
     let ran = 0;
     while (ran < this.#batchLimit) {
       const first = this.#heap[0];
-      // setTimeout may fire up to 1 ms early relative to performance.now; treat that as due.
-      if (first === undefined || first.at > now + 1) break;
+      // setTimeout measures from the loop's cached time and can fire up to 1 ms early by performance.now:
+      // nothing runs before its time, the queue just re-arms for the rest.
+      if (first === undefined || first.at > now) break;
       this.#pop();
       ran++;
       try {
@@ -106,7 +107,7 @@ export class TimerQueue<T> {
     }
     const next = this.#heap[0];
     if (next === undefined) return;
-    if (ran === this.#batchLimit && next.at <= now + 1) {
+    if (ran === this.#batchLimit && next.at <= now) {
       // More is due: yield to I/O, then continue.
       this.#immediate = setImmediate(this.#wake);
       this.#immediate.unref?.();

@@ -1,6 +1,5 @@
 // One WebSocket connection as the drain sees it, and the hook points the hint protocol builds on.
 
-import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 
 /** open → (hinted) → closing. A connection leaves tracking when its socket emits 'close'. */
@@ -8,8 +7,6 @@ export type ConnectionPhase = 'open' | 'hinted' | 'closing';
 
 export interface TrackedConnection {
   readonly socket: WebSocket;
-  /** The upgrade request; undefined for connections that were already open when the server was attached. */
-  readonly request: IncomingMessage | undefined;
   /** Whether this connection speaks the Baton hint protocol (decided by the `isCapable` option). */
   readonly capable: boolean;
   /** Epoch ms when Baton started tracking it. */
@@ -30,12 +27,13 @@ export interface HintContext {
  */
 export type SendHint = (connection: TrackedConnection, context: HintContext) => boolean;
 
+// Deliberately small: no upgrade request is kept (an IncomingMessage per connection would cost more than
+// the rest of the record many times over; bench/ measures it). Decide from the request in isCapable.
 export class ConnectionRecord implements TrackedConnection {
   phase: ConnectionPhase = 'open';
   readonly trackedAt = Date.now();
   constructor(
     readonly socket: WebSocket,
-    readonly request: IncomingMessage | undefined,
     readonly capable: boolean,
   ) {}
 }

@@ -187,15 +187,17 @@ describe('DrainController', () => {
 
   it('hints capable connections at their time and closes them at the hint deadline', async () => {
     const hinted: string[] = [];
+    const paths = new WeakMap<object, string>();
     const { server, controller } = await setup('server', {
       hintTimeoutMs: 200,
       isCapable: (_socket, request) => String(request?.headers['sec-websocket-protocol'] ?? '').includes('baton.v1'),
       sendHint: (connection, context) => {
-        hinted.push(connection.request?.url ?? '');
+        hinted.push(paths.get(connection.socket) ?? '');
         connection.socket.send(JSON.stringify({ type: 'reconnect', deadlineAt: context.deadlineAt }));
         return true;
       },
     });
+    server.wss.on('connection', (socket, request) => paths.set(socket, request.url ?? ''));
     const capable = await openClient(`${server.url}/capable`, ['baton.v1']);
     const mover = await openClient(`${server.url}/mover`, ['baton.v1']);
     const plain = await openClient(`${server.url}/plain`);

@@ -1,0 +1,182 @@
+// `pnpm bench`: every figure is a ratio of @baton/drain-core against bare `ws`, both measured in this run,
+// on this machine, alternating variants so drift in machine load hits both alike.
+//
+//   echo throughput          messages/s through an echo server, baton / bare            goal >= 0.97
+//   RSS per idle connection  (RSS with N idle - RSS with 0) / N, baton / bare            goal <= 1.05
+//   event-loop delay p99     while draining ~20k connections: paced drain vs naive loop  goal <= 10 ms
+//
+// Options (env): BENCH_ROUNDS (3), BENCH_ECHO_MS (3000), BENCH_IDLE (10000), BENCH_DRAIN (19900),
+// BENCH_DRAIN_WINDOW_MS (10000). Results go to stdout and bench/results/latest.json.
+
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const echoMs = Number(process.env.BENCH_ECHO_MS ?? 3000);
+const idleConnections = Number(process.env.BENCH_IDLE ?? 10_000);
+// A process may hold 20,000 descriptors here (ulimit -Hn), so the server's sockets stay just under that.
+const drainConnections = Number(process.env.BENCH_DRAIN ?? 19_900);
+const drainWindowMs = Number(process.env.BENCH_DRAIN_WINDOW_MS ?? 10_000);
+
+const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
+const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
+
+async function startServer(variant) {
+  const child = fork(serverPath, [], {
+    env: { ...process.env, VARIANT: variant, DRAIN_WINDOW_MS: String(drainWindowMs) },
+    execArgv: ['--expose-gc'],
+  });
+  const message = await nextMessage(child, 'listening');
+  return { child, url: `ws://127.0.0.1:${message.port}` };
+}
+
+async function startFleet(url, count) {
+  const child = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: String(count) } });
+  await nextMessage(child, 'connected');
+  return child;
+}
+
+function nextMessage(child, type) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message) => {
+      if (message.type !== type) return;
+      cleanup();
+      resolve(message);
+    };
+    const onExit = (code) => {
+      cleanup();
+      reject(new Error(`child exited with ${code} before sending ${type}`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function stop(...children) {
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.send({ type: 'exit' });
+      await exited;
+    }),
+  );
+}
+
+async function echoThroughput(variant) {
+  const server = await startServer(variant);
+  const fleet = await startFleet(server.url, 64);
+  fleet.send({ type: 'echo', inflight: 8, payloadBytes: 64, warmupMs: 500, durationMs: echoMs });
+  const { perSecond } = await nextMessage(fleet, 'echo');
+  await stop(fleet, server.child);
+  return perSecond;
+}
+
+async function idleMemory(variant) {
+  const server = await startServer(variant);
+  server.child.send({ type: 'memory' });
+  const before = await nextMessage(server.child, 'memory');
+  const fleet = await startFleet(server.url, idleConnections);
+  server.child.send({ type: 'memory' });
+  const after = await nextMessage(server.child, 'memory');
+  await stop(fleet, server.child);
+  if (after.connections !== idleConnections) throw new Error(`expected ${idleConnections} connections, server saw ${after.connections}`);
+  return { rssPerConnection: (after.rss - before.rss) / idleConnections, heapPerConnection: (after.heapUsed - before.heapUsed) / idleConnections };
+}
+
+async function drainDelay(how) {
+  const server = await startServer(how === 'baton' ? 'baton' : 'bare');
+  // Two client processes: each stays well inside its own descriptor limit.
+  const half = Math.ceil(drainConnections / 2);
+  const fleets = [await startFleet(server.url, half), await startFleet(server.url, drainConnections - half)];
+  server.child.send({ type: 'drain', how });
+  const result = await nextMessage(server.child, 'drained');
+  await stop(...fleets, server.child);
+  return result;
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const log = (text) => process.stderr.write(`${text}\n`);
+
+log(`bench: node ${process.version}, ${availableParallelism()} cores, ${rounds} rounds`);
+
+const echo = { bare: [], baton: [] };
+for (let round = 0; round < rounds; round++) {
+  for (const variant of round % 2 ? ['baton', 'bare'] : ['bare', 'baton']) {
+    echo[variant].push(await echoThroughput(variant));
+    log(`  echo ${variant} round ${round + 1}: ${echo[variant].at(-1).toFixed(0)} msg/s`);
+  }
+}
+
+const memory = { bare: [], baton: [] };
+for (let round = 0; round < Math.max(2, rounds - 1); round++) {
+  for (const variant of round % 2 ? ['baton', 'bare'] : ['bare', 'baton']) {
+    memory[variant].push(await idleMemory(variant));
+    log(`  idle ${variant} round ${round + 1}: ${(memory[variant].at(-1).rssPerConnection / 1024).toFixed(2)} KiB RSS/conn`);
+  }
+}
+
+const drains = {};
+for (const how of ['baton', 'terminate-all', 'close-all']) {
+  drains[how] = await drainDelay(how);
+  const d = drains[how];
+  log(`  drain ${how}: ${d.connections} conns in ${d.durationMs.toFixed(0)} ms, loop delay p99 ${d.p99Ms.toFixed(2)} ms, max ${d.maxMs.toFixed(2)} ms`);
+}
+
+const echoBare = median(echo.bare);
+const echoBaton = median(echo.baton);
+const rssBare = median(memory.bare.map((m) => m.rssPerConnection));
+const rssBaton = median(memory.baton.map((m) => m.rssPerConnection));
+const heapBare = median(memory.bare.map((m) => m.heapPerConnection));
+const heapBaton = median(memory.baton.map((m) => m.heapPerConnection));
+
+const rows = [
+  ['echo throughput (msg/s, median)', echoBare.toFixed(0), echoBaton.toFixed(0), (echoBaton / echoBare).toFixed(3), '>= 0.97'],
+  [`RSS per idle connection at ${idleConnections} (KiB)`, (rssBare / 1024).toFixed(2), (rssBaton / 1024).toFixed(2), (rssBaton / rssBare).toFixed(3), '<= 1.05'],
+  [`heap per idle connection at ${idleConnections} (KiB)`, (heapBare / 1024).toFixed(2), (heapBaton / 1024).toFixed(2), (heapBaton / heapBare).toFixed(3), '(info)'],
+  [
+    `event-loop delay p99 draining ${drains.baton.connections} (ms)`,
+    `${drains['terminate-all'].p99Ms.toFixed(2)} / ${drains['close-all'].p99Ms.toFixed(2)}`,
+    drains.baton.p99Ms.toFixed(2),
+    (drains.baton.p99Ms / drains['terminate-all'].p99Ms).toFixed(3),
+    'baton <= 10 ms',
+  ],
+  [
+    `event-loop delay max draining ${drains.baton.connections} (ms)`,
+    `${drains['terminate-all'].maxMs.toFixed(2)} / ${drains['close-all'].maxMs.toFixed(2)}`,
+    drains.baton.maxMs.toFixed(2),
+    (drains.baton.maxMs / drains['terminate-all'].maxMs).toFixed(3),
+    '(info)',
+  ],
+];
+const header = ['figure', 'bare ws (drain: terminate-all / close-all)', '@baton/drain-core', 'ratio', 'goal'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ');
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+for (const row of rows) console.log(line(row));
+
+const results = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cores: availableParallelism(),
+  rounds,
+  echo: { bare: echo.bare, baton: echo.baton, ratio: echoBaton / echoBare },
+  idle: { connections: idleConnections, bare: memory.bare, baton: memory.baton, rssRatio: rssBaton / rssBare },
+  drain: { windowMs: drainWindowMs, ...drains },
+};
+const dir = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
+log(`bench: wrote ${dir}latest.json`);
