@@ -46,7 +46,8 @@ process.on('message', async (message) => {
       return send({ type: 'memory', rss, heapUsed, connections: wss.clients.size });
     }
     case 'drain': {
-      // message.how: 'baton' (paced drain), 'terminate-all' or 'close-all' (what a naive shutdown does).
+      // message.how: 'baton' (paced drain), 'idle' (baseline: no drain), or 'terminate-all' / 'close-all'
+      // (what a naive shutdown does).
       const delay = monitorEventLoopDelay({ resolution: 1 });
       const connections = wss.clients.size;
       delay.enable();
@@ -55,6 +56,9 @@ process.on('message', async (message) => {
       const started = performance.now();
       if (message.how === 'baton') {
         await drain.drain();
+      } else if (message.how === 'idle') {
+        // The baseline: the same connections, left alone for as long as the paced drain takes.
+        await new Promise((resolve) => setTimeout(resolve, windowMs));
       } else {
         const allClosed = Promise.all([...wss.clients].map((ws) => once(ws, 'close')));
         for (const ws of wss.clients) {
