@@ -1,0 +1,237 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Handoff, HandoffError, MemoryStore, TokenSealer } from '../src/index.js';
+
+const secretA = 'a'.repeat(32);
+const secretB = Buffer.alloc(32, 7);
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+  return undefined;
+}
+
+describe('TokenSealer', () => {
+  it('round-trips JSON state', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const state = { session: 'abc', n: 41, nested: { list: [1, 'two', null], ok: true } };
+    const token = sealer.seal(state);
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(sealer.open(token)).toEqual(state);
+  });
+
+  it('produces a different token each time (random IV)', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    expect(sealer.seal({ a: 1 })).not.toBe(sealer.seal({ a: 1 }));
+  });
+
+  it('rotates keys: the first key seals, all keys open', () => {
+    const old = new TokenSealer({ keys: [{ id: 'old', secret: secretA }] });
+    const rotated = new TokenSealer({
+      keys: [
+        { id: 'new', secret: secretB },
+        { id: 'old', secret: secretA },
+      ],
+    });
+    const oldToken = old.seal({ from: 'old' });
+    expect(rotated.open(oldToken)).toEqual({ from: 'old' });
+    const newToken = rotated.seal({ from: 'new' });
+    expect(codeOf(() => old.open(newToken))).toBe('BATON_ERR_TOKEN_BAD_KEY');
+  });
+
+  it('rejects a token sealed by another cluster with the same key id', () => {
+    const ours = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const theirs = new TokenSealer({ keys: [{ id: 'k1', secret: secretB }] });
+    expect(codeOf(() => ours.open(theirs.seal({ x: 1 })))).toBe('BATON_ERR_TOKEN_FORGED');
+  });
+
+  it('expires tokens after the TTL', () => {
+    let now = 1_000_000;
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }], ttlMs: 5_000, now: () => now });
+    const token = sealer.seal({ x: 1 });
+    now += 4_999;
+    expect(sealer.open(token)).toEqual({ x: 1 });
+    now += 1;
+    expect(codeOf(() => sealer.open(token))).toBe('BATON_ERR_TOKEN_EXPIRED');
+  });
+
+  it('refuses oversized state on seal and oversized tokens on open', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }], maxTokenBytes: 256 });
+    expect(codeOf(() => sealer.seal({ big: 'x'.repeat(500) }))).toBe('BATON_ERR_TOKEN_TOO_LARGE');
+    expect(codeOf(() => sealer.open('A'.repeat(257)))).toBe('BATON_ERR_TOKEN_TOO_LARGE');
+  });
+
+  it.each([
+    ['a number', 42],
+    ['empty', ''],
+    ['not base64url', 'abc$def'],
+    ['too short', 'AQJrMQ'],
+    ['wrong version', Buffer.alloc(40, 2).toString('base64url')],
+  ])('rejects %s as malformed', (_label, token) => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    expect(codeOf(() => sealer.open(token))).toBe('BATON_ERR_TOKEN_MALFORMED');
+  });
+
+  it('detects every single-bit flip and every truncation', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const token = sealer.seal({ session: 's', n: 1 });
+    const bytes = Buffer.from(token, 'base64url');
+    for (let i = 0; i < bytes.length; i++) {
+      const flipped = Buffer.from(bytes);
+      flipped[i] = (flipped[i] as number) ^ 1;
+      const code = codeOf(() => sealer.open(flipped.toString('base64url')));
+      expect(['BATON_ERR_TOKEN_FORGED', 'BATON_ERR_TOKEN_MALFORMED', 'BATON_ERR_TOKEN_BAD_KEY']).toContain(code);
+    }
+    for (let length = 1; length < token.length; length++) {
+      expect(codeOf(() => sealer.open(token.slice(0, length)))).toMatch(/^BATON_ERR_TOKEN_/);
+    }
+  });
+
+  it('never puts the secret or the token in an error message', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const token = sealer.seal({ x: 1 });
+    for (const bad of [`${token}x`, token.slice(0, -2), token.replace(/.$/, 'A')]) {
+      try {
+        sealer.open(bad);
+      } catch (error) {
+        expect((error as Error).message).not.toContain(bad.slice(0, 20));
+        expect((error as Error).message).not.toContain(secretA);
+      }
+    }
+    let message = '';
+    try {
+      new TokenSealer({ keys: [{ id: 'short', secret: 'tooshort-secret' }] });
+    } catch (error) {
+      message = (error as Error).message;
+      expect(error).toMatchObject({ name: 'RangeError', code: 'BATON_ERR_INVALID_OPTION' });
+    }
+    expect(message).toContain('key "short"');
+    expect(message).not.toContain('tooshort-secret');
+  });
+
+  it.each([
+    [{ keys: [] }, 'The "keys" option must be a non-empty array'],
+    [{ keys: [{ id: 'has space', secret: secretA }] }, 'keys[0].id must be 1-32 characters'],
+    [
+      {
+        keys: [
+          { id: 'k', secret: secretA },
+          { id: 'k', secret: secretB },
+        ],
+      },
+      'keys[1].id "k" is used twice',
+    ],
+    [{ keys: [{ id: 'k', secret: 5 }] }, 'keys[0].secret must be a Buffer or a string.'],
+    [{ keys: [{ id: 'k', secret: secretA }], ttlMs: 0 }, 'The "ttlMs" option must be greater than 0; received 0.'],
+    [{ keys: [{ id: 'k', secret: secretA }], maxTokenBytes: 1.5 }, 'The "maxTokenBytes" option must be an integer'],
+  ])('validates options: %j', (options, message) => {
+    expect(() => new TokenSealer(options as never)).toThrowError(
+      expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.stringContaining(message) }),
+    );
+  });
+
+  it('states that JSON cannot encode give a coded error', () => {
+    const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(codeOf(() => sealer.seal(cyclic))).toBe('BATON_ERR_STATE_UNSERIALIZABLE');
+    expect(codeOf(() => sealer.seal({ n: 10n }))).toBe('BATON_ERR_STATE_UNSERIALIZABLE');
+  });
+});
+
+describe('TokenSealer properties (fast-check)', () => {
+  const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+  const valid = sealer.seal({ session: 'abc', n: 1 });
+
+  it('opens arbitrary strings without any exception but a coded HandoffError (10,000 cases)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 600 }),
+          fc.base64String({ maxLength: 600 }),
+          fc.string({ unit: 'binary', maxLength: 300 }),
+        ),
+        (input) => {
+          try {
+            sealer.open(input);
+            return false; // nothing random may open
+          } catch (error) {
+            return error instanceof HandoffError && error.code.startsWith('BATON_ERR_TOKEN_');
+          }
+        },
+      ),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it('rejects every mutation of a valid token with a coded error (5,000 cases)', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: valid.length - 1 }), fc.constantFrom(...'ABCabc0123-_'), (at, replacement) => {
+        const mutated = valid.slice(0, at) + replacement + valid.slice(at + 1);
+        if (mutated === valid) return true;
+        try {
+          sealer.open(mutated);
+          // base64url's last character carries padding bits that decode identically; that is the only allowed success.
+          return at === valid.length - 1;
+        } catch (error) {
+          return error instanceof HandoffError;
+        }
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('round-trips any JSON value (2,000 cases)', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4 }), (value) => {
+        const roundTripped = sealer.open(sealer.seal(value));
+        expect(roundTripped).toEqual(JSON.parse(JSON.stringify(value)));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('Handoff', () => {
+  it('is stateless by default', async () => {
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }] });
+    const token = await handoff.seal({ n: 3 });
+    expect(await handoff.open(token)).toEqual({ n: 3 });
+    expect(await handoff.open(token)).toEqual({ n: 3 });
+  });
+
+  it('in store mode keeps state server-side and makes tokens single-use', async () => {
+    const store = new MemoryStore();
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store });
+    const big = { history: 'x'.repeat(10_000) };
+    const token = await handoff.seal(big);
+    expect(token.length).toBeLessThan(200);
+    expect(store.size).toBe(1);
+    expect(await handoff.open(token)).toEqual(big);
+    await expect(handoff.open(token)).rejects.toMatchObject({ code: 'BATON_ERR_TOKEN_REPLAYED' });
+    expect(store.size).toBe(0);
+  });
+
+  it('in store mode expires entries with the TTL', async () => {
+    let now = 0;
+    const store = new MemoryStore({ now: () => now });
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store, ttlMs: 1000, now: () => now });
+    const token = await handoff.seal({ n: 1 });
+    now = 999;
+    const second = await handoff.seal({ n: 2 });
+    now = 1500;
+    await expect(handoff.open(token)).rejects.toMatchObject({ code: 'BATON_ERR_TOKEN_EXPIRED' });
+    expect(await handoff.open(second)).toEqual({ n: 2 });
+  });
+
+  it('refuses a stateless token in store mode', async () => {
+    const stateless = new Handoff({ keys: [{ id: 'k1', secret: secretA }] });
+    const stored = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store: new MemoryStore() });
+    await expect(stored.open(await stateless.seal({ n: 1 }))).rejects.toMatchObject({
+      code: 'BATON_ERR_TOKEN_MALFORMED',
+    });
+  });
+});
