@@ -12,10 +12,19 @@ import type { DrainBudget } from './budget.js';
 import { shuffle, spreadOffsets } from './close-schedule.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './drain-state.js';
 import { BatonError, codedError, ErrorCodes } from './errors.js';
+import {
+  BATON_PROTOCOL,
+  encodeControl,
+  type HintProtocolOptions,
+  installProtocolFilter,
+  offeredProtocols,
+  offeredResumeToken,
+  type ResumeResult,
+} from './hint-protocol.js';
 import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { TimerQueue } from './timer-queue.js';
-import { ConnectionRecord, type TrackedConnection } from './tracked-connection.js';
+import { ConnectionRecord, type SendHint, type TrackedConnection } from './tracked-connection.js';
 import { installUpgradeGate } from './upgrade-gate.js';
 
 /** WebSocket close code 1012 (Service Restart): server-only, and read by clients as "reconnect". */
@@ -103,6 +112,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #metrics: DrainMetrics | undefined;
   #started: Promise<void> | undefined;
   #released: Promise<void> | undefined;
+  readonly #isCapable: ((socket: WebSocket, request: IncomingMessage | undefined) => boolean) | undefined;
+  readonly #sendHint: SendHint | undefined;
+  readonly #resumes = new WeakMap<IncomingMessage, ResumeResult>();
   // ws emits 'close' with the socket as `this`; one function serves every connection.
   readonly #onSocketClose: (this: WebSocket) => void;
   readonly #signalHandler = (): void => {
@@ -113,6 +125,11 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   constructor(options: DrainOptions = {}) {
     super();
     this.options = resolveDrainOptions(options);
+    const protocol = this.options.hintProtocol;
+    this.#isCapable = protocol
+      ? (_socket, request) => offeredProtocols(request).includes(BATON_PROTOCOL)
+      : this.options.isCapable;
+    this.#sendHint = protocol ? this.#protocolHint(protocol) : this.options.sendHint;
     const controller = this;
     this.#onSocketClose = function onSocketClose(this: WebSocket) {
       controller.#untrack(this);
@@ -157,20 +174,32 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     }
     const onConnection = (socket: WebSocket, request: IncomingMessage) => this.#track(socket, request);
     server.on('connection', onConnection);
+    const protocol = this.options.hintProtocol;
     const removeGate = installUpgradeGate(server, {
       accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
+      ...(protocol ? { admit: (request: IncomingMessage) => this.#openResumeToken(request, protocol) } : {}),
       onRefused: () => {
         this.#refusedUpgrades++;
       },
       retryAfterSeconds: this.options.retryAfterSeconds,
     });
+    const removeFilter = protocol ? installProtocolFilter(server) : undefined;
     this.#servers.set(server, () => {
       server.off('connection', onConnection);
       removeGate();
+      removeFilter?.();
     });
     // Connections opened before attach() are drained too.
     for (const socket of server.clients ?? []) this.#track(socket, undefined);
     return this;
+  }
+
+  /**
+   * With `hintProtocol`: what became of this upgrade's resume token. Call it from your 'connection' handler
+   * with the request ws gives you; `{ resumed: true, state }` carries the state sealed by the old pod.
+   */
+  resumeOf(request: IncomingMessage): ResumeResult {
+    return this.#resumes.get(request) ?? { resumed: false };
   }
 
   /** Stop tracking a server's new connections and remove its gate. Already tracked connections stay tracked. */
@@ -406,14 +435,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** A connection's scheduled time: hint it if it can move itself, otherwise close it with 1012. */
   #due(connection: ConnectionRecord): void {
     if (connection.phase !== 'open') return;
-    if (connection.capable && this.options.sendHint) {
+    if (connection.capable && this.#sendHint) {
       const now = performance.now();
       const deadline = Math.min(now + this.options.hintTimeoutMs, this.#windowEnd);
       if (deadline > now) {
         let sent = false;
         try {
           sent =
-            this.options.sendHint(connection, {
+            this.#sendHint(connection, {
               deadlineAt: Date.now() + (deadline - now),
               reason: this.options.closeReason,
             }) === true;
@@ -441,9 +470,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #track(socket: WebSocket, request: IncomingMessage | undefined): void {
     if (this.#connections.has(socket)) return;
     let capable = false;
-    if (this.options.isCapable) {
+    if (this.#isCapable) {
       try {
-        capable = this.options.isCapable(socket, request) === true;
+        capable = this.#isCapable(socket, request) === true;
       } catch (error) {
         this.options.logger.error({ err: String(error) }, 'baton: isCapable threw; treating the connection as plain');
       }
@@ -451,6 +480,19 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const connection = new ConnectionRecord(socket, capable);
     this.#connections.set(socket, connection);
     this.#accepted++;
+    if (capable && this.options.hintProtocol) {
+      // Sent before the app's handler can send anything (our listener was added at attach time), so the
+      // client can switch on it.
+      const resume = request ? this.#resumes.get(request) : undefined;
+      socket.send(
+        encodeControl({
+          t: 'welcome',
+          v: 1,
+          resumed: resume?.resumed === true,
+          ...(resume && !resume.resumed && resume.error ? { resumeError: resume.error } : {}),
+        }),
+      );
+    }
     // One shared listener, not a closure per connection: memory per idle connection is a benchmarked goal.
     socket.on('close', this.#onSocketClose);
     if (this.#state === DrainState.CLOSING) {
@@ -464,6 +506,64 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       this.#close(connection);
     }
     this.emit('connection', connection);
+  }
+
+  async #openResumeToken(request: IncomingMessage, protocol: HintProtocolOptions): Promise<void> {
+    const token = offeredResumeToken(request);
+    if (token === undefined) return;
+    if (!protocol.handoff) {
+      this.#resumes.set(request, { resumed: false, error: 'BATON_ERR_RESUME_UNSUPPORTED' });
+      return;
+    }
+    try {
+      const state = await protocol.handoff.open(token);
+      this.#resumes.set(request, { resumed: true, state });
+    } catch (error) {
+      // The code only: a token is a bearer secret and never goes to a log.
+      const code =
+        typeof (error as { code?: unknown })?.code === 'string'
+          ? (error as { code: string }).code
+          : 'BATON_ERR_TOKEN_MALFORMED';
+      this.#resumes.set(request, { resumed: false, error: code });
+      this.options.logger.info({ code }, 'baton: resume token refused; starting a fresh session');
+    }
+  }
+
+  /** The sendHint of protocol v1: a reconnect message, with a resume token when a handoff is configured. */
+  #protocolHint(protocol: HintProtocolOptions): SendHint {
+    return (connection, { deadlineAt, reason }) => {
+      const socket = connection.socket;
+      const send = (token?: string) => {
+        if (socket.readyState !== socket.OPEN) return;
+        socket.send(encodeControl({ t: 'reconnect', v: 1, deadline: deadlineAt, reason, ...(token ? { token } : {}) }));
+      };
+      const { handoff, snapshot } = protocol;
+      if (!handoff || !snapshot) {
+        send();
+        return true;
+      }
+      let state: unknown;
+      try {
+        state = snapshot(socket);
+      } catch (error) {
+        this.options.logger.error({ err: String(error) }, 'baton: snapshot threw; hinting without a resume token');
+        send();
+        return true;
+      }
+      Promise.resolve()
+        .then(() => handoff.seal(state))
+        .then(
+          (token) => send(token),
+          (error: unknown) => {
+            this.options.logger.error(
+              { code: (error as { code?: string })?.code, err: String(error) },
+              'baton: sealing failed; hinting without a resume token',
+            );
+            send();
+          },
+        );
+      return true;
+    };
   }
 
   #untrack(socket: WebSocket): void {

@@ -16,6 +16,19 @@ export {
 } from './drain-controller.js';
 export { DrainState, type DrainStateName, type DrainTrigger } from './drain-state.js';
 export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
+export {
+  BATON_PROTOCOL,
+  CONTROL_PREFIX,
+  type ControlMessage,
+  encodeControl,
+  type HintProtocolOptions,
+  PROTOCOL_VERSION,
+  RESUME_PROTOCOL_PREFIX,
+  type ReconnectMessage,
+  type ResumeResult,
+  type SessionHandoff,
+  type WelcomeMessage,
+} from './hint-protocol.js';
 export type { Logger } from './logger.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
 export type { AdminOptions, DrainOptions, ExitAfterDrain, MetricsOptions } from './options.js';

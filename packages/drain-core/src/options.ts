@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws';
 import { type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
 import { type DrainBudget, type DrainBudgetInput, describe, durationOption, resolveDrainBudget } from './budget.js';
 import { codedError, ErrorCodes } from './errors.js';
+import type { HintProtocolOptions } from './hint-protocol.js';
 import { isLogger, type Logger, type ResolvedLogger, resolveLogger } from './logger.js';
 import type { SendHint } from './tracked-connection.js';
 
@@ -48,7 +49,12 @@ export interface DrainOptions extends DrainBudgetInput {
   metrics?: MetricsOptions | false;
   /** A pino-compatible logger. Default: silent (NODE_DEBUG=baton prints debug lines). */
   logger?: Logger;
-  /** Decides per connection whether it speaks the hint protocol. Default: none does. */
+  /**
+   * Speak Baton protocol v1 (docs/protocol.md) with clients that offer it: welcome, reconnect hints with a
+   * resume token, resume on the new pod. `true` for hints without handoff. Default: off.
+   */
+  hintProtocol?: boolean | HintProtocolOptions;
+  /** Low-level hook (instead of hintProtocol): decides per connection whether it can be hinted. */
   isCapable?: (socket: WebSocket, request: IncomingMessage | undefined) => boolean;
   /** Called at a capable connection's scheduled time instead of close (see SendHint). */
   sendHint?: SendHint;
@@ -73,6 +79,7 @@ export interface ResolvedDrainOptions {
   readonly logger: ResolvedLogger;
   readonly isCapable: ((socket: WebSocket, request: IncomingMessage | undefined) => boolean) | undefined;
   readonly sendHint: SendHint | undefined;
+  readonly hintProtocol: HintProtocolOptions | undefined;
   readonly hintTimeoutMs: number;
   readonly random: () => number;
 }
@@ -96,6 +103,7 @@ const KNOWN_OPTIONS = new Set([
   'logger',
   'isCapable',
   'sendHint',
+  'hintProtocol',
   'hintTimeoutMs',
   'random',
 ]);
@@ -210,6 +218,38 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
   const sendHint = functionOption('sendHint', options.sendHint);
   const random = functionOption('random', options.random) ?? Math.random;
 
+  let hintProtocol: HintProtocolOptions | undefined;
+  if (options.hintProtocol !== undefined && options.hintProtocol !== false) {
+    if (isCapable || sendHint) {
+      throw invalid('Use either the "hintProtocol" option or the low-level "isCapable"/"sendHint" hooks, not both.');
+    }
+    const given = options.hintProtocol === true ? {} : options.hintProtocol;
+    if (typeof given !== 'object' || given === null) {
+      throw invalid(
+        `The "hintProtocol" option must be true, false or { handoff, snapshot }; received ${describe(given)}.`,
+      );
+    }
+    const { handoff, snapshot } = given;
+    if (
+      handoff !== undefined &&
+      (typeof handoff !== 'object' ||
+        handoff === null ||
+        typeof handoff.seal !== 'function' ||
+        typeof handoff.open !== 'function')
+    ) {
+      throw invalid(
+        'The "hintProtocol.handoff" option must have seal(state) and open(token) methods, such as a @baton/handoff Handoff.',
+      );
+    }
+    functionOption('hintProtocol.snapshot', snapshot);
+    if (handoff && !snapshot) {
+      throw invalid(
+        'The "hintProtocol.handoff" option needs "hintProtocol.snapshot" too: the state to seal at hint time.',
+      );
+    }
+    hintProtocol = { ...(handoff ? { handoff } : {}), ...(snapshot ? { snapshot } : {}) };
+  }
+
   return {
     budget,
     maxClosesPerSecond,
@@ -225,6 +265,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     logger: resolveLogger(options.logger),
     isCapable,
     sendHint,
+    hintProtocol,
     hintTimeoutMs,
     random,
   };

@@ -14,6 +14,8 @@ type VerifyDone = (result: boolean, code?: number, message?: string, headers?: O
 export interface UpgradeGate {
   /** True while upgrades are accepted. */
   accepts(): boolean;
+  /** Work to finish before the app's own verifyClient runs (opening a resume token). Must not throw. */
+  admit?: (request: IncomingMessage) => void | Promise<void>;
   /** Called for each refused upgrade. */
   onRefused(): void;
   retryAfterSeconds: number;
@@ -35,9 +37,14 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
       });
       return;
     }
-    if (!original) return done(true);
-    if (original.length >= 2) return (original as VerifyClientCallbackAsync)(info, done);
-    done((original as VerifyClientCallbackSync)(info));
+    const verify = () => {
+      if (!original) return done(true);
+      if (original.length >= 2) return (original as VerifyClientCallbackAsync)(info, done);
+      done((original as VerifyClientCallbackSync)(info));
+    };
+    const pending = gate.admit?.(info.req);
+    if (pending) pending.then(verify, verify);
+    else verify();
   };
   server.options.verifyClient = gated;
   return () => {

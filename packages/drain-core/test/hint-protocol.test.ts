@@ -1,0 +1,145 @@
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { Handoff } from '../../handoff/src/index.js';
+import { CONTROL_PREFIX, DrainController, type DrainOptions } from '../src/index.js';
+import { startWsServer } from './helpers.js';
+
+const fast: DrainOptions = {
+  gracePeriodMs: 10_000,
+  propagationDelayMs: 50,
+  drainWindowMs: 300,
+  closeTimeoutMs: 400,
+  safetyMarginMs: 100,
+  hintTimeoutMs: 2_000,
+  signals: false,
+};
+const handoff = new Handoff({ keys: [{ id: 'k1', secret: 'k'.repeat(32) }] });
+
+let cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  cleanups = [];
+});
+
+async function gateway(options: DrainOptions, wsOptions = {}) {
+  const server = await startWsServer('server', wsOptions);
+  const controller = new DrainController({ ...fast, ...options });
+  controller.attach(server.wss);
+  const seen: { protocol: string; resume: unknown }[] = [];
+  server.wss.on('connection', (socket, request) => {
+    seen.push({ protocol: socket.protocol, resume: controller.resumeOf(request) });
+    (socket as WebSocket & { session?: unknown }).session = { n: 7 };
+  });
+  cleanups.push(
+    () => server.close(),
+    () => controller.destroy(),
+  );
+  return { server, controller, seen };
+}
+
+function control(data: unknown): Record<string, unknown> | undefined {
+  const text = String(data);
+  return text.startsWith(CONTROL_PREFIX) ? JSON.parse(text.slice(CONTROL_PREFIX.length)) : undefined;
+}
+
+async function connect(url: string, protocols: string[]) {
+  const ws = new WebSocket(url, protocols);
+  const messages: unknown[] = [];
+  let wake = () => {};
+  ws.on('message', (data) => {
+    messages.push(control(data) ?? String(data));
+    wake();
+  });
+  await once(ws, 'open');
+  /** Resolves once `count` messages arrived (they may already have). */
+  const received = (count: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (messages.length >= count) resolve();
+      };
+      wake = check;
+      check();
+    });
+  return { ws, messages, received };
+}
+
+describe('hint protocol v1 (server side)', () => {
+  it('selects baton.v1 when the app has no protocol, strips Baton entries from the app, and welcomes', async () => {
+    const { server, seen } = await gateway({ hintProtocol: { handoff, snapshot: () => ({}) } });
+    const { ws, messages, received } = await connect(server.url, ['baton.v1']);
+    expect(ws.protocol).toBe('baton.v1');
+    await received(1);
+    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false });
+    expect(seen[0]).toEqual({ protocol: 'baton.v1', resume: { resumed: false } });
+  });
+
+  it("lets the app's handleProtocols choose among its own entries only", async () => {
+    const offeredToApp: string[][] = [];
+    const { server } = await gateway(
+      { hintProtocol: true },
+      {
+        handleProtocols: (protocols: Set<string>) => {
+          offeredToApp.push([...protocols]);
+          return protocols.has('chat.v2') ? 'chat.v2' : false;
+        },
+      },
+    );
+    const { ws } = await connect(server.url, ['chat.v2', 'baton.v1', 'baton.resume.abc']);
+    expect(ws.protocol).toBe('chat.v2');
+    expect(offeredToApp).toEqual([['chat.v2']]);
+  });
+
+  it('hints capable clients with a sealed snapshot and resumes it on the next server', async () => {
+    const snapshot = (socket: WebSocket) => (socket as WebSocket & { session?: unknown }).session;
+    const old = await gateway({ hintProtocol: { handoff, snapshot } });
+    const next = await gateway({ hintProtocol: { handoff, snapshot } });
+    const client = await connect(old.server.url, ['baton.v1']);
+    const plain = await connect(old.server.url, []);
+    expect(plain.ws.protocol).toBe('');
+    void old.controller.drain();
+    const hint = await new Promise<Record<string, unknown>>((resolve) => {
+      client.ws.on('message', (data) => {
+        const message = control(data);
+        if (message?.t === 'reconnect') resolve(message);
+      });
+    });
+    expect(hint).toMatchObject({
+      t: 'reconnect',
+      v: 1,
+      reason: 'server draining',
+      deadline: expect.any(Number),
+      token: expect.any(String),
+    });
+    // A plain client never sees a control message.
+    expect(plain.messages.some((message) => typeof message === 'object')).toBe(false);
+
+    const moved = await connect(next.server.url, ['baton.v1', `baton.resume.${hint.token}`]);
+    await moved.received(1);
+    expect(moved.messages[0]).toEqual({ t: 'welcome', v: 1, resumed: true });
+    expect(next.seen[0]?.resume).toEqual({ resumed: true, state: { n: 7 } });
+    client.ws.close(1000);
+    const report = await old.controller.whenDrained();
+    expect(report).toMatchObject({ hinted: 1, closed: 1 });
+  });
+
+  it.each([
+    ['forged', 'AQJrMQ' + 'A'.repeat(60), 'BATON_ERR_TOKEN_FORGED'],
+    ['garbage', 'not-a-token', 'BATON_ERR_TOKEN_MALFORMED'],
+  ])('starts a fresh session on a %s token and says why in the welcome', async (_label, token, code) => {
+    const { server, seen } = await gateway({ hintProtocol: { handoff, snapshot: () => ({}) } });
+    const { messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${token}`]);
+    await received(1);
+    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false, resumeError: code });
+    expect(seen[0]?.resume).toEqual({ resumed: false, error: code });
+  });
+
+  it('refuses conflicting hook options', () => {
+    expect(() => new DrainController({ hintProtocol: true, sendHint: () => true })).toThrowError(
+      expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION' }),
+    );
+    expect(() => new DrainController({ hintProtocol: { handoff } as never })).toThrowError(
+      /needs "hintProtocol.snapshot"/,
+    );
+  });
+});
