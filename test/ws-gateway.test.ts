@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineGatewayDrainScenarios } from './scenarios/gateway-drain.js';
+import { defineGatewayHandoffScenarios } from './scenarios/gateway-handoff.js';
 
-defineGatewayDrainScenarios(
-  'examples/ws-gateway',
-  fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url)),
-);
+const gateway = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
+defineGatewayDrainScenarios('examples/ws-gateway', gateway);
+defineGatewayHandoffScenarios('examples/ws-gateway', gateway);

@@ -18,7 +18,23 @@ export function readConfig(env) {
     drainWindowMs: optionalSeconds(env, 'BATON_DRAIN_WINDOW_SECONDS'),
     closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5, 1000),
     safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2, 1000),
+    handoffKeys: handoffKeys(env),
   };
+}
+
+/**
+ * BATON_HANDOFF_KEYS="k2=<secret>,k1=<old secret>": the first key seals resume tokens, all open them. Every
+ * pod of a release (old and new version) needs the same keys. Unset: pods hint without resume tokens.
+ * @param {NodeJS.ProcessEnv} env
+ */
+function handoffKeys(env) {
+  const raw = env.BATON_HANDOFF_KEYS;
+  if (raw === undefined || raw === '') return undefined;
+  return raw.split(',').map((entry, index) => {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new TypeError(`BATON_HANDOFF_KEYS entry ${index + 1} must look like id=secret.`);
+    return { id: entry.slice(0, at).trim(), secret: entry.slice(at + 1).trim() };
+  });
 }
 
 /**

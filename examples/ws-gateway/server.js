@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { DrainController } from '@baton/drain-core';
+import { Handoff } from '@baton/handoff';
 import { WebSocketServer } from 'ws';
 import { readConfig } from './config.js';
 
@@ -28,12 +29,16 @@ function log(level, object, msg) {
   process.stdout.write(`${JSON.stringify({ level, time: Date.now(), msg, ...object })}\n`);
 }
 
+/** @type {Map<import('ws').WebSocket, { id: string, n: number }>} */
+const sessions = new Map();
+
 /** @type {ReturnType<typeof readConfig>} */
 let config;
 /** @type {DrainController} */
 let drain;
 try {
   config = readConfig(process.env);
+  const handoff = config.handoffKeys ? new Handoff({ keys: config.handoffKeys }) : undefined;
   drain = new DrainController({
     gracePeriodMs: config.gracePeriodMs,
     propagationDelayMs: config.propagationDelayMs,
@@ -42,6 +47,8 @@ try {
     safetyMarginMs: config.safetyMarginMs,
     admin: { port: config.adminPort, host: config.adminHost },
     logger,
+    // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
+    hintProtocol: handoff ? { handoff, snapshot: (socket) => sessions.get(socket) } : true,
   });
 } catch (error) {
   // An impossible budget is a start-up error, not a surprise at SIGKILL.
@@ -57,11 +64,8 @@ const server = createServer((_req, res) => {
 const wss = new WebSocketServer({ server, maxPayload: 64 * 1024 });
 drain.attach(wss);
 
-/** @type {Map<import('ws').WebSocket, { id: string, n: number }>} */
-const sessions = new Map();
-
-wss.on('connection', (socket) => {
-  const session = { id: randomUUID(), n: 0 };
+wss.on('connection', (socket, request) => {
+  const session = restoredSession(drain.resumeOf(request)) ?? { id: randomUUID(), n: 0 };
   sessions.set(socket, session);
   socket.on('message', (data, isBinary) => {
     if (isBinary) return reply(socket, { type: 'error', code: 'BAD_MESSAGE', message: 'send JSON text' });
@@ -77,6 +81,19 @@ wss.on('connection', (socket) => {
   socket.on('close', () => sessions.delete(socket));
   socket.on('error', () => {});
 });
+
+/**
+ * A resumed session's state came from a token this cluster sealed, but the app still checks its shape (and,
+ * in a real gateway, re-checks the user's authorisation).
+ * @param {import('@baton/drain-core').ResumeResult} resume
+ * @returns {{ id: string, n: number } | undefined}
+ */
+function restoredSession(resume) {
+  if (!resume.resumed) return undefined;
+  const state = /** @type {{ id?: unknown, n?: unknown } | null} */ (resume.state);
+  if (typeof state?.id !== 'string' || !Number.isSafeInteger(state.n)) return undefined;
+  return { id: state.id, n: /** @type {number} */ (state.n) };
+}
 
 /** @param {import('ws').WebSocket} socket @param {unknown} value */
 function reply(socket, value) {

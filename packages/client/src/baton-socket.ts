@@ -1,0 +1,285 @@
+// A WebSocket-compatible socket that follows Baton reconnect hints. On a hint it opens a second connection
+// (the load balancer sends it to a new pod), waits for that pod's welcome, switches, and only then lets the
+// old connection go: make-before-break, with sends held during the switch and delivered in order after it.
+// After an unexpected close it reconnects with capped, fully jittered back-off, resuming when it holds a
+// token. Control messages never reach the app.
+
+import { type BackoffOptions, reconnectDelay } from './backoff.js';
+import { BatonCloseEvent, BatonMessageEvent, MigratedEvent, ResumeEvent } from './events.js';
+import { BATON_PROTOCOL, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';
+
+type Data = string | ArrayBufferLike | Blob | ArrayBufferView;
+
+/** The part of a WebSocket this client uses: the browser's, or `ws`'s in Node. */
+export interface UnderlyingSocket {
+  readonly readyState: number;
+  readonly protocol: string;
+  readonly extensions: string;
+  readonly bufferedAmount: number;
+  binaryType: string;
+  send(data: never): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string; wasClean?: boolean }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export type SocketConstructor = new (url: string, protocols?: string | string[]) => UnderlyingSocket;
+
+export interface BatonSocketOptions extends BackoffOptions {
+  /** WebSocket implementation. Default globalThis.WebSocket; in Node 20 pass `WebSocket` from 'ws'. */
+  WebSocket?: SocketConstructor;
+  /** Message → id, to drop the duplicates a switch can deliver (both servers send during the overlap). */
+  dedupe?: (data: unknown) => string | number | undefined;
+  /** How many recent ids dedupe remembers. Default 4096. */
+  dedupeWindow?: number;
+  /** How long after switching the old connection may still deliver before it is closed with 1000. Default 1000. */
+  lingerMs?: number;
+  /** Give up after this many failed reconnects in a row. Default Infinity. */
+  maxRetries?: number;
+  /** Random source in [0, 1). Default Math.random. */
+  random?: () => number;
+}
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+export class BatonSocket extends EventTarget {
+  static readonly CONNECTING = CONNECTING;
+  static readonly OPEN = OPEN;
+  static readonly CLOSING = CLOSING;
+  static readonly CLOSED = CLOSED;
+  readonly CONNECTING = CONNECTING;
+  readonly OPEN = OPEN;
+  readonly CLOSING = CLOSING;
+  readonly CLOSED = CLOSED;
+
+  readonly url: string;
+  readyState = CONNECTING;
+  onopen: ((event: Event) => void) | null = null;
+  onmessage: ((event: BatonMessageEvent) => void) | null = null;
+  onclose: ((event: BatonCloseEvent) => void) | null = null;
+  onerror: ((event: Event) => void) | null = null;
+
+  readonly #protocols: string[];
+  readonly #options: BatonSocketOptions;
+  readonly #Socket: SocketConstructor;
+  readonly #random: () => number;
+  #binaryType: string | undefined;
+  #active: UnderlyingSocket | undefined;
+  #next: UnderlyingSocket | undefined;
+  #nextBuffer: unknown[] = [];
+  /** Sends held while a switch is under way. */
+  #outbox: Data[] = [];
+  #token: string | undefined;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #ids = new Set<string | number>();
+  #closedByApp = false;
+  #opened = false;
+
+  constructor(url: string | URL, protocols: string | string[] = [], options: BatonSocketOptions = {}) {
+    super();
+    const Socket = options.WebSocket ?? (globalThis as { WebSocket?: SocketConstructor }).WebSocket;
+    if (typeof Socket !== 'function') {
+      throw new TypeError('No WebSocket implementation: pass options.WebSocket (in Node 20, WebSocket from "ws").');
+    }
+    this.url = String(url);
+    this.#protocols = typeof protocols === 'string' ? [protocols] : [...protocols];
+    this.#options = options;
+    this.#Socket = Socket;
+    this.#random = options.random ?? Math.random;
+    this.#connect();
+  }
+
+  /** The subprotocol the server selected for the app ('' when it selected only Baton's). */
+  get protocol(): string {
+    const selected = this.#active?.protocol ?? '';
+    return selected === BATON_PROTOCOL ? '' : selected;
+  }
+
+  get extensions(): string {
+    return this.#active?.extensions ?? '';
+  }
+
+  get bufferedAmount(): number {
+    return this.#active?.bufferedAmount ?? 0;
+  }
+
+  get binaryType(): string {
+    return this.#binaryType ?? this.#active?.binaryType ?? 'blob';
+  }
+
+  set binaryType(value: string) {
+    this.#binaryType = value;
+    for (const socket of [this.#active, this.#next]) if (socket) socket.binaryType = value;
+  }
+
+  send(data: Data): void {
+    // Like a WebSocket before its first open; once opened, sends made while reconnecting wait instead.
+    if (!this.#opened) throw new DOMException('The socket is still connecting.', 'InvalidStateError');
+    if (this.readyState >= CLOSING) return;
+    // During a switch (or a reconnect in progress) sends wait, and go out in order on the new connection.
+    if (this.#next || this.#active?.readyState !== OPEN) this.#outbox.push(data);
+    else this.#active.send(data as never);
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.readyState >= CLOSING) return;
+    this.#closedByApp = true;
+    clearTimeout(this.#retryTimer);
+    this.#next?.close(1000);
+    this.#next = undefined;
+    if (this.#active && this.#active.readyState < CLOSING) {
+      this.readyState = CLOSING;
+      this.#active.close(code, reason);
+    } else {
+      this.#finish(code ?? 1000, reason ?? '', true);
+    }
+  }
+
+  #open(resumeToken: string | undefined): UnderlyingSocket {
+    const offered = [...this.#protocols, BATON_PROTOCOL];
+    if (resumeToken) offered.push(RESUME_PROTOCOL_PREFIX + resumeToken);
+    const socket = new this.#Socket(this.url, offered);
+    if (this.#binaryType) socket.binaryType = this.#binaryType;
+    return socket;
+  }
+
+  #connect(): void {
+    const token = this.#token;
+    this.#token = undefined;
+    const socket = this.#open(token);
+    this.#active = socket;
+    socket.onopen = () => {
+      this.#attempt = 0;
+      this.#opened = true;
+      this.readyState = OPEN;
+      this.#emit(new Event('open'));
+      this.#flush();
+    };
+    this.#own(socket);
+  }
+
+  /** Make `socket` the one whose messages, errors and close the app sees. */
+  #own(socket: UnderlyingSocket): void {
+    socket.onmessage = ({ data }) => this.#onActiveMessage(socket, data);
+    socket.onerror = () => {
+      if (socket === this.#active) this.#emit(new Event('error'));
+    };
+    socket.onclose = ({ code, reason, wasClean }) => {
+      if (socket !== this.#active) return;
+      this.#active = undefined;
+      const retriesLeft = this.#attempt < (this.#options.maxRetries ?? Number.POSITIVE_INFINITY);
+      if (this.#closedByApp || !retriesLeft) return this.#finish(code, reason, wasClean ?? false);
+      // A reconnecting socket: the app sees this close, then 'open' again once reconnected.
+      const wasOpen = this.readyState === OPEN;
+      this.readyState = CONNECTING;
+      if (wasOpen) this.#emit(new BatonCloseEvent(code, reason, wasClean ?? false));
+      this.#scheduleReconnect(code);
+    };
+  }
+
+  #onActiveMessage(socket: UnderlyingSocket, data: unknown): void {
+    const control = parseControl(data);
+    if (control === undefined) return this.#deliver(data);
+    if (control === null) return;
+    if (control.t === 'welcome') this.#onWelcome(control.resumed, control.resumeError);
+    else if (socket === this.#active && !this.#next) this.#migrate(control.token, control.deadline);
+  }
+
+  #onWelcome(resumed: boolean, resumeError: string | undefined): void {
+    if (resumed) this.#emit(new ResumeEvent('resumed'));
+    else if (resumeError) this.#emit(new ResumeEvent('resume-failed', resumeError));
+  }
+
+  /** Make-before-break: a second connection, switched to on its welcome. */
+  #migrate(token: string | undefined, deadline: number): void {
+    this.#token = token;
+    const next = this.#open(token);
+    this.#next = next;
+    this.#nextBuffer = [];
+    next.onmessage = ({ data }) => {
+      if (next !== this.#next) return this.#onActiveMessage(next, data);
+      const control = parseControl(data);
+      if (control === undefined) this.#nextBuffer.push(data);
+      else if (control?.t === 'welcome') this.#switchTo(next, control.resumed, control.resumeError);
+    };
+    const abandon = () => {
+      if (next !== this.#next) return;
+      this.#next = undefined;
+      // Try again while the old server still holds the connection; after that, the close path reconnects.
+      if (Date.now() + 250 < deadline && this.#active?.readyState === OPEN) {
+        this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadline), this.#random() * 250);
+      } else {
+        this.#flush();
+      }
+    };
+    next.onerror = abandon;
+    next.onclose = abandon;
+  }
+
+  #switchTo(next: UnderlyingSocket, resumed: boolean, resumeError: string | undefined): void {
+    const old = this.#active;
+    this.#active = next;
+    this.#next = undefined;
+    this.#token = undefined;
+    this.#own(next);
+    if (old) {
+      // The old connection may still deliver what it had in flight (answers to earlier sends); dedupe drops
+      // the overlap. Then it is let go with 1000, its close invisible to the app.
+      old.onmessage = ({ data }) => {
+        if (parseControl(data) === undefined) this.#deliver(data);
+      };
+      old.onclose = null;
+      old.onerror = null;
+      setTimeout(() => old.close(1000), this.#options.lingerMs ?? 1000);
+    }
+    this.#emit(new MigratedEvent(resumed, resumeError));
+    this.#onWelcome(resumed, resumeError);
+    for (const data of this.#nextBuffer) this.#deliver(data);
+    this.#nextBuffer = [];
+    this.#flush();
+  }
+
+  #flush(): void {
+    const active = this.#active;
+    while (active?.readyState === OPEN && !this.#next && this.#outbox.length > 0)
+      active.send(this.#outbox.shift() as never);
+  }
+
+  #deliver(data: unknown): void {
+    const dedupe = this.#options.dedupe;
+    if (dedupe) {
+      const id = dedupe(data);
+      if (id !== undefined) {
+        if (this.#ids.has(id)) return;
+        this.#ids.add(id);
+        if (this.#ids.size > (this.#options.dedupeWindow ?? 4096))
+          this.#ids.delete(this.#ids.values().next().value as string | number);
+      }
+    }
+    this.#emit(new BatonMessageEvent(data));
+  }
+
+  #scheduleReconnect(code: number): void {
+    const delay = reconnectDelay(this.#attempt++, code, this.#options, this.#random);
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #finish(code: number, reason: string, wasClean: boolean): void {
+    if (this.readyState === CLOSED) return;
+    this.readyState = CLOSED;
+    this.#outbox = [];
+    this.#emit(new BatonCloseEvent(code, reason, wasClean));
+  }
+
+  #emit(event: Event): void {
+    const handler = (this as unknown as Record<string, unknown>)[`on${event.type}`];
+    if (typeof handler === 'function') handler.call(this, event);
+    this.dispatchEvent(event);
+  }
+}

@@ -1,0 +1,167 @@
+// The release a Baton client should not notice, against real gateway processes behind a TCP balancer:
+// two v1 pods, two v2 pods started, endpoints switched to v2, v1 drained by SIGTERM. Shared by every gateway.
+
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BatonSocket, type SocketConstructor } from '../../packages/client/src/index.js';
+import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
+import { TcpBalancer } from '../support/tcp-balancer.js';
+
+const HANDOFF_KEYS = `k1=${'test-only-secret-'.repeat(3)}`;
+
+interface Tick {
+  type: 'tick';
+  session: string;
+  n: number;
+  version: string;
+}
+
+interface ObservedClient {
+  socket: BatonSocket;
+  ticks: Tick[];
+  appCloses: number[];
+  migrations: number;
+  resumed: number;
+  echoesSent: Set<string>;
+  echoReplies: Map<string, number>;
+  reachedV2: Promise<void>;
+  /** Resolves once every echo sent so far has its reply. */
+  echoesAnswered(): Promise<void>;
+}
+
+function observe(url: string, index: number): Promise<ObservedClient> {
+  const socket = new BatonSocket(url, [], {
+    WebSocket: WebSocket as unknown as SocketConstructor,
+    // Ticks carry (session, n); echoes their own id: both identify a message across the overlap.
+    dedupe: (data) => {
+      const message = JSON.parse(String(data)) as { type: string; session?: string; n?: number; id?: string };
+      return message.type === 'tick'
+        ? `${message.session}:${message.n}`
+        : message.type === 'echo'
+          ? `echo:${message.id}`
+          : undefined;
+    },
+  });
+  let markV2 = () => {};
+  let onReply = () => {};
+  const client: ObservedClient = {
+    socket,
+    ticks: [],
+    appCloses: [],
+    migrations: 0,
+    resumed: 0,
+    echoesSent: new Set(),
+    echoReplies: new Map(),
+    reachedV2: new Promise<void>((resolve) => {
+      markV2 = resolve;
+    }),
+    echoesAnswered: () =>
+      new Promise<void>((resolve) => {
+        onReply = () => {
+          if (client.echoReplies.size >= client.echoesSent.size) resolve();
+        };
+        onReply();
+      }),
+  };
+  socket.addEventListener('message', (event) => {
+    const message = JSON.parse(String((event as unknown as { data: unknown }).data));
+    if (message.type === 'tick') {
+      client.ticks.push(message);
+      if (message.version === 'v2') markV2();
+    } else if (message.type === 'echo') {
+      client.echoReplies.set(message.id, (client.echoReplies.get(message.id) ?? 0) + 1);
+      onReply();
+    }
+  });
+  socket.addEventListener('close', (event) => client.appCloses.push((event as unknown as { code: number }).code));
+  socket.addEventListener('migrated', () => client.migrations++);
+  socket.addEventListener('resumed', () => client.resumed++);
+  return new Promise((resolve, reject) => {
+    socket.addEventListener('open', () => resolve(client), { once: true });
+    socket.addEventListener('error', () => reject(new Error(`client ${index} failed to connect`)), { once: true });
+  });
+}
+
+export function defineGatewayHandoffScenarios(name: string, script: string): void {
+  describe(`${name}: handoff scenarios`, () => {
+    const cleanups: (() => Promise<unknown> | unknown)[] = [];
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    it('moves 200 Baton clients from v1 to v2 pods: no app-visible close, same session, no tick gap, every echo once', async () => {
+      const env = (version: string) => ({
+        APP_VERSION: version,
+        TICK_MS: '100',
+        BATON_HANDOFF_KEYS: HANDOFF_KEYS,
+        BATON_GRACE_PERIOD_SECONDS: '10',
+        BATON_PROPAGATION_SECONDS: '1',
+        BATON_DRAIN_WINDOW_SECONDS: '4',
+        BATON_CLOSE_TIMEOUT_SECONDS: '1',
+        BATON_SAFETY_MARGIN_SECONDS: '1',
+      });
+      const pods: GatewayProcess[] = [];
+      cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
+      const balancer = new TcpBalancer();
+      cleanups.push(() => balancer.close());
+      await balancer.listen();
+      pods.push(await startGateway(script, env('v1')), await startGateway(script, env('v1')));
+      const [v1a, v1b] = pods as [GatewayProcess, GatewayProcess];
+      balancer.setBackends([v1a.port, v1b.port]);
+
+      const clients: ObservedClient[] = [];
+      for (let start = 0; start < 200; start += 50) {
+        clients.push(
+          ...(await Promise.all(
+            Array.from({ length: 50 }, (_, i) => observe(`ws://127.0.0.1:${balancer.port}`, start + i)),
+          )),
+        );
+      }
+      cleanups.push(() => {
+        for (const client of clients) client.socket.close();
+      });
+
+      // Echoes keep flowing through the whole release, one per client every 100 ms.
+      let echoSeq = 0;
+      const echoTimer = setInterval(() => {
+        for (const client of clients) {
+          const id = `${clients.indexOf(client)}-${echoSeq}`;
+          client.echoesSent.add(id);
+          client.socket.send(JSON.stringify({ type: 'echo', id }));
+        }
+        echoSeq++;
+      }, 100);
+      cleanups.push(() => clearInterval(echoTimer));
+
+      // The release: new pods up, endpoints switched to them, old pods deleted (SIGTERM).
+      const v2a = await startGateway(script, env('v2'));
+      const v2b = await startGateway(script, env('v2'));
+      pods.push(v2a, v2b);
+      balancer.setBackends([v2a.port, v2b.port]);
+      v1a.child.kill('SIGTERM');
+      v1b.child.kill('SIGTERM');
+
+      const [exitA, exitB] = await Promise.all([v1a.exited, v1b.exited]);
+      expect(exitA.code).toBe(0);
+      expect(exitB.code).toBe(0);
+      await Promise.all(clients.map((client) => client.reachedV2));
+      clearInterval(echoTimer);
+      // Every echo sent gets its answer (bounded by the test timeout).
+      await Promise.all(clients.map((client) => client.echoesAnswered()));
+
+      const drained = await Promise.all([v1a, v1b].map((pod) => pod.waitForLog((line) => line.msg === 'drained')));
+      expect(drained.reduce((sum, line) => sum + (line.report as { hinted: number }).hinted, 0)).toBe(200);
+      for (const client of clients) {
+        expect(client.appCloses).toEqual([]);
+        expect(client.migrations).toBe(1);
+        expect(client.resumed).toBe(1);
+        const sessions = new Set(client.ticks.map((tick) => tick.session));
+        expect(sessions.size).toBe(1);
+        const numbers = client.ticks.map((tick) => tick.n);
+        expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => (numbers[0] as number) + i));
+        expect(client.ticks.at(-1)?.version).toBe('v2');
+        for (const id of client.echoesSent) expect(client.echoReplies.get(id)).toBe(1);
+      }
+    });
+  });
+}
