@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { Handoff } from '../../handoff/src/index.js';
+import { Handoff, MemoryStore } from '../../handoff/src/index.js';
 import { CONTROL_PREFIX, DrainController, type DrainOptions } from '../src/index.js';
 import { startWsServer } from './helpers.js';
 
@@ -132,6 +132,44 @@ describe('hint protocol v1 (server side)', () => {
     await received(1);
     expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false, resumeError: code });
     expect(seen[0]?.resume).toEqual({ resumed: false, error: code });
+  });
+
+  it('answers every kind of bad token with a fresh session and its code, never a crash', async () => {
+    let now = Date.now();
+    const clock = () => now;
+    const store = new MemoryStore({ now: clock });
+    const stored = new Handoff({
+      keys: [{ id: 'k1', secret: 'k'.repeat(32) }],
+      store,
+      ttlMs: 1_000,
+      now: clock,
+      maxTokenBytes: 512,
+    });
+    const otherCluster = new Handoff({ keys: [{ id: 'k9', secret: 'z'.repeat(32) }] });
+    const { server, seen } = await gateway({ hintProtocol: { handoff: stored, snapshot: () => ({}) } });
+
+    const valid = await stored.seal({ n: 1 });
+    const expiring = await stored.seal({ n: 2 });
+    const cases: [string, string][] = [
+      [valid, ''],
+      [valid, 'BATON_ERR_TOKEN_REPLAYED'],
+      [valid.slice(0, -10), 'BATON_ERR_TOKEN_'],
+      [await otherCluster.seal({ n: 3 }), 'BATON_ERR_TOKEN_BAD_KEY'],
+      ['A'.repeat(600), 'BATON_ERR_TOKEN_TOO_LARGE'],
+    ];
+    for (const [token, code] of cases) {
+      const { ws, messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${token}`]);
+      await received(1);
+      const welcome = messages[0] as { resumed: boolean; resumeError?: string };
+      if (code === '') expect(welcome).toEqual({ t: 'welcome', v: 1, resumed: true });
+      else expect(welcome.resumeError?.startsWith(code)).toBe(true);
+      ws.close();
+    }
+    now += 1_001;
+    const { messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${expiring}`]);
+    await received(1);
+    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false, resumeError: 'BATON_ERR_TOKEN_EXPIRED' });
+    expect(seen).toHaveLength(cases.length + 1);
   });
 
   it('refuses conflicting hook options', () => {

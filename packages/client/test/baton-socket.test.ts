@@ -1,0 +1,143 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CONTROL_PREFIX } from '../../drain-core/src/index.js';
+import { BatonSocket, type SocketConstructor } from '../src/index.js';
+
+const WS = WebSocket as unknown as SocketConstructor;
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function server(
+  onConnection: (socket: WebSocket, protocols: string) => void,
+  handleProtocols?: (p: Set<string>) => string | false,
+) {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, ...(handleProtocols ? { handleProtocols } : {}) });
+  wss.on('connection', (socket, request) =>
+    onConnection(socket, String(request.headers['sec-websocket-protocol'] ?? '')),
+  );
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  cleanups.push(() => {
+    for (const client of wss.clients) client.terminate();
+    return new Promise((resolve) => http.close(resolve));
+  });
+  return `ws://127.0.0.1:${(http.address() as AddressInfo).port}`;
+}
+
+function nextEvent<T extends Event>(target: EventTarget, type: string): Promise<T> {
+  return new Promise((resolve) => target.addEventListener(type, (event) => resolve(event as T), { once: true }));
+}
+
+describe('BatonSocket', () => {
+  it('offers baton.v1 after the app protocols and hides it from the app', async () => {
+    const offered: string[] = [];
+    const url = await server((_socket, protocols) => offered.push(protocols));
+    const socket = new BatonSocket(url, ['chat.v2'], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    expect(offered).toEqual(['chat.v2,baton.v1']);
+    expect(socket.protocol).toBe('chat.v2');
+    expect(socket.readyState).toBe(BatonSocket.OPEN);
+  });
+
+  it("reports '' as protocol when the server selected only baton.v1", async () => {
+    const url = await server(
+      () => {},
+      (protocols) => (protocols.has('baton.v1') ? 'baton.v1' : false),
+    );
+    const socket = new BatonSocket(url, [], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    expect(socket.protocol).toBe('');
+  });
+
+  it('never hands control messages to the app, and reports resume results', async () => {
+    const url = await server((socket) => {
+      socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false,"resumeError":"BATON_ERR_TOKEN_EXPIRED"}`);
+      socket.send(`${CONTROL_PREFIX}garbage`);
+      socket.send('app message');
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    const failed = nextEvent<Event & { code?: string }>(socket, 'resume-failed');
+    const message = await nextEvent<Event & { data: unknown }>(socket, 'message');
+    expect(String(message.data)).toBe('app message');
+    expect((await failed).code).toBe('BATON_ERR_TOKEN_EXPIRED');
+  });
+
+  it('throws on send before the first open, like a WebSocket', async () => {
+    const url = await server(() => {});
+    const socket = new BatonSocket(url, [], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    expect(() => socket.send('early')).toThrowError(expect.objectContaining({ name: 'InvalidStateError' }));
+    await nextEvent(socket, 'open');
+  });
+
+  it('reconnects after an unexpected close: close then open again, and sends made meanwhile go out in order', async () => {
+    const received: string[] = [];
+    let connections = 0;
+    let gotBoth = () => {};
+    const both = new Promise<void>((resolve) => {
+      gotBoth = resolve;
+    });
+    const url = await server((socket) => {
+      connections++;
+      socket.on('message', (data) => {
+        received.push(String(data));
+        if (received.length === 2) gotBoth();
+      });
+      if (connections === 1) socket.close(1012, 'restart');
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS, restartDelayMs: 50 });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    const close = await nextEvent<Event & { code: number }>(socket, 'close');
+    expect(close.code).toBe(1012);
+    expect(socket.readyState).toBe(BatonSocket.CONNECTING);
+    socket.send('a');
+    socket.send('b');
+    await nextEvent(socket, 'open');
+    await both;
+    expect(received).toEqual(['a', 'b']);
+    expect(connections).toBe(2);
+  });
+
+  it('close() is final and idempotent; the close event fires once', async () => {
+    const url = await server(() => {});
+    const socket = new BatonSocket(url, [], { WebSocket: WS });
+    await nextEvent(socket, 'open');
+    let closes = 0;
+    socket.onclose = () => closes++;
+    const closed = nextEvent(socket, 'close');
+    socket.close(1000, 'bye');
+    socket.close();
+    await closed;
+    expect(socket.readyState).toBe(BatonSocket.CLOSED);
+    expect(closes).toBe(1);
+    socket.send('ignored after close');
+  });
+
+  it('gives up after maxRetries and closes', async () => {
+    const http = createServer();
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as AddressInfo).port;
+    await new Promise((resolve) => http.close(resolve));
+    const socket = new BatonSocket(`ws://127.0.0.1:${port}`, [], { WebSocket: WS, maxRetries: 2, initialDelayMs: 10 });
+    const close = await nextEvent<Event & { code: number }>(socket, 'close');
+    expect(close.code).toBe(1006);
+    expect(socket.readyState).toBe(BatonSocket.CLOSED);
+  });
+
+  it('requires a WebSocket implementation when none is global', () => {
+    expect(() => new BatonSocket('ws://127.0.0.1:1')).toThrowError(
+      'No WebSocket implementation: pass options.WebSocket',
+    );
+  });
+});
