@@ -173,7 +173,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       throw new BatonError(ErrorCodes.NOT_SERVING, `Cannot attach a server while the drain is ${this.#state}.`);
     }
     const onConnection = (socket: WebSocket, request: IncomingMessage) => this.#track(socket, request);
-    server.on('connection', onConnection);
+    // First in line, so the welcome precedes anything the app's own handler sends.
+    server.prependListener('connection', onConnection);
     const protocol = this.options.hintProtocol;
     const removeGate = installUpgradeGate(server, {
       accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
@@ -481,8 +482,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#connections.set(socket, connection);
     this.#accepted++;
     if (capable && this.options.hintProtocol) {
-      // Sent before the app's handler can send anything (our listener was added at attach time), so the
-      // client can switch on it.
+      // Sent before the app's handler can send anything (our listener is prepended), so the client can
+      // switch on it.
       const resume = request ? this.#resumes.get(request) : undefined;
       socket.send(
         encodeControl({
