@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up a machine that has only Node.js >= 20 and npm: pnpm (pinned), the workspace's dependencies (the
+# install builds the packages), and with --browser the Debian chromium the browser test drives. Steps
+# whose result is already present are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PNPM_VERSION=10.34.9
+node -e 'const [major] = process.versions.node.split(".").map(Number); if (major < 20) { console.error(`Node >= 20 needed, found ${process.versions.node}`); process.exit(1); }'
+
+if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+  npm install -g "pnpm@$PNPM_VERSION"
+fi
+pnpm install --frozen-lockfile
+
+if [ "${1:-}" = "--browser" ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium
+fi
