@@ -6,6 +6,9 @@
 //   event-loop delay p99     while draining ~20k connections, against the same connections idle for
 //                            the same time, and beside the naive terminate-all / close-all loops
 //                                                                                        goal <= 10 ms
+//   seal+open per second     one core, against the bare AES-256-GCM floor of node:crypto  goal >= 100k/s
+//   handshake p99            upgrade with a resume token vs without                     goal + <= 0.5 ms
+//   client bundle            @baton/client min+gzip                                     goal <= 4 KB
 //
 // Throughput is best-of-rounds: on a shared 2-core machine noise only ever slows a run, and one slow round
 // moves a median of few rounds (seen: one round at 62% of the others). Medians are printed beside it.
@@ -13,11 +16,12 @@
 // Options (env): BENCH_ROUNDS (5), BENCH_ECHO_MS (2000), BENCH_IDLE (10000), BENCH_DRAIN (19900),
 // BENCH_DRAIN_WINDOW_MS (10000). Results go to stdout and bench/results/latest.json.
 
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { HANDOFF_BENCH_SECRET, handshakeLatency, sealOpenRates } from './lib/handoff-bench.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const echoMs = Number(process.env.BENCH_ECHO_MS ?? 2000);
@@ -29,9 +33,9 @@ const drainWindowMs = Number(process.env.BENCH_DRAIN_WINDOW_MS ?? 10_000);
 const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
 const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
 
-async function startServer(variant) {
+async function startServer(variant, extraEnv = {}) {
   const child = fork(serverPath, [], {
-    env: { ...process.env, VARIANT: variant, DRAIN_WINDOW_MS: String(drainWindowMs) },
+    env: { ...process.env, VARIANT: variant, DRAIN_WINDOW_MS: String(drainWindowMs), ...extraEnv },
     execArgv: ['--expose-gc'],
   });
   const message = await nextMessage(child, 'listening');
@@ -147,6 +151,25 @@ for (const how of ['idle', 'baton', 'terminate-all', 'close-all']) {
   );
 }
 
+const sealOpen = sealOpenRates(2000);
+log(`  seal+open: ${sealOpen.ours.toFixed(0)}/s, AES-GCM floor ${sealOpen.floor.toFixed(0)}/s`);
+const handshakeServer = await startServer('baton', { HANDOFF_SECRET: HANDOFF_BENCH_SECRET });
+const handshake = await handshakeLatency(handshakeServer.url, Number(process.env.BENCH_HANDSHAKES ?? 2000));
+await stop(handshakeServer.child);
+log(
+  `  handshake p99: ${handshake.plainP99.toFixed(3)} ms plain, ${handshake.resumeP99.toFixed(3)} ms with a ${handshake.tokenLength}-char token`,
+);
+const bundle = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL('../packages/client/scripts/bundle.js', import.meta.url)), '--json'],
+    { encoding: 'utf8' },
+  )
+    .trim()
+    .split('\n')
+    .at(-1),
+);
+
 const echoBare = Math.max(...echo.bare);
 const echoBaton = Math.max(...echo.baton);
 const rssBare = median(memory.bare.map((m) => m.rssPerConnection));
@@ -206,6 +229,30 @@ const rows = [
     '(beside)',
   ],
 ];
+rows.push(
+  [
+    'seal+open pairs per second, one core (AES-GCM floor vs handoff)',
+    sealOpen.floor.toFixed(0),
+    sealOpen.ours.toFixed(0),
+    (sealOpen.ours / sealOpen.floor).toFixed(3),
+    '>= 100k/s',
+  ],
+  [
+    'upgrade handshake p50 (ms): without vs with resume token',
+    handshake.plainP50.toFixed(3),
+    handshake.resumeP50.toFixed(3),
+    (handshake.resumeP50 / handshake.plainP50).toFixed(3),
+    '(info)',
+  ],
+  [
+    'upgrade handshake p99 (ms): without vs with resume token',
+    handshake.plainP99.toFixed(3),
+    handshake.resumeP99.toFixed(3),
+    `+${(handshake.resumeP99 - handshake.plainP99).toFixed(3)} ms`,
+    '+ <= 0.5 ms',
+  ],
+  ['@baton/client bundle (bytes min+gzip)', '', String(bundle.gzippedBytes), '', '<= 4096'],
+);
 const header = ['figure', 'bare ws', '@baton/drain-core', 'ratio', 'goal'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
 const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join(' | ');
@@ -221,6 +268,8 @@ const results = {
   echo: { bare: echo.bare, baton: echo.baton, ratio: echoBaton / echoBare },
   idle: { connections: idleConnections, bare: memory.bare, baton: memory.baton, rssRatio: rssBaton / rssBare },
   drain: { windowMs: drainWindowMs, ...drains },
+  handoff: { sealOpen, handshake },
+  clientBundle: bundle,
 };
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });

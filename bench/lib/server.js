@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DrainController } from '@baton/drain-core';
+import { Handoff } from '@baton/handoff';
 import { WebSocketServer } from 'ws';
 
 const variant = process.env.VARIANT;
@@ -16,9 +17,15 @@ wss.on('connection', (ws) => {
   ws.on('error', () => {});
 });
 
+// HANDOFF_SECRET: speak protocol v1 and open resume tokens sealed with this key (the handshake bench).
+const handoff = process.env.HANDOFF_SECRET
+  ? new Handoff({ keys: [{ id: 'bench', secret: process.env.HANDOFF_SECRET }] })
+  : undefined;
+
 let drain;
 if (variant === 'baton') {
   drain = new DrainController({
+    ...(handoff ? { hintProtocol: { handoff, snapshot: () => ({}) } } : {}),
     signals: false,
     exitAfterDrain: 'never',
     propagationDelayMs: 0,

@@ -39,3 +39,48 @@ export function shuffle<T>(items: T[], random: () => number = Math.random): T[] 
   }
   return items;
 }
+
+export interface ClosingPlanOptions extends SpreadOptions {
+  /** Time kept free at the window's end for the last hinted connections to move. Default 0. */
+  hintLeadMs?: number;
+}
+
+/**
+ * The whole closing plan: plain connections spread over the full window, hinted ones over the window less
+ * the hint lead (a hint in the window's last milliseconds would leave no time to move), merged in time
+ * order. A rate cap is shared between the two in proportion. `connections` should already be shuffled.
+ */
+export function buildClosingPlan<T>(
+  connections: readonly T[],
+  hinted: (connection: T) => boolean,
+  windowMs: number,
+  options: ClosingPlanOptions = {},
+): { order: T[]; offsets: Float64Array } {
+  const plain: T[] = [];
+  const capable: T[] = [];
+  for (const connection of connections) (hinted(connection) ? capable : plain).push(connection);
+  const total = connections.length;
+  const cap = options.maxClosesPerSecond;
+  const share = (count: number) =>
+    cap !== undefined && Number.isFinite(cap) && total > 0 ? (cap * count) / total : undefined;
+  const leadMs = Math.min(options.hintLeadMs ?? 0, windowMs);
+  const plainOffsets = spreadOffsets(plain.length, windowMs, { ...options, maxClosesPerSecond: share(plain.length) });
+  const capableOffsets = spreadOffsets(capable.length, windowMs - leadMs, {
+    ...options,
+    maxClosesPerSecond: share(capable.length),
+  });
+  const order: T[] = new Array(total);
+  const offsets = new Float64Array(total);
+  let p = 0;
+  let c = 0;
+  for (let i = 0; i < total; i++) {
+    if (c >= capable.length || (p < plain.length && (plainOffsets[p] as number) <= (capableOffsets[c] as number))) {
+      order[i] = plain[p] as T;
+      offsets[i] = plainOffsets[p++] as number;
+    } else {
+      order[i] = capable[c] as T;
+      offsets[i] = capableOffsets[c++] as number;
+    }
+  }
+  return { order, offsets };
+}

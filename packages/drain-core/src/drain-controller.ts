@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { AdminServer } from './admin-server.js';
 import type { DrainBudget } from './budget.js';
-import { shuffle, spreadOffsets } from './close-schedule.js';
+import { buildClosingPlan, shuffle } from './close-schedule.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './drain-state.js';
 import { BatonError, codedError, ErrorCodes } from './errors.js';
 import {
@@ -42,6 +42,11 @@ export interface DrainReport {
   readonly connectionsAtClosing: number;
   readonly closed: number;
   readonly hinted: number;
+  /**
+   * Connections given their close or hint in each second of the closing phase (index 0 = its first second),
+   * as this process made them. A hinted connection closed later at its deadline counts once, at its hint.
+   */
+  readonly perSecond: readonly number[];
   readonly terminated: number;
   readonly refusedUpgrades: number;
   /** True when destroy() ended the drain. */
@@ -102,6 +107,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #connectionsAtClosing = 0;
   #accepted = 0;
   #closed = 0;
+  /** Closes and hints per second of the closing phase, as this process made them (the pacing record). */
+  readonly #endedPerSecond: number[] = [];
+  #closingStartedMono = 0;
   #hinted = 0;
   #terminated = 0;
   #refusedUpgrades = 0;
@@ -369,17 +377,26 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const budget = this.options.budget;
     const now = performance.now();
     this.#closingAt = Date.now();
+    this.#closingStartedMono = now;
     this.#windowEnd = now + budget.drainWindowMs;
     this.#setState(DrainState.CLOSING);
     const open = shuffle([...this.#connections.values()], this.options.random);
     this.#connectionsAtClosing = open.length;
-    const offsets = spreadOffsets(open.length, budget.drainWindowMs, {
-      maxClosesPerSecond: this.options.maxClosesPerSecond,
-      jitter: this.options.jitter,
-      random: this.options.random,
-    });
-    const overflow = open.length ? (offsets[open.length - 1] as number) - budget.drainWindowMs : 0;
-    if (overflow > 0) {
+    // Hinted connections need time to move before the window closes: their part of the plan ends
+    // hintTimeoutMs (at most a tenth of the window) early.
+    const hintLeadMs = this.#sendHint ? Math.min(this.options.hintTimeoutMs, budget.drainWindowMs / 10) : 0;
+    const { order, offsets } = buildClosingPlan(
+      open,
+      (connection) => connection.capable && this.#sendHint !== undefined,
+      budget.drainWindowMs,
+      {
+        hintLeadMs,
+        maxClosesPerSecond: this.options.maxClosesPerSecond,
+        jitter: this.options.jitter,
+        random: this.options.random,
+      },
+    );
+    if (open.length > 0 && (offsets[open.length - 1] as number) > budget.drainWindowMs) {
       this.options.logger.warn(
         {
           connections: open.length,
@@ -390,7 +407,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       );
     }
     for (let i = 0; i < offsets.length; i++) offsets[i] = now + (offsets[i] as number);
-    this.#plan = { connections: open, times: offsets, next: 0 };
+    this.#plan = { connections: order, times: offsets, next: 0 };
     if (open.length > 0) this.#queue.schedule(offsets[0] as number, PLAN_STEP);
     this.options.logger.info({ connections: open.length, drainWindowMs: budget.drainWindowMs }, 'baton: closing');
     this.#atTime(this.#windowEnd, () => this.#closeRemaining());
@@ -453,6 +470,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         if (sent) {
           connection.phase = 'hinted';
           this.#hinted++;
+          this.#countEnded();
           this.#queue.schedule(deadline, { kind: 'deadline', connection });
           return;
         }
@@ -461,7 +479,16 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#close(connection);
   }
 
+  #countEnded(): void {
+    if (this.#state !== DrainState.CLOSING) return;
+    const second = Math.floor((performance.now() - this.#closingStartedMono) / 1000);
+    while (this.#endedPerSecond.length <= second) this.#endedPerSecond.push(0);
+    this.#endedPerSecond[second] = (this.#endedPerSecond[second] as number) + 1;
+  }
+
   #close(connection: ConnectionRecord): void {
+    // A hinted connection was counted at its hint.
+    if (connection.phase === 'open') this.#countEnded();
     connection.phase = 'closing';
     this.#closed++;
     connection.socket.close(CLOSE_CODE_SERVICE_RESTART, this.options.closeReason);
@@ -587,6 +614,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       connectionsAtClosing: this.#connectionsAtClosing,
       closed: this.#closed,
       hinted: this.#hinted,
+      perSecond: [...this.#endedPerSecond],
       terminated: this.#terminated,
       refusedUpgrades: this.#refusedUpgrades,
       forced: this.#forced,

@@ -5,7 +5,13 @@ export {
   type DrainBudgetInput,
   resolveDrainBudget,
 } from './budget.js';
-export { type SpreadOptions, shuffle, spreadOffsets } from './close-schedule.js';
+export {
+  buildClosingPlan,
+  type ClosingPlanOptions,
+  type SpreadOptions,
+  shuffle,
+  spreadOffsets,
+} from './close-schedule.js';
 export {
   CLOSE_CODE_SERVICE_RESTART,
   DrainController,

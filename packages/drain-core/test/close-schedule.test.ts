@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { shuffle, spreadOffsets } from '../src/index.js';
+import { buildClosingPlan, shuffle, spreadOffsets } from '../src/index.js';
 
 function maxInAnySecond(offsets: Float64Array): number {
   // Sliding one-second window over sorted offsets.
@@ -57,5 +57,35 @@ describe('shuffle', () => {
     const shuffled = shuffle([...items]);
     expect([...shuffled].sort((a, b) => a - b)).toEqual(items);
     expect(shuffled).not.toEqual(items);
+  });
+});
+
+describe('buildClosingPlan', () => {
+  const connections = Array.from({ length: 1000 }, (_, i) => ({ id: i, capable: i % 3 === 0 }));
+
+  it('merges plain connections over the full window and hinted ones over the window less the lead, in time order', () => {
+    const { order, offsets } = buildClosingPlan(connections, (c) => c.capable, 10_000, { hintLeadMs: 1_000 });
+    expect(order).toHaveLength(1000);
+    expect(new Set(order.map((c) => c.id)).size).toBe(1000);
+    for (let i = 1; i < offsets.length; i++) expect(offsets[i]).toBeGreaterThanOrEqual(offsets[i - 1] as number);
+    const capableLatest = Math.max(...order.map((c, i) => (c.capable ? (offsets[i] as number) : 0)));
+    const plainLatest = Math.max(...order.map((c, i) => (c.capable ? 0 : (offsets[i] as number))));
+    expect(capableLatest).toBeLessThanOrEqual(9_000);
+    expect(plainLatest).toBeGreaterThan(9_000);
+    expect(maxInAnySecond(offsets)).toBeLessThanOrEqual(Math.ceil(667 / 10 + 334 / 9) + 2);
+  });
+
+  it('shares a rate cap between the two parts', () => {
+    const { offsets } = buildClosingPlan(connections, (c) => c.capable, 1_000, {
+      hintLeadMs: 100,
+      maxClosesPerSecond: 100,
+      jitter: 0,
+    });
+    expect(maxInAnySecond(offsets)).toBeLessThanOrEqual(101);
+  });
+
+  it('is the plain spread when nothing is hinted', () => {
+    const { offsets } = buildClosingPlan(connections, () => false, 10_000, { hintLeadMs: 1_000, jitter: 0 });
+    expect([...offsets]).toEqual([...spreadOffsets(1000, 10_000, { jitter: 0 })]);
   });
 });
