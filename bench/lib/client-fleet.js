@@ -40,7 +40,7 @@ process.on('message', async (message) => {
     const counted = replies - before;
     const elapsed = performance.now() - started;
     running = false;
-    process.send({ type: 'echo', perSecond: (counted / elapsed) * 1000 });
+    process.send({ type: 'echo', perSecond: (counted / elapsed) * 1000, total: replies });
   } else if (message.type === 'exit') {
     for (const ws of sockets) ws.terminate();
     process.exit(0);

@@ -85,6 +85,10 @@ process.on('message', async (message) => {
         maxMs: delay.max / 1e6,
       });
     }
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return send({ type: 'cpu', micros: user + system });
+    }
     case 'exit':
       process.exit(0);
   }
