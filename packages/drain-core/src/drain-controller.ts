@@ -24,7 +24,16 @@ import {
 import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { TimerQueue } from './timer-queue.js';
-import { ConnectionRecord, type SendHint, type TrackedConnection } from './tracked-connection.js';
+import {
+  type ConnectionFlags,
+  connectionFlags,
+  isCapable,
+  phaseOf,
+  type SendHint,
+  type TrackedConnection,
+  trackedConnection,
+  withPhase,
+} from './tracked-connection.js';
 import { installUpgradeGate } from './upgrade-gate.js';
 
 /** WebSocket close code 1012 (Service Restart): server-only, and read by clients as "reconnect". */
@@ -75,7 +84,7 @@ export interface DrainRequest {
 
 const stateChannel = channel('baton:drain-core:state');
 
-type QueueItem = { kind: 'due' | 'deadline' | 'terminate'; connection: ConnectionRecord } | typeof PLAN_STEP;
+type QueueItem = { kind: 'due' | 'deadline' | 'terminate'; socket: WebSocket } | typeof PLAN_STEP;
 
 /**
  * The closing plan is already in time order, so it sits in the queue one step at a time instead of as
@@ -84,7 +93,7 @@ type QueueItem = { kind: 'due' | 'deadline' | 'terminate'; connection: Connectio
 const PLAN_STEP = { kind: 'plan' } as const;
 
 interface ClosingPlan {
-  readonly connections: ConnectionRecord[];
+  readonly sockets: WebSocket[];
   /** Monotonic times, ascending, one per connection. */
   readonly times: Float64Array;
   next: number;
@@ -92,7 +101,7 @@ interface ClosingPlan {
 
 export class DrainController extends EventEmitter<DrainControllerEvents> {
   readonly options: ResolvedDrainOptions;
-  readonly #connections = new Map<WebSocket, ConnectionRecord>();
+  readonly #connections = new Map<WebSocket, ConnectionFlags>();
   readonly #servers = new Map<WebSocketServer, () => void>();
   readonly #queue: TimerQueue<QueueItem>;
   #state: DrainStateName = DrainState.SERVING;
@@ -163,7 +172,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** The tracked connections (a snapshot). */
   connections(): TrackedConnection[] {
-    return [...this.#connections.values()];
+    return [...this.#connections].map(([socket, flags]) => trackedConnection(socket, flags));
   }
 
   /** Track the connections of a ws server (server or noServer mode) and gate its upgrades. */
@@ -319,9 +328,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       }
       this.#forced = true;
       this.#connectionsAtClosing ||= this.#connections.size;
-      for (const connection of this.#connections.values()) {
+      for (const socket of this.#connections.keys()) {
         this.#terminated++;
-        connection.socket.terminate();
+        socket.terminate();
       }
       this.#finish();
     }
@@ -380,14 +389,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#closingStartedMono = now;
     this.#windowEnd = now + budget.drainWindowMs;
     this.#setState(DrainState.CLOSING);
-    const open = shuffle([...this.#connections.values()], this.options.random);
+    const open = shuffle([...this.#connections.keys()], this.options.random);
     this.#connectionsAtClosing = open.length;
     // Hinted connections need time to move before the window closes: their part of the plan ends
     // hintTimeoutMs (at most a tenth of the window) early.
     const hintLeadMs = this.#sendHint ? Math.min(this.options.hintTimeoutMs, budget.drainWindowMs / 10) : 0;
     const { order, offsets } = buildClosingPlan(
       open,
-      (connection) => connection.capable && this.#sendHint !== undefined,
+      (socket) => this.#sendHint !== undefined && isCapable(this.#connections.get(socket) ?? 0),
       budget.drainWindowMs,
       {
         hintLeadMs,
@@ -407,7 +416,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       );
     }
     for (let i = 0; i < offsets.length; i++) offsets[i] = now + (offsets[i] as number);
-    this.#plan = { connections: order, times: offsets, next: 0 };
+    this.#plan = { sockets: order, times: offsets, next: 0 };
     if (open.length > 0) this.#queue.schedule(offsets[0] as number, PLAN_STEP);
     this.options.logger.info({ connections: open.length, drainWindowMs: budget.drainWindowMs }, 'baton: closing');
     this.#atTime(this.#windowEnd, () => this.#closeRemaining());
@@ -418,10 +427,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #closeRemaining(): void {
     this.#phaseTimer = undefined;
     let late = 0;
-    for (const connection of this.#connections.values()) {
-      if (connection.phase !== 'closing') {
+    for (const [socket, flags] of this.#connections) {
+      if (phaseOf(flags) !== 'closing') {
         late++;
-        this.#close(connection);
+        this.#close(socket);
       }
     }
     if (late > 0) this.options.logger.info({ connections: late }, 'baton: window ended; closed the rest');
@@ -429,38 +438,40 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #runScheduled(item: QueueItem): void {
     if (item.kind === 'plan') return this.#runPlanStep();
-    const { kind, connection } = item;
-    if (this.#connections.get(connection.socket) !== connection) return;
+    const { kind, socket } = item;
+    const flags = this.#connections.get(socket);
+    if (flags === undefined) return;
     if (kind === 'terminate') {
       this.#terminated++;
       this.options.logger.debug({}, 'baton: close handshake timed out; terminating');
-      connection.socket.terminate();
+      socket.terminate();
       return;
     }
-    if (kind === 'due') return this.#due(connection);
-    if (connection.phase !== 'closing') this.#close(connection);
+    if (kind === 'due') return this.#due(socket);
+    if (phaseOf(flags) !== 'closing') this.#close(socket);
   }
 
   #runPlanStep(): void {
     const plan = this.#plan;
     if (!plan) return;
-    const connection = plan.connections[plan.next] as ConnectionRecord;
+    const socket = plan.sockets[plan.next] as WebSocket;
     plan.next++;
-    if (plan.next < plan.connections.length) this.#queue.schedule(plan.times[plan.next] as number, PLAN_STEP);
-    if (this.#connections.get(connection.socket) === connection) this.#due(connection);
+    if (plan.next < plan.sockets.length) this.#queue.schedule(plan.times[plan.next] as number, PLAN_STEP);
+    this.#due(socket);
   }
 
   /** A connection's scheduled time: hint it if it can move itself, otherwise close it with 1012. */
-  #due(connection: ConnectionRecord): void {
-    if (connection.phase !== 'open') return;
-    if (connection.capable && this.#sendHint) {
+  #due(socket: WebSocket): void {
+    const flags = this.#connections.get(socket);
+    if (flags === undefined || phaseOf(flags) !== 'open') return;
+    if (isCapable(flags) && this.#sendHint) {
       const now = performance.now();
       const deadline = Math.min(now + this.options.hintTimeoutMs, this.#windowEnd);
       if (deadline > now) {
         let sent = false;
         try {
           sent =
-            this.#sendHint(connection, {
+            this.#sendHint(trackedConnection(socket, flags), {
               deadlineAt: Date.now() + (deadline - now),
               reason: this.options.closeReason,
             }) === true;
@@ -468,15 +479,15 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
           this.options.logger.error({ err: String(error) }, 'baton: sendHint threw; closing the connection instead');
         }
         if (sent) {
-          connection.phase = 'hinted';
+          this.#connections.set(socket, withPhase(flags, 'hinted'));
           this.#hinted++;
           this.#countEnded();
-          this.#queue.schedule(deadline, { kind: 'deadline', connection });
+          this.#queue.schedule(deadline, { kind: 'deadline', socket });
           return;
         }
       }
     }
-    this.#close(connection);
+    this.#close(socket);
   }
 
   #countEnded(): void {
@@ -486,13 +497,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#endedPerSecond[second] = (this.#endedPerSecond[second] as number) + 1;
   }
 
-  #close(connection: ConnectionRecord): void {
+  #close(socket: WebSocket): void {
+    const flags = this.#connections.get(socket) ?? 0;
     // A hinted connection was counted at its hint.
-    if (connection.phase === 'open') this.#countEnded();
-    connection.phase = 'closing';
+    if (phaseOf(flags) === 'open') this.#countEnded();
+    this.#connections.set(socket, withPhase(flags, 'closing'));
     this.#closed++;
-    connection.socket.close(CLOSE_CODE_SERVICE_RESTART, this.options.closeReason);
-    this.#queue.schedule(performance.now() + this.options.budget.closeTimeoutMs, { kind: 'terminate', connection });
+    socket.close(CLOSE_CODE_SERVICE_RESTART, this.options.closeReason);
+    this.#queue.schedule(performance.now() + this.options.budget.closeTimeoutMs, { kind: 'terminate', socket });
   }
 
   #track(socket: WebSocket, request: IncomingMessage | undefined): void {
@@ -505,8 +517,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         this.options.logger.error({ err: String(error) }, 'baton: isCapable threw; treating the connection as plain');
       }
     }
-    const connection = new ConnectionRecord(socket, capable);
-    this.#connections.set(socket, connection);
+    const flags = connectionFlags('open', capable);
+    this.#connections.set(socket, flags);
     this.#accepted++;
     if (capable && this.options.hintProtocol) {
       // Sent before the app's handler can send anything (our listener is prepended), so the client can
@@ -528,12 +540,12 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       const now = performance.now();
       this.#queue.schedule(now + this.options.random() * Math.max(0, this.#windowEnd - now), {
         kind: 'due',
-        connection,
+        socket,
       });
     } else if (this.#state === DrainState.DRAINED) {
-      this.#close(connection);
+      this.#close(socket);
     }
-    this.emit('connection', connection);
+    if (this.listenerCount('connection') > 0) this.emit('connection', trackedConnection(socket, flags));
   }
 
   async #openResumeToken(request: IncomingMessage, protocol: HintProtocolOptions): Promise<void> {

@@ -9,8 +9,7 @@ export interface TrackedConnection {
   readonly socket: WebSocket;
   /** Whether this connection speaks the Baton hint protocol (decided by the `isCapable` option). */
   readonly capable: boolean;
-  /** Epoch ms when Baton started tracking it. */
-  readonly trackedAt: number;
+  /** Its phase when this view was taken. */
   readonly phase: ConnectionPhase;
 }
 
@@ -27,13 +26,31 @@ export interface HintContext {
  */
 export type SendHint = (connection: TrackedConnection, context: HintContext) => boolean;
 
-// Deliberately small: no upgrade request is kept (an IncomingMessage per connection would cost more than
-// the rest of the record many times over; bench/ measures it). Decide from the request in isCapable.
-export class ConnectionRecord implements TrackedConnection {
-  phase: ConnectionPhase = 'open';
-  readonly trackedAt = Date.now();
-  constructor(
-    readonly socket: WebSocket,
-    readonly capable: boolean,
-  ) {}
+// What drain-core keeps per connection is one small integer in a Map keyed by the socket: no object, no
+// upgrade request, no timestamp (memory per idle connection is a benchmarked goal; bench/ measures it).
+// TrackedConnection objects are made only when a hook or a caller asks for one.
+export type ConnectionFlags = number;
+
+const PHASE_MASK = 0b11;
+const CAPABLE = 0b100;
+const PHASES: readonly ConnectionPhase[] = ['open', 'hinted', 'closing'];
+
+export function connectionFlags(phase: ConnectionPhase, capable: boolean): ConnectionFlags {
+  return PHASES.indexOf(phase) | (capable ? CAPABLE : 0);
+}
+
+export function phaseOf(flags: ConnectionFlags): ConnectionPhase {
+  return PHASES[flags & PHASE_MASK] as ConnectionPhase;
+}
+
+export function isCapable(flags: ConnectionFlags): boolean {
+  return (flags & CAPABLE) !== 0;
+}
+
+export function withPhase(flags: ConnectionFlags, phase: ConnectionPhase): ConnectionFlags {
+  return (flags & ~PHASE_MASK) | PHASES.indexOf(phase);
+}
+
+export function trackedConnection(socket: WebSocket, flags: ConnectionFlags): TrackedConnection {
+  return { socket, capable: isCapable(flags), phase: phaseOf(flags) };
 }
