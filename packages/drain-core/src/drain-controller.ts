@@ -60,6 +60,8 @@ export interface DrainReport {
   readonly refusedUpgrades: number;
   /** True when destroy() ended the drain. */
   readonly forced: boolean;
+  /** True when a signal (SIGTERM) arrived before the drain ended, whatever started it. */
+  readonly signalled: boolean;
 }
 
 export interface StateChange {
@@ -630,6 +632,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       terminated: this.#terminated,
       refusedUpgrades: this.#refusedUpgrades,
       forced: this.#forced,
+      signalled: this.#signalled,
     };
     this.#setState(DrainState.DRAINED);
     this.options.logger.info({ ...report }, 'baton: drained');

@@ -2,6 +2,8 @@
 // Reads the gateway's environment. Times are in seconds (fractions allowed, so tests and the lab can
 // compress a release into seconds); a bad value stops start-up with a message naming the variable.
 
+import { Handoff } from '@baton/handoff';
+
 /**
  * @param {NodeJS.ProcessEnv} env
  */
@@ -74,4 +76,26 @@ function seconds(env, name, fallback, toMs) {
  */
 function optionalSeconds(env, name) {
   return env[name] === undefined || env[name] === '' ? undefined : seconds(env, name, 0, 1000);
+}
+
+/**
+ * The drain-core options a gateway builds from its configuration (the fastify plugin takes the same).
+ * @param {ReturnType<typeof readConfig>} config
+ * @param {{ snapshot: (socket: any) => unknown }} sessions
+ * @param {import('@baton/drain-core').Logger} logger
+ * @returns {import('@baton/drain-core').DrainOptions}
+ */
+export function drainOptions(config, sessions, logger) {
+  const handoff = config.handoffKeys ? new Handoff({ keys: config.handoffKeys }) : undefined;
+  return {
+    gracePeriodMs: config.gracePeriodMs,
+    propagationDelayMs: config.propagationDelayMs,
+    drainWindowMs: config.drainWindowMs,
+    closeTimeoutMs: config.closeTimeoutMs,
+    safetyMarginMs: config.safetyMarginMs,
+    admin: { port: config.adminPort, host: config.adminHost },
+    logger,
+    // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
+    hintProtocol: handoff ? { handoff, snapshot: (socket) => sessions.snapshot(socket) } : true,
+  };
 }

@@ -1,0 +1,1 @@
+export { type BatonPluginOptions, batonFastifyPlugin, batonFastifyPlugin as default, batonPreClose } from './plugin.js';
