@@ -9,6 +9,8 @@
 //   seal+open per second     one core, against the bare AES-256-GCM floor of node:crypto  goal >= 100k/s
 //   handshake p99            upgrade with a resume token vs without                     goal + <= 0.5 ms
 //   client bundle            @baton/client min+gzip                                     goal <= 4 KB
+//   fastify HTTP req/s       autocannon, fastify + @fastify/websocket with vs without the plugin  >= 0.98
+//   fastify WS echo          per server CPU-second, with vs without the plugin           goal >= 0.97
 //
 // Echo throughput is counted per second of the server's CPU (median of rounds): wall-clock throughput on a
 // shared 2-core machine swung 55k-99k msg/s between identical rounds, best-of and median alike; it is
@@ -22,6 +24,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
 import { HANDOFF_BENCH_SECRET, handshakeLatency, sealOpenRates } from './lib/handoff-bench.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -32,10 +35,11 @@ const drainConnections = Number(process.env.BENCH_DRAIN ?? 19_900);
 const drainWindowMs = Number(process.env.BENCH_DRAIN_WINDOW_MS ?? 10_000);
 
 const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
+const fastifyServerPath = fileURLToPath(new URL('./lib/fastify-server.js', import.meta.url));
 const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
 
-async function startServer(variant, extraEnv = {}) {
-  const child = fork(serverPath, [], {
+async function startServer(variant, extraEnv = {}, path = serverPath) {
+  const child = fork(path, [], {
     env: { ...process.env, VARIANT: variant, DRAIN_WINDOW_MS: String(drainWindowMs), ...extraEnv },
     execArgv: ['--expose-gc'],
   });
@@ -80,9 +84,9 @@ async function stop(...children) {
   );
 }
 
-async function echoThroughput(variant) {
-  const server = await startServer(variant);
-  const fleet = await startFleet(server.url, 64);
+async function echoThroughput(variant, path = serverPath, route = '') {
+  const server = await startServer(variant, {}, path);
+  const fleet = await startFleet(server.url + route, 64);
   server.child.send({ type: 'cpu' });
   const cpuBefore = await nextMessage(server.child, 'cpu');
   fleet.send({ type: 'echo', inflight: 8, payloadBytes: 64, warmupMs: 500, durationMs: echoMs });
@@ -159,6 +163,25 @@ for (const how of ['idle', 'baton', 'terminate-all', 'close-all']) {
   log(
     `  drain ${how}: ${d.connections} conns in ${d.durationMs.toFixed(0)} ms, loop delay p99 ${d.p99Ms.toFixed(2)} ms, max ${d.maxMs.toFixed(2)} ms`,
   );
+}
+
+const fastifyHttp = { bare: [], baton: [] };
+const fastifyEcho = { bare: [], baton: [] };
+for (let round = 0; round < Math.min(rounds, 3); round++) {
+  for (const variant of round % 2 ? ['baton', 'bare'] : ['bare', 'baton']) {
+    const server = await startServer(variant, {}, fastifyServerPath);
+    const result = await autocannon({
+      url: `${server.url.replace('ws:', 'http:')}/hello`,
+      connections: 50,
+      duration: 3,
+    });
+    await stop(server.child);
+    fastifyHttp[variant].push(result.requests.average);
+    fastifyEcho[variant].push(await echoThroughput(variant, fastifyServerPath, '/ws'));
+    log(
+      `  fastify ${variant} round ${round + 1}: ${result.requests.average.toFixed(0)} req/s, ${fastifyEcho[variant].at(-1).perCpuSecond.toFixed(0)} echo msg per server CPU-second`,
+    );
+  }
 }
 
 const sealOpen = sealOpenRates(2000);
@@ -241,6 +264,22 @@ const rows = [
 ];
 rows.push(
   [
+    'fastify HTTP req/s, autocannon 50 connections (median of rounds)',
+    median(fastifyHttp.bare).toFixed(0),
+    median(fastifyHttp.baton).toFixed(0),
+    (median(fastifyHttp.baton) / median(fastifyHttp.bare)).toFixed(3),
+    '>= 0.98',
+  ],
+  [
+    'fastify WS echo per server CPU-second (msg, median of rounds)',
+    median(fastifyEcho.bare.map((e) => e.perCpuSecond)).toFixed(0),
+    median(fastifyEcho.baton.map((e) => e.perCpuSecond)).toFixed(0),
+    (
+      median(fastifyEcho.baton.map((e) => e.perCpuSecond)) / median(fastifyEcho.bare.map((e) => e.perCpuSecond))
+    ).toFixed(3),
+    '>= 0.97',
+  ],
+  [
     'seal+open pairs per second, one core (AES-GCM floor vs handoff)',
     sealOpen.floor.toFixed(0),
     sealOpen.ours.toFixed(0),
@@ -279,6 +318,7 @@ const results = {
   idle: { connections: idleConnections, bare: memory.bare, baton: memory.baton, rssRatio: rssBaton / rssBare },
   drain: { windowMs: drainWindowMs, ...drains },
   handoff: { sealOpen, handshake },
+  fastify: { http: fastifyHttp, echo: fastifyEcho },
   clientBundle: bundle,
 };
 const dir = fileURLToPath(new URL('./results/', import.meta.url));

@@ -1,0 +1,147 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { openSilentClient } from '../../drain-core/test/helpers.js';
+import baton, { type BatonPluginOptions, batonFastifyPlugin, batonPreClose } from '../src/index.js';
+
+const fast: BatonPluginOptions = {
+  gracePeriodMs: 10_000,
+  propagationDelayMs: 200,
+  drainWindowMs: 500,
+  closeTimeoutMs: 500,
+  safetyMarginMs: 100,
+  signals: false,
+  metrics: false,
+};
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  for (const app of apps.splice(0)) await app.close().catch(() => {});
+});
+
+async function gateway(
+  options: BatonPluginOptions = fast,
+  websocketOptions: Record<string, unknown> = { preClose: batonPreClose },
+) {
+  const app = Fastify();
+  apps.push(app);
+  await app.register(websocket, websocketOptions);
+  await app.register(baton, options);
+  app.get('/', { websocket: true }, (socket, request) => {
+    socket.send(JSON.stringify({ resumed: request.batonResume.resumed }));
+    socket.on('message', (data) => socket.send(data));
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as AddressInfo).port;
+  return { app, port, url: `ws://127.0.0.1:${port}/` };
+}
+
+async function client(url: string) {
+  const ws = new WebSocket(url);
+  ws.on('error', () => {});
+  const closed = new Promise<{ code: number; at: number }>((resolve) =>
+    ws.once('close', (code) => resolve({ code, at: Date.now() })),
+  );
+  await once(ws, 'open');
+  return { ws, closed };
+}
+
+describe('@baton/fastify-plugin', () => {
+  it('is exported by name and as default, as a fastify-plugin with its metadata', () => {
+    expect(baton).toBe(batonFastifyPlugin);
+    const meta = (baton as unknown as Record<symbol, { name: string; fastify: string; dependencies: string[] }>)[
+      Symbol.for('plugin-meta')
+    ];
+    expect(meta).toMatchObject({ name: '@baton/fastify-plugin', fastify: '5.x', dependencies: ['@fastify/websocket'] });
+  });
+
+  it('fastify.close() drains with 1012 over the window instead of closing everyone at once without a code', async () => {
+    const { app, url } = await gateway();
+    const clients = await Promise.all([1, 2, 3, 4].map(() => client(url)));
+    expect(app.baton.connectionCount).toBe(4);
+    const started = Date.now();
+    await app.close();
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    for (const close of closes) {
+      expect(close.code).toBe(1012);
+      expect(close.at).toBeGreaterThanOrEqual(started + fast.propagationDelayMs!);
+    }
+    expect(app.baton.state).toBe('drained');
+  });
+
+  it('fastify.close() with a client that never answers the close handshake finishes inside the budget', async () => {
+    const { app, port, url } = await gateway();
+    const silent = await openSilentClient(port);
+    await client(url);
+    const started = Date.now();
+    await app.close();
+    const elapsed = Date.now() - started;
+    await silent.closed;
+    expect(elapsed).toBeLessThanOrEqual(app.baton.budget.worstCaseDrainMs + 500);
+    expect(elapsed).toBeLessThan(fast.gracePeriodMs!);
+  });
+
+  it('warns, and still drains what is left, when @fastify/websocket keeps its default preClose', async () => {
+    const warnings: string[] = [];
+    const logger = {
+      info() {},
+      error() {},
+      debug() {},
+      warn: (...args: unknown[]) => warnings.push(String(args.at(-1))),
+    };
+    const { app, url } = await gateway({ ...fast, logger }, {});
+    const c = await client(url);
+    (app as unknown as { log: typeof logger }).log.warn = logger.warn;
+    await app.close();
+    // The default preClose closed it first, without a code: exactly what batonPreClose exists to prevent.
+    expect((await c.closed).code).toBe(1005);
+    expect(warnings.some((w) => w.includes('register it with { preClose: batonPreClose }'))).toBe(true);
+  });
+
+  it('validates options at registration with coded errors', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await app.register(websocket, { preClose: batonPreClose });
+    await expect(app.register(baton, { gracePeriodMs: 10_000, drainWindowMs: 20_000 }).after()).rejects.toMatchObject({
+      code: 'BATON_ERR_BUDGET',
+    });
+  });
+
+  it('needs @fastify/websocket registered first', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await expect(app.register(baton, fast).after()).rejects.toThrow(/@fastify\/websocket/);
+  });
+
+  it('serves the admin endpoints on their own listener, and answers upgrades with 503 once closing', async () => {
+    const { app, url } = await gateway({ ...fast, admin: { port: 0, host: '127.0.0.1' }, drainWindowMs: 2_000 });
+    const admin = `http://127.0.0.1:${app.baton.adminAddress()!.port}`;
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    const existing = await client(url);
+    expect((await fetch(`${admin}/drain`, { method: 'POST' })).status).toBe(202);
+    await new Promise<void>((resolve) => app.baton.on('state', ({ to }) => to === 'closing' && resolve()));
+    const refused = new WebSocket(url);
+    const [, response] = await once(refused, 'unexpected-response');
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['retry-after']).toBe('1');
+    expect((await existing.closed).code).toBe(1012);
+  });
+
+  it('exposes the resume result on the request of a websocket route', async () => {
+    const { url } = await gateway({ ...fast, hintProtocol: true });
+    const ws = new WebSocket(url, ['baton.v1', 'baton.resume.bogus']);
+    const messages: string[] = [];
+    ws.on('message', (data) => messages.push(String(data)));
+    await once(ws, 'open');
+    await new Promise<void>((resolve) => {
+      const check = () => (messages.length >= 2 ? resolve() : ws.once('message', check));
+      check();
+    });
+    expect(messages[0]).toContain('"resumeError":"BATON_ERR_RESUME_UNSUPPORTED"');
+    expect(JSON.parse(messages[1] ?? '{}')).toEqual({ resumed: false });
+    ws.close();
+  });
+});
