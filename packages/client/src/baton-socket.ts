@@ -130,9 +130,7 @@ export class BatonSocket extends EventTarget {
   close(code?: number, reason?: string): void {
     if (this.readyState >= CLOSING) return;
     this.#closedByApp = true;
-    clearTimeout(this.#retryTimer);
-    this.#next?.close(1000);
-    this.#next = undefined;
+    this.#abandonMove();
     if (this.#active && this.#active.readyState < CLOSING) {
       this.readyState = CLOSING;
       this.#active.close(code, reason);
@@ -173,6 +171,8 @@ export class BatonSocket extends EventTarget {
     socket.onclose = ({ code, reason, wasClean }) => {
       if (socket !== this.#active) return;
       this.#active = undefined;
+      // A move still under way when the old connection goes is abandoned: one reconnect path, not two.
+      this.#abandonMove();
       const retriesLeft = this.#attempt < (this.#options.maxRetries ?? Number.POSITIVE_INFINITY);
       if (this.#closedByApp || !retriesLeft) return this.#finish(code, reason, wasClean ?? false);
       // A reconnecting socket: the app sees this close, then 'open' again once reconnected.
@@ -263,6 +263,16 @@ export class BatonSocket extends EventTarget {
       }
     }
     this.#emit(new BatonMessageEvent(data));
+  }
+
+  #abandonMove(): void {
+    clearTimeout(this.#retryTimer);
+    const next = this.#next;
+    this.#next = undefined;
+    if (next) {
+      next.onclose = next.onerror = next.onmessage = null;
+      next.close(1000);
+    }
   }
 
   #scheduleReconnect(code: number): void {

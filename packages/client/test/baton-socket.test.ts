@@ -1,16 +1,14 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { useCleanups } from '../../../test/support/cleanups.js';
 import { CONTROL_PREFIX } from '../../drain-core/src/index.js';
 import { BatonSocket, type SocketConstructor } from '../src/index.js';
 
 const WS = WebSocket as unknown as SocketConstructor;
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
+const cleanups = useCleanups();
 
 async function server(
   onConnection: (socket: WebSocket, protocols: string) => void,
@@ -133,6 +131,48 @@ describe('BatonSocket', () => {
     const close = await nextEvent<Event & { code: number }>(socket, 'close');
     expect(close.code).toBe(1006);
     expect(socket.readyState).toBe(BatonSocket.CLOSED);
+  });
+
+  it('when the move fails before the deadline, reconnects after the 1012 offering the resume token', async () => {
+    const http = createServer();
+    let refusing = false;
+    const offered: string[] = [];
+    const wss = new WebSocketServer({
+      server: http,
+      handleProtocols: (protocols) => (protocols.has('baton.v1') ? 'baton.v1' : false),
+      // While the old connection lives, every new upgrade is refused: the make-before-break cannot happen.
+      verifyClient: (_info, done) => (refusing ? done(false, 503) : done(true)),
+    });
+    let first = true;
+    wss.on('connection', (socket, request) => {
+      offered.push(String(request.headers['sec-websocket-protocol']));
+      if (!first) return;
+      first = false;
+      refusing = true;
+      socket.send(
+        `${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":${Date.now() + 300},"reason":"server draining","token":"tok123"}`,
+      );
+      setTimeout(() => {
+        refusing = false;
+        socket.close(1012, 'server draining');
+      }, 300);
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    cleanups.push(() => {
+      for (const client of wss.clients) client.terminate();
+      return new Promise((resolve) => http.close(resolve));
+    });
+    const socket = new BatonSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`, [], {
+      WebSocket: WS,
+      restartDelayMs: 20,
+    });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    const close = await nextEvent<Event & { code: number }>(socket, 'close');
+    expect(close.code).toBe(1012);
+    await nextEvent(socket, 'open');
+    expect(offered).toEqual(['baton.v1', 'baton.v1,baton.resume.tok123']);
   });
 
   it('requires a WebSocket implementation when none is global', () => {

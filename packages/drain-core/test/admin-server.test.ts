@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient } from '../../../test/support/clients.js';
 import { DrainController, type DrainOptions } from '../src/index.js';
 import { startWsServer } from './helpers.js';
@@ -14,11 +15,7 @@ const fast: DrainOptions = {
   signals: false,
 };
 
-let cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const cleanups = useCleanups();
 
 async function startAdmin(options: DrainOptions = {}) {
   const server = await startWsServer('server');

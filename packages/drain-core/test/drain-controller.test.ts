@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, type RecordedClient, tryUpgrade } from '../../../test/support/clients.js';
 import { DrainController, type DrainOptions, DrainState, type StateChange } from '../src/index.js';
 import { openSilentClient, startWsServer, stateReached } from './helpers.js';
@@ -14,11 +15,7 @@ const fast: DrainOptions = {
   signals: false,
 };
 
-let cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const cleanups = useCleanups();
 
 async function setup(mode: 'server' | 'noServer', options: DrainOptions = {}) {
   const server = await startWsServer(mode);

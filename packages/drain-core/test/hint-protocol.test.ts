@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { useCleanups } from '../../../test/support/cleanups.js';
 import { Handoff, MemoryStore } from '../../handoff/src/index.js';
 import { CONTROL_PREFIX, DrainController, type DrainOptions } from '../src/index.js';
 import { startWsServer } from './helpers.js';
@@ -16,11 +17,7 @@ const fast: DrainOptions = {
 };
 const handoff = new Handoff({ keys: [{ id: 'k1', secret: 'k'.repeat(32) }] });
 
-let cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const cleanups = useCleanups();
 
 async function gateway(options: DrainOptions, wsOptions = {}) {
   const server = await startWsServer('server', wsOptions);

@@ -62,14 +62,14 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
     },
   });
 
-  let closingFastify: Promise<void> | undefined;
+  // 'drained' fires once per controller.
   drain.on('drained', (report: DrainReport) => {
     if (report.forced || report.trigger === 'api') return;
     // A drain the pod started (SIGTERM, preStop) ends with fastify's own shutdown, then the process exit
     // that SIGTERM would have caused.
     const shouldExit = exitMode === 'always' || (exitMode === 'on-signal' && report.signalled);
     if (!closeFastifyWhenDrained && !shouldExit) return;
-    closingFastify ??= (closeFastifyWhenDrained ? fastify.close() : Promise.resolve()).then(
+    void (closeFastifyWhenDrained ? fastify.close() : Promise.resolve()).then(
       () => {
         if (shouldExit) process.exit(0);
       },
