@@ -120,7 +120,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #closed = 0;
   /** Closes and hints per second of the closing phase, as this process made them (the pacing record). */
   readonly #endedPerSecond: number[] = [];
-  #closingStartedMono = 0;
   #hinted = 0;
   #terminated = 0;
   #refusedUpgrades = 0;
@@ -388,7 +387,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const budget = this.options.budget;
     const now = performance.now();
     this.#closingAt = Date.now();
-    this.#closingStartedMono = now;
     this.#windowEnd = now + budget.drainWindowMs;
     this.#setState(DrainState.CLOSING);
     const open = shuffle([...this.#connections.keys()], this.options.random);
@@ -427,7 +425,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** End of the window: whatever is still open gets 1012 now. */
   #closeRemaining(): void {
-    this.#phaseTimer = undefined;
     let late = 0;
     for (const [socket, flags] of this.#connections) {
       if (phaseOf(flags) !== 'closing') {
@@ -494,7 +491,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #countEnded(): void {
     if (this.#state !== DrainState.CLOSING) return;
-    const second = Math.floor((performance.now() - this.#closingStartedMono) / 1000);
+    const closingStarted = this.#windowEnd - this.options.budget.drainWindowMs;
+    const second = Math.floor((performance.now() - closingStarted) / 1000);
     while (this.#endedPerSecond.length <= second) this.#endedPerSecond.push(0);
     this.#endedPerSecond[second] = (this.#endedPerSecond[second] as number) + 1;
   }
