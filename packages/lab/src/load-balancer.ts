@@ -8,8 +8,8 @@
 // Only loopback.
 
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface Endpoint {
   /** Backend port on 127.0.0.1. */
@@ -40,6 +40,8 @@ export class LoadBalancer {
   #endpoints: Endpoint[] = [];
   #next = 0;
   #connectionsByPort = new Map<number, number>();
+  /** Every routed connection: when (epoch ms) and to which backend port. */
+  readonly accepts: { at: number; port: number }[] = [];
   port = 0;
 
   constructor(options: LoadBalancerOptions = {}) {
@@ -104,6 +106,7 @@ export class LoadBalancer {
       return;
     }
     this.#connectionsByPort.set(target.port, this.connectionsTo(target.port) + 1);
+    this.accepts.push({ at: Date.now(), port: target.port });
     const upstream = connect(target.port, '127.0.0.1');
     const flow: Flow = { client, upstream, port: target.port };
     this.#flows.add(flow);

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// baton-lab: release a local fleet with each strategy and compare what the clients went through.
+//
+//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--only NAME] [--json FILE]
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { runStrategy, type StrategyResult } from './lab.js';
+import { table } from './report.js';
+import { defaultStrategies } from './strategies.js';
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '1000' },
+    replicas: { type: 'string', default: '4' },
+    'time-scale': { type: 'string', default: '0.1' },
+    only: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+
+function positive(name: string, raw: string | undefined, integer: boolean): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    console.error(
+      `baton-lab: --${name} must be a positive ${integer ? 'integer' : 'number'}; got ${JSON.stringify(raw)}`,
+    );
+    process.exit(2);
+  }
+  return value;
+}
+
+const options = {
+  clients: positive('clients', values.clients, true),
+  replicas: positive('replicas', values.replicas, true),
+  timeScale: positive('time-scale', values['time-scale'], false),
+};
+const strategies = defaultStrategies(options.replicas).filter((s) => !values.only || s.name.includes(values.only));
+if (strategies.length === 0) {
+  console.error(`baton-lab: no strategy matches --only ${JSON.stringify(values.only)}`);
+  process.exit(2);
+}
+
+console.log(`baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}`);
+const results: StrategyResult[] = [];
+for (const strategy of strategies) {
+  const started = Date.now();
+  process.stdout.write(`  ${strategy.name} ... `);
+  results.push(await runStrategy(strategy, options));
+  console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+console.log(`\n${table(results)}`);
+if (values.json) {
+  writeFileSync(values.json, `${JSON.stringify({ options, results }, null, 2)}\n`);
+  console.log(`\nJSON: ${values.json}`);
+}

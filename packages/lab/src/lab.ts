@@ -1,0 +1,177 @@
+// Runs one strategy end to end — pods, balancer, fleet, release — and measures what the clients went through.
+
+import { fileURLToPath } from 'node:url';
+import { type ClientRecord, Fleet } from './fleet.js';
+import { LoadBalancer } from './load-balancer.js';
+import { type ReleaseTimeline, release, type Strategy, startPods } from './release.js';
+
+export interface StrategyRun {
+  name: string;
+  strategy: Strategy;
+  /** 'baton' runs the Baton gateway; 'naive' the gateway that closes everything on SIGTERM. */
+  gateway: 'baton' | 'naive';
+  clients: 'plain' | 'baton';
+  /** Reset established flows whose endpoint is removed (GKE Dataplane V2 on a selector flip). */
+  faultModel?: boolean;
+}
+
+export interface LabOptions {
+  clients: number;
+  replicas: number;
+  /** Multiplies every duration of the real-world budget (1 = real time). */
+  timeScale: number;
+}
+
+export interface StrategyResult {
+  name: string;
+  clients: number;
+  disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
+  appVisibleDisconnectsOfBatonClients: number | null;
+  ticksLost: number;
+  ticksDuplicated: number;
+  oldPodAcceptsAfterCutOver: number;
+  reconnectsPerSecond: { peak: number; p99: number; evenRate: number; peakOverEven: number };
+  durationSeconds: number;
+  podsMissingDeadline: number;
+  connectedAtEnd: number;
+}
+
+// The real-world budget the lab compresses: terminationGracePeriodSeconds 120, propagation 15 s, close
+// timeout 5 s, margin 2 s (window 98 s), endpoint propagation lag 5 s, client back-off 1 s doubling to 5 min.
+const REAL = {
+  graceMs: 120_000,
+  propagationMs: 15_000,
+  closeTimeoutMs: 5_000,
+  marginMs: 2_000,
+  lagMs: 5_000,
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 300_000,
+};
+
+const gateways = {
+  baton: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
+  naive: fileURLToPath(new URL('../../../examples/naive-gateway/server.js', import.meta.url)),
+};
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+export async function runStrategy(run: StrategyRun, options: LabOptions): Promise<StrategyResult> {
+  const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
+  const seconds = (ms: number) => String(scale(ms) / 1000);
+  const windowMs = scale(REAL.graceMs - REAL.propagationMs - REAL.closeTimeoutMs - REAL.marginMs);
+  const balancer = new LoadBalancer({ propagationLagMs: scale(REAL.lagMs), resetOnRemoval: run.faultModel ?? false });
+  await balancer.listen();
+  const environment = {
+    replicas: options.replicas,
+    balancer,
+    script: () => gateways[run.gateway],
+    env: {
+      TICK_MS: String(Math.max(50, scale(1000))),
+      BATON_GRACE_PERIOD_SECONDS: seconds(REAL.graceMs),
+      BATON_PROPAGATION_SECONDS: seconds(REAL.propagationMs),
+      BATON_CLOSE_TIMEOUT_SECONDS: seconds(REAL.closeTimeoutMs),
+      BATON_SAFETY_MARGIN_SECONDS: seconds(REAL.marginMs),
+      BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
+    },
+  };
+  const oldPods = await startPods(environment, 'v1', options.replicas);
+  await balancer.update(oldPods.map((pod) => ({ port: pod.port, ready: true, terminating: false })));
+  const fleet = await Fleet.start({
+    url: `ws://127.0.0.1:${balancer.port}`,
+    clients: options.clients,
+    kind: run.clients,
+    initialDelayMs: scale(REAL.backoffInitialMs),
+    maxDelayMs: scale(REAL.backoffMaxMs),
+    rampMs: scale(10_000),
+  });
+  let timeline: ReleaseTimeline | undefined;
+  try {
+    await waitUntil(
+      async () => (await fleet.report()).filter((r) => r.connected).length === options.clients,
+      scale(60_000),
+    );
+    const before = await fleet.report();
+    timeline = await release(environment, oldPods, 'v2', run.strategy);
+    // The release is over for the clients once they are all back (bounded by the longest back-off).
+    await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
+    const records = subtract(await fleet.report(), before);
+    return measure(run, options, timeline, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+  } finally {
+    await fleet.stop();
+    await Promise.all([...oldPods, ...(timeline?.newPods ?? [])].map((pod) => pod.kill()));
+    await balancer.close();
+  }
+}
+
+/** Only what happened during the release counts. */
+function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[] {
+  return after.map((record, i) => {
+    const base = before[i] as ClientRecord;
+    return {
+      ...record,
+      disconnects: record.disconnects - base.disconnects,
+      migrations: record.migrations - base.migrations,
+      ticksLost: record.ticksLost - base.ticksLost,
+      ticksDuplicated: record.ticksDuplicated - base.ticksDuplicated,
+    };
+  });
+}
+
+function measure(
+  run: StrategyRun,
+  options: LabOptions,
+  timeline: ReleaseTimeline,
+  records: ClientRecord[],
+  balancer: LoadBalancer,
+  windowMs: number,
+  graceMs: number,
+  lagMs: number,
+): StrategyResult {
+  const count = (predicate: (r: ClientRecord) => boolean) => records.filter(predicate).length;
+  const oldPorts = new Set(timeline.oldPods.map((pod) => pod.port));
+  const accepts = balancer.accepts.filter((accept) => accept.at >= timeline.startedAt);
+  const bins = new Map<number, number>();
+  for (const accept of accepts) {
+    const second = Math.floor((accept.at - timeline.startedAt) / 1000);
+    bins.set(second, (bins.get(second) ?? 0) + 1);
+  }
+  const perSecond = [...bins.values()];
+  const evenRate = options.clients / (windowMs / 1000);
+  const peak = Math.max(0, ...perSecond);
+  const disconnects = records.map((r) => r.disconnects);
+  return {
+    name: run.name,
+    clients: records.length,
+    disconnects: {
+      zero: count((r) => r.disconnects === 0),
+      one: count((r) => r.disconnects === 1),
+      two: count((r) => r.disconnects === 2),
+      threeOrMore: count((r) => r.disconnects >= 3),
+      max: Math.max(0, ...disconnects),
+      shareMoreThanOnce: count((r) => r.disconnects > 1) / records.length,
+    },
+    appVisibleDisconnectsOfBatonClients: run.clients === 'baton' ? disconnects.reduce((a, b) => a + b, 0) : null,
+    ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
+    ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
+    oldPodAcceptsAfterCutOver: accepts.filter(
+      (accept) => oldPorts.has(accept.port) && accept.at > timeline.cutOverAt + lagMs,
+    ).length,
+    reconnectsPerSecond: { peak, p99: percentile(perSecond, 99), evenRate, peakOverEven: peak / evenRate },
+    durationSeconds: (Date.now() - timeline.startedAt) / 1000,
+    podsMissingDeadline: timeline.oldPods.filter((pod) => pod.exitedAt - pod.deletedAt > graceMs).length,
+    connectedAtEnd: count((r) => r.connected),
+  };
+}
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  // A bounded poll of the fleet's own reports: the lab's clocks are the processes', not a test's.
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`lab: condition not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

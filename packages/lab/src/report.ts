@@ -1,0 +1,36 @@
+// The lab's report: a terminal table, side by side per strategy.
+
+import type { StrategyResult } from './lab.js';
+
+export function table(results: StrategyResult[]): string {
+  const rows: [string, (r: StrategyResult) => string][] = [
+    [
+      'clients disconnected 0 / 1 / 2 / 3+ times',
+      (r) => `${r.disconnects.zero} / ${r.disconnects.one} / ${r.disconnects.two} / ${r.disconnects.threeOrMore}`,
+    ],
+    ['most disconnects of one client', (r) => String(r.disconnects.max)],
+    ['share disconnected more than once', (r) => `${(r.disconnects.shareMoreThanOnce * 100).toFixed(1)} %`],
+    [
+      'app-visible disconnects (Baton clients)',
+      (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : String(r.appVisibleDisconnectsOfBatonClients)),
+    ],
+    [
+      'ticks lost / duplicated (Baton clients)',
+      (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : `${r.ticksLost} / ${r.ticksDuplicated}`),
+    ],
+    ['v1 accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
+    [
+      'reconnects/s: peak, p99 (even rate N/W)',
+      (r) =>
+        `${r.reconnectsPerSecond.peak}, ${r.reconnectsPerSecond.p99} (${r.reconnectsPerSecond.evenRate.toFixed(1)})`,
+    ],
+    ['peak / even rate', (r) => `${r.reconnectsPerSecond.peakOverEven.toFixed(2)}x`],
+    ['time to complete', (r) => `${r.durationSeconds.toFixed(1)} s`],
+    ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
+  ];
+  const header = ['', ...results.map((r) => r.name)];
+  const body = rows.map(([label, cell]) => [label, ...results.map(cell)]);
+  const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => String(row[i]).length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] as number)).join(' | ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
+}
