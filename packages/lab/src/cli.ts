@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
-//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--only NAME] [--json FILE]
+//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--only NAME] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runStrategy, type StrategyResult } from './lab.js';
 import { table } from './report.js';
+import { htmlReport } from './report-html.js';
 import { defaultStrategies } from './strategies.js';
 
 const { values } = parseArgs({
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     'time-scale': { type: 'string', default: '0.1' },
     only: { type: 'string' },
     json: { type: 'string' },
+    html: { type: 'string' },
   },
 });
 
@@ -50,6 +52,10 @@ for (const strategy of strategies) {
   console.log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 console.log(`\n${table(results)}`);
+if (values.html) {
+  writeFileSync(values.html, htmlReport(options, results));
+  console.log(`\nHTML report: ${values.html}`);
+}
 if (values.json) {
   writeFileSync(values.json, `${JSON.stringify({ options, results }, null, 2)}\n`);
   console.log(`\nJSON: ${values.json}`);

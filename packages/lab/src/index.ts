@@ -4,4 +4,5 @@ export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-ba
 export { Pod } from './pod.js';
 export { release, type Strategy, startPods } from './release.js';
 export { table } from './report.js';
+export { htmlReport } from './report-html.js';
 export { defaultStrategies } from './strategies.js';

@@ -34,6 +34,8 @@ export interface StrategyResult {
   durationSeconds: number;
   podsMissingDeadline: number;
   connectedAtEnd: number;
+  /** For the charts: connections per version (sampled), reconnects in each second since the release began. */
+  series: { connections: { t: number; v1: number; v2: number }[]; reconnects: number[] };
 }
 
 // The real-world budget the lab compresses: terminationGracePeriodSeconds 120, propagation 15 s, close
@@ -95,11 +97,29 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       scale(60_000),
     );
     const before = await fleet.report();
-    timeline = await release(environment, oldPods, 'v2', run.strategy);
-    // The release is over for the clients once they are all back (bounded by the longest back-off).
-    await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
+    const startedAt = Date.now();
+    const oldPorts = new Set(oldPods.map((pod) => pod.port));
+    const connections: { t: number; v1: number; v2: number }[] = [];
+    const sampler = setInterval(() => {
+      let v1 = 0;
+      let v2 = 0;
+      for (const [port, count] of balancer.openFlows()) {
+        if (oldPorts.has(port)) v1 += count;
+        else v2 += count;
+      }
+      connections.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
+    }, 200);
+    try {
+      timeline = await release(environment, oldPods, 'v2', run.strategy);
+      // The release is over for the clients once they are all back (bounded by the longest back-off).
+      await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
+    } finally {
+      clearInterval(sampler);
+    }
     const records = subtract(await fleet.report(), before);
-    return measure(run, options, timeline, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    const result = measure(run, options, timeline, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    result.series.connections = connections;
+    return result;
   } finally {
     await fleet.stop();
     await Promise.all([...oldPods, ...(timeline?.newPods ?? [])].map((pod) => pod.kill()));
@@ -140,6 +160,8 @@ function measure(
     bins.set(second, (bins.get(second) ?? 0) + 1);
   }
   const perSecond = [...bins.values()];
+  const lastSecond = Math.max(-1, ...bins.keys());
+  const reconnects = Array.from({ length: lastSecond + 1 }, (_, second) => bins.get(second) ?? 0);
   const evenRate = options.clients / (windowMs / 1000);
   const peak = Math.max(0, ...perSecond);
   const disconnects = records.map((r) => r.disconnects);
@@ -164,6 +186,7 @@ function measure(
     durationSeconds: (Date.now() - timeline.startedAt) / 1000,
     podsMissingDeadline: timeline.oldPods.filter((pod) => pod.exitedAt - pod.deletedAt > graceMs).length,
     connectedAtEnd: count((r) => r.connected),
+    series: { connections: [], reconnects },
   };
 }
 

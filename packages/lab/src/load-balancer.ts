@@ -67,6 +67,13 @@ export class LoadBalancer {
     return this.#connectionsByPort.get(port) ?? 0;
   }
 
+  /** Established flows per backend port, now. */
+  openFlows(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const flow of this.#flows) counts.set(flow.port, (counts.get(flow.port) ?? 0) + 1);
+    return counts;
+  }
+
   /** Publish a new endpoint set; it takes effect after the propagation lag. Resolves when it has. */
   update(endpoints: Endpoint[]): Promise<void> {
     const snapshot = endpoints.map((endpoint) => ({ ...endpoint }));
