@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { type ClientRecord, Fleet } from './fleet.js';
 import { LoadBalancer } from './load-balancer.js';
-import { type ReleaseTimeline, release, type Strategy, startPods } from './release.js';
+import { Cluster, type ReleaseTimeline, release, type Strategy } from './release.js';
 
 export interface StrategyRun {
   name: string;
@@ -13,6 +13,11 @@ export interface StrategyRun {
   clients: 'plain' | 'baton';
   /** Reset established flows whose endpoint is removed (GKE Dataplane V2 on a selector flip). */
   faultModel?: boolean;
+  /**
+   * Roll back to v1 (new v1 pods, same strategy) this share of the drain window after the release's
+   * cut-over, while its old pods still drain.
+   */
+  rollbackAfterWindowShare?: number;
 }
 
 export interface LabOptions {
@@ -27,6 +32,8 @@ export interface StrategyResult {
   clients: number;
   disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
   appVisibleDisconnectsOfBatonClients: number | null;
+  /** Most times one client changed pod: its disconnects plus its Baton moves. */
+  maxMoves: number;
   ticksLost: number;
   ticksDuplicated: number;
   oldPodAcceptsAfterCutOver: number;
@@ -80,8 +87,9 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
     },
   };
-  const oldPods = await startPods(environment, 'v1', options.replicas);
-  await balancer.update(oldPods.map((pod) => ({ port: pod.port, ready: true, terminating: false })));
+  const cluster = new Cluster(environment);
+  const oldPods = await cluster.start('v1', options.replicas);
+  await cluster.add(oldPods);
   const fleet = await Fleet.start({
     url: `ws://127.0.0.1:${balancer.port}`,
     clients: options.clients,
@@ -91,6 +99,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     rampMs: scale(10_000),
   });
   let timeline: ReleaseTimeline | undefined;
+  let rollback: ReleaseTimeline | undefined;
   try {
     await waitUntil(
       async () => (await fleet.report()).filter((r) => r.connected).length === options.clients,
@@ -98,19 +107,34 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     );
     const before = await fleet.report();
     const startedAt = Date.now();
-    const oldPorts = new Set(oldPods.map((pod) => pod.port));
     const connections: { t: number; v1: number; v2: number }[] = [];
     const sampler = setInterval(() => {
       let v1 = 0;
       let v2 = 0;
       for (const [port, count] of balancer.openFlows()) {
-        if (oldPorts.has(port)) v1 += count;
+        if (cluster.versionOf(port) === 'v1') v1 += count;
         else v2 += count;
       }
       connections.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
     }, 200);
     try {
-      timeline = await release(environment, oldPods, 'v2', run.strategy);
+      const forward = release(cluster, oldPods, 'v2', run.strategy);
+      if (run.rollbackAfterWindowShare !== undefined) {
+        // Wait for the forward release's cut-over, then roll back part-way through its drain.
+        await waitUntil(async () => oldPods.some((pod) => pod.deletedAt > 0), scale(60_000));
+        await new Promise((resolve) => setTimeout(resolve, windowMs * (run.rollbackAfterWindowShare as number)));
+        const v2 = cluster.pods.filter((pod) => pod.version === 'v2' && !cluster.isTerminating(pod));
+        rollback = await release(cluster, v2, 'v1', run.strategy);
+      }
+      timeline = await forward;
+      if (rollback) {
+        timeline = {
+          ...timeline,
+          finishedAt: Math.max(timeline.finishedAt, rollback.finishedAt),
+          oldPods: [...timeline.oldPods, ...rollback.oldPods],
+          newPods: rollback.newPods,
+        };
+      }
       // The release is over for the clients once they are all back (bounded by the longest back-off).
       await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
     } finally {
@@ -122,7 +146,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     return result;
   } finally {
     await fleet.stop();
-    await Promise.all([...oldPods, ...(timeline?.newPods ?? [])].map((pod) => pod.kill()));
+    await Promise.all([...oldPods, ...cluster.pods].map((pod) => pod.kill()));
     await balancer.close();
   }
 }
@@ -177,6 +201,7 @@ function measure(
       shareMoreThanOnce: count((r) => r.disconnects > 1) / records.length,
     },
     appVisibleDisconnectsOfBatonClients: run.clients === 'baton' ? disconnects.reduce((a, b) => a + b, 0) : null,
+    maxMoves: Math.max(0, ...records.map((r) => r.disconnects + r.migrations)),
     ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
     ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
     oldPodAcceptsAfterCutOver: accepts.filter(

@@ -9,6 +9,7 @@ export function table(results: StrategyResult[]): string {
       (r) => `${r.disconnects.zero} / ${r.disconnects.one} / ${r.disconnects.two} / ${r.disconnects.threeOrMore}`,
     ],
     ['most disconnects of one client', (r) => String(r.disconnects.max)],
+    ['most moves of one client (disconnects + Baton moves)', (r) => String(r.maxMoves)],
     ['share disconnected more than once', (r) => `${(r.disconnects.shareMoreThanOnce * 100).toFixed(1)} %`],
     [
       'app-visible disconnects (Baton clients)',

@@ -30,6 +30,13 @@ export function defaultStrategies(replicas: number): StrategyRun[] {
       strategy: { kind: 'rolling', maxSurge: replicas, maxUnavailable: 0 },
     },
     {
+      name: 'Baton + Baton clients, 100%, rollback mid-release',
+      gateway: 'baton',
+      clients: 'baton',
+      strategy: { kind: 'rolling', maxSurge: replicas, maxUnavailable: 0 },
+      rollbackAfterWindowShare: 0.4,
+    },
+    {
       name: 'selector flip, Dataplane V2 fault model',
       gateway: 'baton',
       clients: 'plain',
