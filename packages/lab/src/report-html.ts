@@ -9,13 +9,13 @@ const WIDTH = 360;
 const HEIGHT = 160;
 const PAD = 28;
 
-function escape(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
 }
 
 function axes(title: string, maxY: number, maxX: number, xLabel: string): string {
   return (
-    `<text x="${PAD}" y="14" class="title">${escape(title)}</text>` +
+    `<text x="${PAD}" y="14" class="title">${escapeHtml(title)}</text>` +
     `<line x1="${PAD}" y1="${HEIGHT - PAD}" x2="${WIDTH - 8}" y2="${HEIGHT - PAD}" class="axis"/>` +
     `<line x1="${PAD}" y1="24" x2="${PAD}" y2="${HEIGHT - PAD}" class="axis"/>` +
     `<text x="4" y="30" class="tick">${maxY}</text><text x="${WIDTH - 40}" y="${HEIGHT - 10}" class="tick">${maxX.toFixed(0)} ${xLabel}</text>`
@@ -87,7 +87,7 @@ export function htmlReport(
   const sections = results
     .map(
       (result) =>
-        `<section><h2>${escape(result.name)}</h2><div class="charts">${connectionsChart(result)}${reconnectsChart(result)}${histogramChart(result)}</div></section>`,
+        `<section><h2>${escapeHtml(result.name)}</h2><div class="charts">${connectionsChart(result)}${reconnectsChart(result)}${histogramChart(result)}</div></section>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -104,7 +104,7 @@ pre { background: #f4f6f8; padding: 12px; overflow-x: auto; font-size: 12px; }
 </style></head><body>
 <h1>Baton release lab</h1>
 <p>${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale} (every duration of a real 120 s grace period multiplied by it).</p>
-<pre>${escape(table(results))}</pre>
+<pre>${escapeHtml(table(results))}</pre>
 ${sections}
 </body></html>
 `;
