@@ -127,21 +127,14 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
         rollback = await release(cluster, v2, 'v1', run.strategy);
       }
       timeline = await forward;
-      if (rollback) {
-        timeline = {
-          ...timeline,
-          finishedAt: Math.max(timeline.finishedAt, rollback.finishedAt),
-          oldPods: [...timeline.oldPods, ...rollback.oldPods],
-          newPods: rollback.newPods,
-        };
-      }
       // The release is over for the clients once they are all back (bounded by the longest back-off).
       await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
     } finally {
       clearInterval(sampler);
     }
     const records = subtract(await fleet.report(), before);
-    const result = measure(run, options, timeline, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    const releases = rollback ? [timeline, rollback] : [timeline];
+    const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
     result.series.connections = connections;
     return result;
   } finally {
@@ -168,7 +161,7 @@ function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[]
 function measure(
   run: StrategyRun,
   options: LabOptions,
-  timeline: ReleaseTimeline,
+  releases: ReleaseTimeline[],
   records: ClientRecord[],
   balancer: LoadBalancer,
   windowMs: number,
@@ -176,8 +169,14 @@ function measure(
   lagMs: number,
 ): StrategyResult {
   const count = (predicate: (r: ClientRecord) => boolean) => records.filter(predicate).length;
-  const oldPorts = new Set(timeline.oldPods.map((pod) => pod.port));
+  const timeline = releases[0] as ReleaseTimeline;
   const accepts = balancer.accepts.filter((accept) => accept.at >= timeline.startedAt);
+  // Connections the outgoing version accepted once its cut-over had propagated (for a rollback, both the
+  // forward release's old pods and the rollback's).
+  const lateAccepts = releases.reduce((sum, r) => {
+    const ports = new Set(r.oldPods.map((pod) => pod.port));
+    return sum + accepts.filter((accept) => ports.has(accept.port) && accept.at > r.cutOverAt + lagMs).length;
+  }, 0);
   const bins = new Map<number, number>();
   for (const accept of accepts) {
     const second = Math.floor((accept.at - timeline.startedAt) / 1000);
@@ -204,12 +203,11 @@ function measure(
     maxMoves: Math.max(0, ...records.map((r) => r.disconnects + r.migrations)),
     ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
     ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
-    oldPodAcceptsAfterCutOver: accepts.filter(
-      (accept) => oldPorts.has(accept.port) && accept.at > timeline.cutOverAt + lagMs,
-    ).length,
+    oldPodAcceptsAfterCutOver: lateAccepts,
     reconnectsPerSecond: { peak, p99: percentile(perSecond, 99), evenRate, peakOverEven: peak / evenRate },
     durationSeconds: (Date.now() - timeline.startedAt) / 1000,
-    podsMissingDeadline: timeline.oldPods.filter((pod) => pod.exitedAt - pod.deletedAt > graceMs).length,
+    podsMissingDeadline: releases.flatMap((r) => r.oldPods).filter((pod) => pod.exitedAt - pod.deletedAt > graceMs)
+      .length,
     connectedAtEnd: count((r) => r.connected),
     series: { connections: [], reconnects },
   };

@@ -19,7 +19,7 @@ export function table(results: StrategyResult[]): string {
       'ticks lost / duplicated (Baton clients)',
       (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : `${r.ticksLost} / ${r.ticksDuplicated}`),
     ],
-    ['v1 accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
+    ['outgoing-version accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
     [
       'reconnects/s: peak, p99 (even rate N/W)',
       (r) =>
