@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
-//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--only NAME] [--json FILE] [--html FILE]
+//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--gateway ws|fastify] [--only NAME]
+//             [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     html: { type: 'string' },
+    gateway: { type: 'string', default: 'ws' },
   },
 });
 
@@ -32,7 +34,12 @@ function positive(name: string, raw: string | undefined, integer: boolean): numb
   return value;
 }
 
+if (values.gateway !== 'ws' && values.gateway !== 'fastify') {
+  console.error(`baton-lab: --gateway must be ws or fastify; got ${JSON.stringify(values.gateway)}`);
+  process.exit(2);
+}
 const options = {
+  gateway: values.gateway as 'ws' | 'fastify',
   clients: positive('clients', values.clients, true),
   replicas: positive('replicas', values.replicas, true),
   timeScale: positive('time-scale', values['time-scale'], false),
@@ -43,7 +50,9 @@ if (strategies.length === 0) {
   process.exit(2);
 }
 
-console.log(`baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}`);
+console.log(
+  `baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}, ${options.gateway} gateway`,
+);
 const results: StrategyResult[] = [];
 for (const strategy of strategies) {
   const started = Date.now();

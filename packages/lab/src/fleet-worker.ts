@@ -159,10 +159,12 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
   };
 }
 
-process.on('message', (message: FleetStart | { type: 'report' | 'stop' }) => {
+process.on('message', (message: FleetStart | { type: 'report' | 'stop' | 'connected' }) => {
   if (message.type === 'start') {
     for (let i = 0; i < message.count; i++)
       clients.push(message.kind === 'baton' ? batonClient(message) : plainClient(message));
+  } else if (message.type === 'connected') {
+    process.send?.({ type: 'connected', count: clients.filter((client) => client.record.connected).length });
   } else if (message.type === 'report') {
     process.send?.({ type: 'report', records: clients.map((client) => client.record) });
   } else if (message.type === 'stop') {

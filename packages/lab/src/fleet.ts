@@ -47,6 +47,18 @@ export class Fleet {
     return fleet;
   }
 
+  /** Clients connected right now (cheap: a count per worker, not every record). */
+  async connected(): Promise<number> {
+    const counts = await Promise.all(
+      this.#workers.map((child) => {
+        const reply = nextMessage<{ count: number }>(child, 'connected');
+        child.send({ type: 'connected' });
+        return reply;
+      }),
+    );
+    return counts.reduce((sum, reply) => sum + reply.count, 0);
+  }
+
   async report(): Promise<ClientRecord[]> {
     const reports = await Promise.all(
       this.#workers.map((child) => {

@@ -22,6 +22,8 @@ export interface StrategyRun {
 
 export interface LabOptions {
   clients: number;
+  /** Which example runs the Baton pods. Default 'ws'. */
+  gateway?: 'ws' | 'fastify';
   replicas: number;
   /** Multiplies every duration of the real-world budget (1 = real time). */
   timeScale: number;
@@ -58,7 +60,8 @@ const REAL = {
 };
 
 const gateways = {
-  baton: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
+  ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
+  fastify: fileURLToPath(new URL('../../../examples/fastify-gateway/server.js', import.meta.url)),
   naive: fileURLToPath(new URL('../../../examples/naive-gateway/server.js', import.meta.url)),
 };
 
@@ -72,14 +75,21 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
   const seconds = (ms: number) => String(scale(ms) / 1000);
   const windowMs = scale(REAL.graceMs - REAL.propagationMs - REAL.closeTimeoutMs - REAL.marginMs);
-  const balancer = new LoadBalancer({ propagationLagMs: scale(REAL.lagMs), resetOnRemoval: run.faultModel ?? false });
+  const balancer = new LoadBalancer({
+    propagationLagMs: scale(REAL.lagMs),
+    resetOnRemoval: run.faultModel ?? false,
+    // Two descriptors per client; keep each proxy process well under the 20,000 a process may hold here.
+    workers: Math.ceil(options.clients / 5000),
+  });
   await balancer.listen();
   const environment = {
     replicas: options.replicas,
     balancer,
-    script: () => gateways[run.gateway],
+    script: () => gateways[run.gateway === 'naive' ? 'naive' : (options.gateway ?? 'ws')],
     env: {
-      TICK_MS: String(Math.max(50, scale(1000))),
+      // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures
+      // gaps, not throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
+      TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
       BATON_GRACE_PERIOD_SECONDS: seconds(REAL.graceMs),
       BATON_PROPAGATION_SECONDS: seconds(REAL.propagationMs),
       BATON_CLOSE_TIMEOUT_SECONDS: seconds(REAL.closeTimeoutMs),
@@ -101,17 +111,18 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   let timeline: ReleaseTimeline | undefined;
   let rollback: ReleaseTimeline | undefined;
   try {
+    // Connecting the fleet is set-up, not release time: bounded by the fleet's size, not the time scale.
     await waitUntil(
-      async () => (await fleet.report()).filter((r) => r.connected).length === options.clients,
-      scale(60_000),
+      async () => (await fleet.connected()) === options.clients,
+      Math.max(scale(60_000), 20_000 + options.clients * 5),
     );
     const before = await fleet.report();
     const startedAt = Date.now();
     const connections: { t: number; v1: number; v2: number }[] = [];
-    const sampler = setInterval(() => {
+    const sampler = setInterval(async () => {
       let v1 = 0;
       let v2 = 0;
-      for (const [port, count] of balancer.openFlows()) {
+      for (const [port, count] of await balancer.openFlows()) {
         if (cluster.versionOf(port) === 'v1') v1 += count;
         else v2 += count;
       }
@@ -121,17 +132,18 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       const forward = release(cluster, oldPods, 'v2', run.strategy);
       if (run.rollbackAfterWindowShare !== undefined) {
         // Wait for the forward release's cut-over, then roll back part-way through its drain.
-        await waitUntil(async () => oldPods.some((pod) => pod.deletedAt > 0), scale(60_000));
+        await waitUntil(async () => oldPods.some((pod) => pod.deletedAt > 0), 60_000);
         await new Promise((resolve) => setTimeout(resolve, windowMs * (run.rollbackAfterWindowShare as number)));
         const v2 = cluster.pods.filter((pod) => pod.version === 'v2' && !cluster.isTerminating(pod));
         rollback = await release(cluster, v2, 'v1', run.strategy);
       }
       timeline = await forward;
       // The release is over for the clients once they are all back (bounded by the longest back-off).
-      await waitUntil(async () => (await fleet.report()).every((r) => r.connected), scale(REAL.backoffMaxMs) + 5_000);
+      await waitUntil(async () => (await fleet.connected()) === options.clients, scale(REAL.backoffMaxMs) + 5_000);
     } finally {
       clearInterval(sampler);
     }
+    await balancer.openFlows(); // collects the workers' last accepts
     const records = subtract(await fleet.report(), before);
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
@@ -218,6 +230,6 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): 
   // A bounded poll of the fleet's own reports: the lab's clocks are the processes', not a test's.
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`lab: condition not reached within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -5,41 +5,39 @@
 //  - optional fault model, `resetOnRemoval`: a flow whose endpoint is *removed* from the set (not merely
 //    marked terminating) is reset, as Cilium-based dataplanes such as GKE Dataplane V2 do on a selector flip
 //    (cilium#23761). Terminating endpoints stay in the map and keep their flows.
-// Only loopback.
+// With `workers` > 1 the proxying runs in node:cluster worker processes sharing the port. Only loopback.
 
+import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { type Endpoint, ProxyCore } from './proxy-core.js';
 
-export interface Endpoint {
-  /** Backend port on 127.0.0.1. */
-  port: number;
-  ready: boolean;
-  terminating: boolean;
-}
+export type { Endpoint } from './proxy-core.js';
 
 export interface LoadBalancerOptions {
   /** Delay before an endpoint change takes effect. Default 0. */
   propagationLagMs?: number;
   /** Reset established flows whose endpoint leaves the set. Default false. */
   resetOnRemoval?: boolean;
+  /** Proxy worker processes; 1 proxies in this process. Default 1. */
+  workers?: number;
 }
 
-interface Flow {
-  client: Socket;
-  upstream: Socket;
-  port: number;
-}
+const workerPath = fileURLToPath(new URL('./balancer-worker.js', import.meta.url));
 
 export class LoadBalancer {
-  readonly #server: Server;
-  readonly #flows = new Set<Flow>();
   readonly #lagMs: number;
   readonly #resetOnRemoval: boolean;
+  readonly #workerCount: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #connectionsByPort = new Map<number, number>();
+  readonly #workers: Worker[] = [];
+  #core: ProxyCore | undefined;
+  #server: Server | undefined;
   #endpoints: Endpoint[] = [];
-  #next = 0;
-  #connectionsByPort = new Map<number, number>();
+  #flowRequest = 0;
   /** Every routed connection: when (epoch ms) and to which backend port. */
   readonly accepts: { at: number; port: number }[] = [];
   port = 0;
@@ -47,14 +45,46 @@ export class LoadBalancer {
   constructor(options: LoadBalancerOptions = {}) {
     this.#lagMs = options.propagationLagMs ?? 0;
     this.#resetOnRemoval = options.resetOnRemoval ?? false;
-    this.#server = createServer((client) => this.#route(client));
+    this.#workerCount = Math.max(1, Math.floor(options.workers ?? 1));
   }
 
   async listen(): Promise<number> {
-    this.#server.listen(0, '127.0.0.1');
-    await once(this.#server, 'listening');
-    this.port = (this.#server.address() as AddressInfo).port;
+    if (this.#workerCount === 1) {
+      const core = new ProxyCore(this.#resetOnRemoval, (port) => this.#recordAccept(Date.now(), port));
+      this.#core = core;
+      this.#server = createServer((client) => core.route(client));
+      this.#server.listen(0, '127.0.0.1');
+      await once(this.#server, 'listening');
+      this.port = (this.#server.address() as AddressInfo).port;
+      return this.port;
+    }
+    cluster.setupPrimary({ exec: workerPath, silent: false });
+    const env = { BATON_LAB_RESET_ON_REMOVAL: this.#resetOnRemoval ? '1' : '0', BATON_LAB_PORT: '0' };
+    const listening = new Promise<number>((resolve) => {
+      let count = 0;
+      const onListening = (worker: Worker, address: AddressInfo) => {
+        if (!this.#workers.includes(worker)) return;
+        if (++count === this.#workerCount) {
+          cluster.off('listening', onListening);
+          resolve(address.port);
+        }
+      };
+      cluster.on('listening', onListening);
+    });
+    for (let i = 0; i < this.#workerCount; i++) {
+      const worker = cluster.fork(env);
+      worker.on('message', (message: { type: string; list?: [number, number][] }) => {
+        if (message.type === 'accepts') for (const [at, port] of message.list ?? []) this.#recordAccept(at, port);
+      });
+      this.#workers.push(worker);
+    }
+    this.port = await listening;
     return this.port;
+  }
+
+  #recordAccept(at: number, port: number): void {
+    this.#connectionsByPort.set(port, (this.#connectionsByPort.get(port) ?? 0) + 1);
+    this.accepts.push({ at, port });
   }
 
   /** The endpoint set the balancer routes by now (after propagation). */
@@ -67,10 +97,32 @@ export class LoadBalancer {
     return this.#connectionsByPort.get(port) ?? 0;
   }
 
-  /** Established flows per backend port, now. */
-  openFlows(): Map<number, number> {
+  /** Established flows per backend port, now (gathered from the workers). */
+  async openFlows(): Promise<Map<number, number>> {
+    if (this.#core) return this.#core.openFlows();
+    const id = ++this.#flowRequest;
+    const replies = await Promise.all(
+      this.#workers.map(
+        (worker) =>
+          new Promise<[number, number][]>((resolve) => {
+            const onMessage = (message: {
+              type: string;
+              id?: number;
+              flows?: [number, number][];
+              accepts?: [number, number][];
+            }) => {
+              if (message.type !== 'flows' || message.id !== id) return;
+              worker.off('message', onMessage);
+              for (const [at, port] of message.accepts ?? []) this.#recordAccept(at, port);
+              resolve(message.flows ?? []);
+            };
+            worker.on('message', onMessage);
+            worker.send({ type: 'flows', id });
+          }),
+      ),
+    );
     const counts = new Map<number, number>();
-    for (const flow of this.#flows) counts.set(flow.port, (counts.get(flow.port) ?? 0) + 1);
+    for (const [port, count] of replies.flat()) counts.set(port, (counts.get(port) ?? 0) + count);
     return counts;
   }
 
@@ -92,49 +144,25 @@ export class LoadBalancer {
   }
 
   #apply(endpoints: Endpoint[]): void {
-    const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     this.#endpoints = endpoints;
-    if (!this.#resetOnRemoval) return;
-    for (const flow of this.#flows) {
-      if (!kept.has(flow.port)) {
-        // The backend left the dataplane's map: the next packet of the flow is re-hashed and reset.
-        flow.client.resetAndDestroy();
-        flow.upstream.destroy();
-      }
-    }
-  }
-
-  #route(client: Socket): void {
-    const candidates = this.#endpoints.filter((endpoint) => endpoint.ready && !endpoint.terminating);
-    const target = candidates[this.#next++ % Math.max(1, candidates.length)];
-    if (!target) {
-      // No ready endpoint: a real LB has nowhere to send the SYN either.
-      client.resetAndDestroy();
-      return;
-    }
-    this.#connectionsByPort.set(target.port, this.connectionsTo(target.port) + 1);
-    this.accepts.push({ at: Date.now(), port: target.port });
-    const upstream = connect(target.port, '127.0.0.1');
-    const flow: Flow = { client, upstream, port: target.port };
-    this.#flows.add(flow);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      this.#flows.delete(flow);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
-    client.on('close', end);
-    upstream.on('close', end);
+    this.#core?.apply(endpoints);
+    for (const worker of this.#workers) worker.send({ type: 'endpoints', endpoints });
   }
 
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
-    for (const flow of this.#flows) {
-      flow.client.destroy();
-      flow.upstream.destroy();
+    if (this.#core) {
+      this.#core.closeAll();
+      await new Promise<void>((resolve) => this.#server?.close(() => resolve()));
+      return;
     }
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    await Promise.all(
+      this.#workers.map(async (worker) => {
+        if (worker.isDead()) return;
+        const exited = once(worker, 'exit');
+        worker.send({ type: 'close' });
+        await exited;
+      }),
+    );
   }
 }
