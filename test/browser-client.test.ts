@@ -3,16 +3,15 @@
 // lives through a release to v2 with a drain and a session handoff.
 
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { launchChromium } from './support/chromium.js';
 import { type GatewayProcess, startGateway } from './support/gateway-process.js';
 import { TcpBalancer } from './support/tcp-balancer.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
 const bundle = fileURLToPath(new URL('../packages/client/dist/baton-client.min.js', import.meta.url));
 
@@ -40,7 +39,6 @@ describe('@baton/client in headless Chromium', () => {
   });
 
   it('moves to the new version through a drain without an app-visible close, resuming the session', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
     const env = (version: string) => ({
       APP_VERSION: version,
       TICK_MS: '100',
@@ -73,18 +71,7 @@ describe('@baton/client in headless Chromium', () => {
     await once(http, 'listening');
     cleanups.push(() => new Promise((resolve) => http.close(resolve)));
 
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     cleanups.push(() => browser.close());
     const tab = await browser.newPage();
     const errors: string[] = [];

@@ -4,8 +4,8 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
+import { launchChromium } from '../../../test/support/chromium.js';
 import { defaultStrategies, htmlReport, type LabOptions, runStrategy, type StrategyResult } from '../dist/index.js';
 
 const options: LabOptions = { clients: 200, replicas: 4, timeScale: 0.05 };
@@ -62,18 +62,7 @@ describe('release lab', () => {
     results.push(await runStrategy(named('naive close-all, RollingUpdate 25%'), options));
     const file = join(tmpdir(), `baton-lab-report-${process.pid}.html`);
     writeFileSync(file, htmlReport(options, results));
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       await page.goto(`file://${file}`);
