@@ -37,7 +37,7 @@ export function renderChart(options = {}) {
           );
         /** @type {unknown} */
         let value = scope;
-        for (const key of path[1].split('.')) value = /** @type {Record<string, unknown>} */ (value)?.[key];
+        for (const key of String(path[1]).split('.')) value = /** @type {Record<string, unknown>} */ (value)?.[key];
         if (value === undefined || value === null || typeof value === 'object') {
           throw new Error(`${file}: {{${expression}}} has no scalar value`);
         }
