@@ -20,8 +20,22 @@ const { values } = parseArgs({
     json: { type: 'string' },
     html: { type: 'string' },
     gateway: { type: 'string', default: 'ws' },
+    help: { type: 'boolean', default: false },
   },
 });
+
+if (values.help) {
+  console.log(`baton-lab: release a local fleet with each strategy and compare what the clients went through.
+
+  --clients N        clients in the fleet (default 1000)
+  --replicas N       pods per version (default 4)
+  --time-scale X     multiply every real-world duration (120 s grace period...) by X (default 0.1)
+  --gateway ws|fastify  which example runs the Baton pods (default ws)
+  --only TEXT        run only the strategies whose name contains TEXT
+  --json FILE        write the results as JSON
+  --html FILE        write the self-contained HTML report`);
+  process.exit(0);
+}
 
 function positive(name: string, raw: string | undefined, integer: boolean): number {
   const value = Number(raw);
