@@ -42,6 +42,8 @@ export interface BatonSocketOptions extends BackoffOptions {
   random?: () => number;
 }
 
+function ignore(): void {}
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -235,7 +237,7 @@ export class BatonSocket extends EventTarget {
         if (parseControl(data) === undefined) this.#deliver(data);
       };
       old.onclose = null;
-      old.onerror = null;
+      old.onerror = ignore;
       setTimeout(() => old.close(1000), this.#options.lingerMs ?? 1000);
     }
     this.#emit(new MigratedEvent(resumed, resumeError));
@@ -270,7 +272,10 @@ export class BatonSocket extends EventTarget {
     const next = this.#next;
     this.#next = undefined;
     if (next) {
-      next.onclose = next.onerror = next.onmessage = null;
+      next.onclose = next.onmessage = null;
+      // Not null: closing a socket that is still connecting makes `ws` emit an error, and an 'error' with no
+      // listener would be thrown.
+      next.onerror = ignore;
       next.close(1000);
     }
   }

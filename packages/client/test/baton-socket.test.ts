@@ -175,6 +175,50 @@ describe('BatonSocket', () => {
     expect(offered).toEqual(['baton.v1', 'baton.v1,baton.resume.tok123']);
   });
 
+  it('closing while a move is still connecting ends cleanly (no uncaught error from the abandoned socket)', async () => {
+    const http = createServer();
+    let first = true;
+    const wss = new WebSocketServer({
+      server: http,
+      handleProtocols: (protocols) => (protocols.has('baton.v1') ? 'baton.v1' : false),
+      // The move's connection never gets an answer: it stays CONNECTING.
+      verifyClient: (_info, done) => {
+        if (first) {
+          first = false;
+          done(true);
+        }
+      },
+    });
+    const hinted = new Promise<void>((resolve) => {
+      wss.on('connection', (socket) => {
+        socket.send(
+          `${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":${Date.now() + 5_000},"reason":"r","token":"t1"}`,
+        );
+        resolve();
+      });
+    });
+    const upgradeSockets: import('node:stream').Duplex[] = [];
+    http.on('upgrade', (_request, upgradeSocket) => upgradeSockets.push(upgradeSocket));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    cleanups.push(() => {
+      for (const client of wss.clients) client.terminate();
+      // The never-answered upgrade is not an HTTP connection any more: destroy it by hand.
+      for (const upgradeSocket of upgradeSockets) upgradeSocket.destroy();
+      return new Promise((resolve) => http.close(resolve));
+    });
+    const upgrades = once(http, 'upgrade');
+    const socket = new BatonSocket(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`, [], { WebSocket: WS });
+    await nextEvent(socket, 'open');
+    await hinted;
+    await upgrades;
+    // The second upgrade (the move) is now pending on the server.
+    await new Promise<void>((resolve) => http.once('upgrade', () => resolve()));
+    const closed = nextEvent<Event & { code: number }>(socket, 'close');
+    socket.close(1000);
+    expect((await closed).code).toBe(1000);
+  });
+
   it('requires a WebSocket implementation when none is global', () => {
     expect(() => new BatonSocket('ws://127.0.0.1:1')).toThrowError(
       'No WebSocket implementation: pass options.WebSocket',
