@@ -8,9 +8,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
 import { launchChromium } from './support/chromium.js';
 import { type GatewayProcess, startGateway } from './support/gateway-process.js';
-import { TcpBalancer } from './support/tcp-balancer.js';
 
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
 const bundle = fileURLToPath(new URL('../packages/client/dist/baton-client.min.js', import.meta.url));
@@ -51,12 +51,12 @@ describe('@baton/client in headless Chromium', () => {
     });
     const pods: GatewayProcess[] = [];
     cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
-    const balancer = new TcpBalancer();
+    const balancer = new LoadBalancer();
     await balancer.listen();
     cleanups.push(() => balancer.close());
     const v1 = await startGateway(gatewayScript, env('v1'));
     pods.push(v1);
-    balancer.setBackends([v1.port]);
+    await balancer.update([{ port: v1.port, ready: true, terminating: false }]);
 
     const http = createServer((req, res) => {
       if (req.url === '/baton-client.min.js') {
@@ -81,7 +81,7 @@ describe('@baton/client in headless Chromium', () => {
 
     const v2 = await startGateway(gatewayScript, env('v2'));
     pods.push(v2);
-    balancer.setBackends([v2.port]);
+    await balancer.update([{ port: v2.port, ready: true, terminating: false }]);
     v1.child.kill('SIGTERM');
     expect((await v1.exited).code).toBe(0);
     await tab.waitForFunction(() => {

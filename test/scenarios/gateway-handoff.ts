@@ -4,8 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket, type SocketConstructor } from '../../packages/client/src/index.js';
+import { LoadBalancer } from '../../packages/lab/src/load-balancer.js';
 import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
-import { TcpBalancer } from '../support/tcp-balancer.js';
 
 const HANDOFF_KEYS = `k1=${'test-only-secret-'.repeat(3)}`;
 
@@ -102,12 +102,15 @@ export function defineGatewayHandoffScenarios(name: string, script: string): voi
       });
       const pods: GatewayProcess[] = [];
       cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
-      const balancer = new TcpBalancer();
+      const balancer = new LoadBalancer();
       cleanups.push(() => balancer.close());
       await balancer.listen();
       pods.push(await startGateway(script, env('v1')), await startGateway(script, env('v1')));
       const [v1a, v1b] = pods as [GatewayProcess, GatewayProcess];
-      balancer.setBackends([v1a.port, v1b.port]);
+      await balancer.update([
+        { port: v1a.port, ready: true, terminating: false },
+        { port: v1b.port, ready: true, terminating: false },
+      ]);
 
       const clients: ObservedClient[] = [];
       for (let start = 0; start < 200; start += 50) {
@@ -137,7 +140,10 @@ export function defineGatewayHandoffScenarios(name: string, script: string): voi
       const v2a = await startGateway(script, env('v2'));
       const v2b = await startGateway(script, env('v2'));
       pods.push(v2a, v2b);
-      balancer.setBackends([v2a.port, v2b.port]);
+      await balancer.update([
+        { port: v2a.port, ready: true, terminating: false },
+        { port: v2b.port, ready: true, terminating: false },
+      ]);
       v1a.child.kill('SIGTERM');
       v1b.child.kill('SIGTERM');
 
