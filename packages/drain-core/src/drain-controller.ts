@@ -74,7 +74,6 @@ export interface DrainControllerEvents {
   state: [StateChange];
   drained: [DrainReport];
   connection: [TrackedConnection];
-  error: [Error];
 }
 
 export interface DrainRequest {
@@ -680,12 +679,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   }
 
   override emit<K extends keyof DrainControllerEvents>(event: K, ...args: DrainControllerEvents[K]): boolean {
-    // A throwing listener must not break the drain; 'error' without listeners is logged, never thrown.
+    // A throwing listener must not break the drain.
     try {
-      if (event === 'error' && this.listenerCount('error') === 0) {
-        this.options.logger.error({ err: String(args[0]) }, 'baton: error');
-        return false;
-      }
       return super.emit(event, ...(args as never));
     } catch (error) {
       this.options.logger.error({ err: String(error), event }, 'baton: event listener threw');

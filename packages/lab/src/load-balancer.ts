@@ -32,11 +32,9 @@ export class LoadBalancer {
   readonly #resetOnRemoval: boolean;
   readonly #workerCount: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
-  readonly #connectionsByPort = new Map<number, number>();
   readonly #workers: Worker[] = [];
   #core: ProxyCore | undefined;
   #server: Server | undefined;
-  #endpoints: Endpoint[] = [];
   #flowRequest = 0;
   /** Every routed connection: when (epoch ms) and to which backend port. */
   readonly accepts: { at: number; port: number }[] = [];
@@ -83,18 +81,7 @@ export class LoadBalancer {
   }
 
   #recordAccept(at: number, port: number): void {
-    this.#connectionsByPort.set(port, (this.#connectionsByPort.get(port) ?? 0) + 1);
     this.accepts.push({ at, port });
-  }
-
-  /** The endpoint set the balancer routes by now (after propagation). */
-  get endpoints(): readonly Endpoint[] {
-    return this.#endpoints;
-  }
-
-  /** New connections routed to each backend port so far. */
-  connectionsTo(port: number): number {
-    return this.#connectionsByPort.get(port) ?? 0;
   }
 
   /** Established flows per backend port, now (gathered from the workers). */
@@ -144,7 +131,6 @@ export class LoadBalancer {
   }
 
   #apply(endpoints: Endpoint[]): void {
-    this.#endpoints = endpoints;
     this.#core?.apply(endpoints);
     for (const worker of this.#workers) worker.send({ type: 'endpoints', endpoints });
   }

@@ -26,10 +26,6 @@ export class ProxyCore {
     private readonly onAccept: (port: number) => void,
   ) {}
 
-  get endpoints(): readonly Endpoint[] {
-    return this.#endpoints;
-  }
-
   apply(endpoints: Endpoint[]): void {
     const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     this.#endpoints = endpoints;
