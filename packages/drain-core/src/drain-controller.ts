@@ -23,6 +23,15 @@ import {
 } from './hint-protocol.js';
 import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
+import {
+  closingStartAt,
+  type DrainTimes,
+  drainTimes,
+  type HoldOutcome,
+  type HoldReport,
+  type RolloutHoldResult,
+  windowEndAt,
+} from './rollout-hold.js';
 import { TimerQueue } from './timer-queue.js';
 import {
   type ConnectionFlags,
@@ -62,6 +71,8 @@ export interface DrainReport {
   readonly forced: boolean;
   /** True when a signal (SIGTERM) arrived before the drain ended, whatever started it. */
   readonly signalled: boolean;
+  /** The rollout-aware hold of a terminating drain with a `rolloutHold` hook; undefined otherwise. */
+  readonly hold: HoldReport | undefined;
 }
 
 export interface StateChange {
@@ -111,7 +122,12 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #signalled = false;
   #startedAt = 0;
   #closingAt: number | undefined;
+  /** Monotonic bounds of this drain, set at its trigger. */
+  #times: DrainTimes | undefined;
+  /** Monotonic start and end of the closing phase. */
+  #closingStartedAt = 0;
   #windowEnd = 0;
+  #hold: ActiveHold | undefined;
   #phaseTimer: ReturnType<typeof setTimeout> | undefined;
   #plan: ClosingPlan | undefined;
   #connectionsAtClosing = 0;
@@ -291,7 +307,12 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       terminating: this.#terminating,
       connections: this.#connections.size,
       startedAt: this.#startedAt ? new Date(this.#startedAt).toISOString() : null,
-      closingAt: this.#startedAt ? new Date(this.#startedAt + budget.propagationDelayMs).toISOString() : null,
+      closingAt: this.#closingAt
+        ? new Date(this.#closingAt).toISOString()
+        : this.#startedAt
+          ? new Date(this.#startedAt + budget.propagationDelayMs).toISOString()
+          : null,
+      holding: this.#hold !== undefined && this.#hold.outcome === undefined,
       deadlineAt: this.#startedAt ? new Date(this.#startedAt + budget.worstCaseDrainMs).toISOString() : null,
     };
   }
@@ -362,7 +383,80 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       'baton: drain started',
     );
     this.#setState(DrainState.DRAINING);
-    this.#atTime(performance.now() + budget.propagationDelayMs, () => this.#startClosing());
+    this.#times = drainTimes(performance.now(), budget, this.options.minWindowShare);
+    // Only a pod being deleted can be part of a rollout; a manual drain never waits for other pods.
+    if (terminating && this.options.rolloutHold) this.#startHold(this.options.rolloutHold, this.#times);
+    this.#scheduleClosing();
+  }
+
+  /** (Re)arm the one phase timer for the start of closing, from what the hold knows now. */
+  #scheduleClosing(): void {
+    const times = this.#times;
+    if (!times || this.#state !== DrainState.DRAINING) return;
+    if (this.#phaseTimer !== undefined) clearTimeout(this.#phaseTimer);
+    const hold = this.#hold;
+    const at = closingStartAt(
+      times,
+      {
+        pending: hold?.outcome === undefined && hold !== undefined,
+        releasedAt: hold?.settledAt,
+        waitPropagation: hold?.outcome === 'released',
+      },
+      this.options.budget.propagationDelayMs,
+    );
+    this.#atTime(at, () => this.#startClosing());
+  }
+
+  #startHold(hook: NonNullable<ResolvedDrainOptions['rolloutHold']>, times: DrainTimes): void {
+    const abort = new AbortController();
+    const hold: ActiveHold = {
+      abort,
+      outcome: undefined,
+      reason: '',
+      settledAt: undefined,
+      groupDeadlineAt: undefined,
+    };
+    this.#hold = hold;
+    const capAt = Date.now() + (times.holdCapAt - performance.now());
+    this.options.logger.info({ capAt: new Date(capAt).toISOString() }, 'baton: rollout hold started');
+    let pending: Promise<RolloutHoldResult>;
+    try {
+      pending = Promise.resolve(hook({ signal: abort.signal, capAt, logger: this.options.logger }));
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (result) => this.#settleHold(hold, result),
+      (error: unknown) =>
+        this.#settleHold(hold, { outcome: 'unknown', reason: errorCode(error, ErrorCodes.HOLD_FAILED) }),
+    );
+  }
+
+  #settleHold(hold: ActiveHold, result: RolloutHoldResult): void {
+    // Capped or destroyed first: the answer came too late to matter.
+    if (hold.outcome !== undefined || this.#hold !== hold) return;
+    const valid = result && typeof result === 'object' && HOOK_OUTCOMES.has(result.outcome);
+    if (!valid) {
+      hold.outcome = 'unknown';
+      hold.reason = ErrorCodes.HOLD_FAILED;
+    } else {
+      hold.outcome = result.outcome === 'peers-terminating' ? 'released' : result.outcome;
+      hold.reason = result.reason ?? result.outcome;
+      if (result.outcome === 'peers-terminating' && Number.isFinite(result.groupDeadlineAt)) {
+        hold.groupDeadlineAt = result.groupDeadlineAt;
+      }
+    }
+    hold.settledAt = performance.now();
+    const log = { outcome: hold.outcome, reason: hold.reason };
+    if (hold.outcome === 'unknown') {
+      this.options.logger.warn(
+        log,
+        'baton: rollout hold could not tell whether other pods still serve; closing as without a hold',
+      );
+    } else {
+      this.options.logger.info(log, 'baton: rollout hold settled');
+    }
+    this.#scheduleClosing();
   }
 
   /**
@@ -385,18 +479,38 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #startClosing(): void {
     const budget = this.options.budget;
     const now = performance.now();
+    const times = this.#times as DrainTimes;
+    const hold = this.#hold;
+    if (hold && hold.outcome === undefined) {
+      hold.outcome = 'capped';
+      hold.reason = 'minimum window reached';
+      hold.abort.abort();
+      this.options.logger.warn(
+        { minWindowShare: this.options.minWindowShare },
+        'baton: rollout hold capped: other pods still serve, but the window cannot shrink further',
+      );
+    }
+    // The group deadline is the earliest SIGKILL among the pods released together; their window ends where
+    // their budget says it must (the group runs one budget).
+    const groupWindowEnd =
+      hold?.groupDeadlineAt === undefined
+        ? undefined
+        : now + (hold.groupDeadlineAt - Date.now()) - budget.closeTimeoutMs - budget.safetyMarginMs;
+    const windowEnd = windowEndAt(times, now, budget.drainWindowMs * this.options.minWindowShare, groupWindowEnd);
+    const drainWindowMs = Math.max(0, windowEnd - now);
     this.#closingAt = Date.now();
-    this.#windowEnd = now + budget.drainWindowMs;
+    this.#closingStartedAt = now;
+    this.#windowEnd = windowEnd;
     this.#setState(DrainState.CLOSING);
     const open = shuffle([...this.#connections.keys()], this.options.random);
     this.#connectionsAtClosing = open.length;
     // Hinted connections need time to move before the window closes: their part of the plan ends
     // hintTimeoutMs (at most a tenth of the window) early.
-    const hintLeadMs = this.#sendHint ? Math.min(this.options.hintTimeoutMs, budget.drainWindowMs / 10) : 0;
+    const hintLeadMs = this.#sendHint ? Math.min(this.options.hintTimeoutMs, drainWindowMs / 10) : 0;
     const { order, offsets } = buildClosingPlan(
       open,
       (socket) => this.#sendHint !== undefined && isCapable(this.#connections.get(socket) ?? 0),
-      budget.drainWindowMs,
+      drainWindowMs,
       {
         hintLeadMs,
         maxClosesPerSecond: this.options.maxClosesPerSecond,
@@ -404,12 +518,12 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         random: this.options.random,
       },
     );
-    if (open.length > 0 && (offsets[open.length - 1] as number) > budget.drainWindowMs) {
+    if (open.length > 0 && (offsets[open.length - 1] as number) > drainWindowMs) {
       this.options.logger.warn(
         {
           connections: open.length,
           maxClosesPerSecond: this.options.maxClosesPerSecond,
-          drainWindowMs: budget.drainWindowMs,
+          drainWindowMs,
         },
         'baton: maxClosesPerSecond cannot close every connection inside the window; the rest close at its end',
       );
@@ -417,7 +531,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     for (let i = 0; i < offsets.length; i++) offsets[i] = now + (offsets[i] as number);
     this.#plan = { sockets: order, times: offsets, next: 0 };
     if (open.length > 0) this.#queue.schedule(offsets[0] as number, PLAN_STEP);
-    this.options.logger.info({ connections: open.length, drainWindowMs: budget.drainWindowMs }, 'baton: closing');
+    this.options.logger.info(
+      { connections: open.length, drainWindowMs, heldMs: Math.max(0, now - times.propagatedAt) },
+      'baton: closing',
+    );
     this.#atTime(this.#windowEnd, () => this.#closeRemaining());
     if (this.#connections.size === 0) this.#finish();
   }
@@ -490,8 +607,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #countEnded(): void {
     if (this.#state !== DrainState.CLOSING) return;
-    const closingStarted = this.#windowEnd - this.options.budget.drainWindowMs;
-    const second = Math.floor((performance.now() - closingStarted) / 1000);
+    const second = Math.floor((performance.now() - this.#closingStartedAt) / 1000);
     while (this.#endedPerSecond.length <= second) this.#endedPerSecond.push(0);
     this.#endedPerSecond[second] = (this.#endedPerSecond[second] as number) + 1;
   }
@@ -616,6 +732,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#phaseTimer = undefined;
     this.#queue.clear();
     this.#plan = undefined;
+    this.#hold?.abort.abort();
     const report: DrainReport = {
       trigger: this.#trigger ?? 'api',
       terminating: this.#terminating,
@@ -630,6 +747,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       refusedUpgrades: this.#refusedUpgrades,
       forced: this.#forced,
       signalled: this.#signalled,
+      hold: this.#holdReport(),
     };
     this.#setState(DrainState.DRAINED);
     this.options.logger.info({ ...report }, 'baton: drained');
@@ -641,6 +759,28 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       // Let 'drained' listeners and pending writes run, then exit as the default SIGTERM would have.
       void this.#release().then(() => setImmediate(() => process.exit(0)));
     }
+  }
+
+  #holdMetrics(): { holdSeconds: number; holdOutcome: string | undefined } {
+    const hold = this.#hold;
+    const times = this.#times;
+    if (!hold || !times) return { holdSeconds: 0, holdOutcome: undefined };
+    const until = this.#closingStartedAt > 0 ? this.#closingStartedAt : performance.now();
+    return { holdSeconds: Math.max(0, until - times.propagatedAt) / 1000, holdOutcome: hold.outcome ?? 'holding' };
+  }
+
+  #holdReport(): HoldReport | undefined {
+    const hold = this.#hold;
+    const times = this.#times;
+    if (!hold || !times) return undefined;
+    const closed = this.#closingStartedAt > 0;
+    return {
+      // Destroyed while still waiting: the hold never decided anything.
+      outcome: hold.outcome ?? 'capped',
+      reason: hold.outcome === undefined ? 'destroyed' : hold.reason,
+      heldMs: closed ? Math.max(0, Math.round(this.#closingStartedAt - times.propagatedAt)) : 0,
+      windowMs: closed ? Math.round(this.#windowEnd - this.#closingStartedAt) : 0,
+    };
   }
 
   #setState(to: DrainStateName): void {
@@ -675,6 +815,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       hinted: this.#hinted,
       terminated: this.#terminated,
       drainStartedAtSeconds: this.#startedAt / 1000,
+      ...this.#holdMetrics(),
     };
   }
 
@@ -687,6 +828,23 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       return true;
     }
   }
+}
+
+interface ActiveHold {
+  readonly abort: AbortController;
+  /** undefined while the hook has not answered (and the cap has not been reached). */
+  outcome: HoldOutcome | undefined;
+  reason: string;
+  /** Monotonic time the hook answered. */
+  settledAt: number | undefined;
+  groupDeadlineAt: number | undefined;
+}
+
+const HOOK_OUTCOMES = new Set(['peers-terminating', 'no-rollout', 'unknown']);
+
+function errorCode(error: unknown, fallback: string): string {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('BATON_ERR_') ? code : fallback;
 }
 
 function isWebSocketServer(value: unknown): value is WebSocketServer {

@@ -24,6 +24,8 @@ export const ErrorCodes = {
   METRICS_DISABLED: 'BATON_ERR_METRICS_DISABLED',
   /** Admin HTTP: collecting metrics failed (500). Details go to the logger, never to the response. */
   INTERNAL: 'BATON_ERR_INTERNAL',
+  /** The rolloutHold hook threw, rejected or answered something else than a RolloutHoldResult: no hold. */
+  HOLD_FAILED: 'BATON_ERR_HOLD_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

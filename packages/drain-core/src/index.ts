@@ -38,5 +38,12 @@ export {
 export type { Logger } from './logger.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
 export type { AdminOptions, DrainOptions, ExitAfterDrain, MetricsOptions } from './options.js';
+export type {
+  HoldOutcome,
+  HoldReport,
+  RolloutHold,
+  RolloutHoldContext,
+  RolloutHoldResult,
+} from './rollout-hold.js';
 export { TimerQueue, type TimerQueueOptions } from './timer-queue.js';
 export type { ConnectionPhase, HintContext, SendHint, TrackedConnection } from './tracked-connection.js';

@@ -15,6 +15,9 @@ export interface DrainCounters {
   readonly terminated: number;
   /** Epoch seconds of the trigger, or 0. */
   readonly drainStartedAtSeconds: number;
+  /** The rollout hold: seconds closing started later than the propagation delay (so far), and its outcome. */
+  readonly holdSeconds: number;
+  readonly holdOutcome: string | undefined;
 }
 
 /** The part of a prom-client Registry Baton uses. */
@@ -36,7 +39,11 @@ export const METRIC_NAMES = [
   'baton_drain_state',
   'baton_drain_closes_total',
   'baton_drain_started_timestamp_seconds',
+  'baton_drain_hold_seconds',
+  'baton_drain_hold_outcome',
 ] as const;
+
+const HOLD_OUTCOMES = ['holding', 'released', 'capped', 'no-rollout', 'unknown'] as const;
 
 /** Returns undefined when prom-client is not installed. */
 export async function createDrainMetrics(
@@ -106,6 +113,24 @@ export async function createDrainMetrics(
     registers,
     collect() {
       this.set(read().drainStartedAtSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'baton_drain_hold_seconds',
+    help: 'Rollout-aware hold: how much later than the propagation delay closing started (or, while holding, so far).',
+    registers,
+    collect() {
+      this.set(read().holdSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'baton_drain_hold_outcome',
+    help: 'Rollout-aware hold outcome: 1 for the current one (holding, released, capped, no-rollout, unknown), 0 for the others.',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      const current = read().holdOutcome;
+      for (const outcome of HOLD_OUTCOMES) this.set({ outcome }, outcome === current ? 1 : 0);
     },
   });
   return {

@@ -8,6 +8,7 @@ import { type DrainBudget, type DrainBudgetInput, describe, durationOption, reso
 import { codedError, ErrorCodes } from './errors.js';
 import type { HintProtocolOptions } from './hint-protocol.js';
 import { isLogger, type Logger, type ResolvedLogger, resolveLogger } from './logger.js';
+import type { RolloutHold } from './rollout-hold.js';
 import type { SendHint } from './tracked-connection.js';
 
 export interface AdminOptions {
@@ -62,6 +63,13 @@ export interface DrainOptions extends DrainBudgetInput {
   hintTimeoutMs?: number;
   /** Uniform random source in [0, 1), for reproducible schedules in tests. Default Math.random. */
   random?: () => number;
+  /**
+   * Rollout-aware hold: called at the start of a terminating drain; closing waits until the pods released
+   * together with this one are all terminating (see RolloutHold; @baton/kubernetes provides one). Default none.
+   */
+  rolloutHold?: RolloutHold;
+  /** The hold never shrinks the drain window below this share of it, 0 < share <= 1. Default 0.5. */
+  minWindowShare?: number;
 }
 
 export interface ResolvedDrainOptions {
@@ -82,6 +90,8 @@ export interface ResolvedDrainOptions {
   readonly hintProtocol: HintProtocolOptions | undefined;
   readonly hintTimeoutMs: number;
   readonly random: () => number;
+  readonly rolloutHold: RolloutHold | undefined;
+  readonly minWindowShare: number;
 }
 
 const KNOWN_OPTIONS = new Set([
@@ -106,6 +116,8 @@ const KNOWN_OPTIONS = new Set([
   'hintProtocol',
   'hintTimeoutMs',
   'random',
+  'rolloutHold',
+  'minWindowShare',
 ]);
 
 const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
@@ -217,6 +229,11 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
   const isCapable = functionOption('isCapable', options.isCapable);
   const sendHint = functionOption('sendHint', options.sendHint);
   const random = functionOption('random', options.random) ?? Math.random;
+  const rolloutHold = functionOption('rolloutHold', options.rolloutHold);
+  const minWindowShare = numberInRange('minWindowShare', options.minWindowShare, 0.5, 0, 1);
+  if (minWindowShare === 0) {
+    throw range('The "minWindowShare" option must be greater than 0: a hold may not leave no window at all.');
+  }
 
   let hintProtocol: HintProtocolOptions | undefined;
   if (options.hintProtocol !== undefined && options.hintProtocol !== false) {
@@ -268,6 +285,8 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     hintProtocol,
     hintTimeoutMs,
     random,
+    rolloutHold,
+    minWindowShare,
   };
 }
 
