@@ -20,7 +20,7 @@ let options;
 try {
   config = readConfig(process.env);
   sessions = createSessionHub(config);
-  options = drainOptions(config, sessions, logger);
+  options = await drainOptions(config, sessions, logger);
 } catch (error) {
   logger.error({ code: /** @type {{ code?: string }} */ (error).code, err: String(error) }, 'invalid configuration');
   process.exit(2);

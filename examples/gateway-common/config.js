@@ -21,7 +21,38 @@ export function readConfig(env) {
     closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5, 1000),
     safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2, 1000),
     handoffKeys: handoffKeys(env),
+    rolloutHold: rolloutHoldSource(env),
+    minWindowShare: share(env, 'BATON_MIN_WINDOW_SHARE'),
+    kubernetesTimeoutMs: optionalSeconds(env, 'BATON_KUBERNETES_TIMEOUT_SECONDS'),
   };
+}
+
+/**
+ * BATON_ROLLOUT_HOLD=kubernetes: during a rollout, start closing only once the pods of this pod's own
+ * ReplicaSet are all terminating (@baton/kubernetes; needs POD_NAME, POD_NAMESPACE and RBAC to get/list/watch
+ * pods). Unset or "off": no hold.
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {'kubernetes' | undefined}
+ */
+function rolloutHoldSource(env) {
+  const raw = env.BATON_ROLLOUT_HOLD;
+  if (raw === undefined || raw === '' || raw === 'off') return undefined;
+  if (raw === 'kubernetes') return raw;
+  throw new RangeError(`BATON_ROLLOUT_HOLD must be "kubernetes" or "off"; got ${JSON.stringify(raw)}.`);
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ */
+function share(env, name) {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || value > 1) {
+    throw new RangeError(`${name} must be a number greater than 0 and at most 1; got ${JSON.stringify(raw)}.`);
+  }
+  return value;
 }
 
 /**
@@ -83,11 +114,20 @@ function optionalSeconds(env, name) {
  * @param {ReturnType<typeof readConfig>} config
  * @param {{ snapshot: (socket: any) => unknown }} sessions
  * @param {import('@baton/drain-core').Logger} logger
- * @returns {import('@baton/drain-core').DrainOptions}
+ * @returns {Promise<import('@baton/drain-core').DrainOptions>}
  */
-export function drainOptions(config, sessions, logger) {
+export async function drainOptions(config, sessions, logger) {
   const handoff = config.handoffKeys ? new Handoff({ keys: config.handoffKeys }) : undefined;
+  // Loaded only when asked for: the Kubernetes client costs a few hundred ms of start-up.
+  const rolloutHold =
+    config.rolloutHold === 'kubernetes'
+      ? (await import('@baton/kubernetes')).kubernetesRolloutHold(
+          config.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: config.kubernetesTimeoutMs },
+        )
+      : undefined;
   return {
+    ...(rolloutHold ? { rolloutHold } : {}),
+    ...(config.minWindowShare === undefined ? {} : { minWindowShare: config.minWindowShare }),
     gracePeriodMs: config.gracePeriodMs,
     propagationDelayMs: config.propagationDelayMs,
     drainWindowMs: config.drainWindowMs,

@@ -24,7 +24,7 @@ let sessions;
 try {
   config = readConfig(process.env);
   sessions = createSessionHub(config);
-  drain = new DrainController(drainOptions(config, sessions, logger));
+  drain = new DrainController(await drainOptions(config, sessions, logger));
 } catch (error) {
   // An impossible budget is a start-up error, not a surprise at SIGKILL.
   const { code } = /** @type {{ code?: string }} */ (error);

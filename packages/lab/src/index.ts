@@ -1,7 +1,9 @@
 export { type ClientRecord, Fleet, type FleetOptions } from './fleet.js';
+export { KubeApi, type KubeApiControls } from './kube-api.js';
 export { type LabOptions, runStrategy, type StrategyResult, type StrategyRun } from './lab.js';
 export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
 export { Pod } from './pod.js';
+export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './pod-store.js';
 export { Cluster, type ReleaseEnvironment, type ReleaseTimeline, release, type Strategy } from './release.js';
 export { table } from './report.js';
 export { htmlReport } from './report-html.js';
