@@ -481,9 +481,13 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const now = performance.now();
     const times = this.#times as DrainTimes;
     const hold = this.#hold;
-    if (hold && hold.outcome === undefined) {
+    // Capped: the hook had not answered, or answered so late that its propagation delay ran past the cap.
+    const releasedTooLate =
+      hold?.outcome === 'released' &&
+      (hold.settledAt as number) + budget.propagationDelayMs > times.holdCapAt + CLOCK_SLACK_MS;
+    if (hold && (hold.outcome === undefined || releasedTooLate)) {
+      hold.reason = hold.outcome === undefined ? 'minimum window reached' : 'peers terminated after the cap';
       hold.outcome = 'capped';
-      hold.reason = 'minimum window reached';
       hold.abort.abort();
       this.options.logger.warn(
         { minWindowShare: this.options.minWindowShare },
@@ -841,6 +845,9 @@ interface ActiveHold {
 }
 
 const HOOK_OUTCOMES = new Set(['peers-terminating', 'no-rollout', 'unknown']);
+
+/** Timers fire a little late; a start within this of the cap still counts as released in time. */
+const CLOCK_SLACK_MS = 5;
 
 function errorCode(error: unknown, fallback: string): string {
   const code = (error as { code?: unknown })?.code;

@@ -1,6 +1,7 @@
 // The rollout-aware hold on a real ws server and real clients: closing waits for the hook (plus a propagation
 // delay), never past the cap that keeps the minimum window, and a manual drain never waits.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClients } from '../../../test/support/clients.js';
@@ -39,6 +40,11 @@ function manualHold() {
   return { hook, calls, answer: (r: RolloutHoldResult) => answer(r), fail: (e: unknown) => fail(e) };
 }
 
+/** The hold is about time: reach a moment of the drain's timeline (the subject of the test, not a settle). */
+function untilTime(at: number): Promise<void> {
+  return delay(Math.max(0, at - Date.now()));
+}
+
 async function setup(options: DrainOptions, clients = 40) {
   const server = await startWsServer('server');
   const controller = new DrainController({ ...budget, ...options });
@@ -59,11 +65,7 @@ describe('rollout-aware hold', () => {
     const drained = controller.drain({ trigger: 'signal' });
     expect(hold.calls).toHaveLength(1);
     // Well past the propagation delay: still draining, nobody closed.
-    const heldUntil = t0 + 900;
-    await new Promise<void>((resolve) => {
-      const check = () => (Date.now() >= heldUntil ? resolve() : setImmediate(check));
-      check();
-    });
+    await untilTime(t0 + 900);
     expect(controller.state).toBe(DrainState.DRAINING);
     expect(controller.status()).toMatchObject({ holding: true });
     expect(clients.every((client) => client.close === undefined)).toBe(true);
@@ -105,6 +107,17 @@ describe('rollout-aware hold', () => {
     // A late answer changes nothing.
     hold.answer({ outcome: 'peers-terminating' });
     expect(controller.state).toBe(DrainState.DRAINED);
+  });
+
+  it('reports capped when peers terminate too late for their propagation delay to fit before the cap', async () => {
+    const hold = manualHold();
+    const { controller } = await setup({ rolloutHold: hold.hook, minWindowShare: 0.5 }, 5);
+    const drained = controller.drain({ trigger: 'signal' });
+    // Cap at t0 + 300 + 1000; answered at ~t0 + 1100: + 300 ms propagation would end past the cap.
+    await untilTime(Date.now() + 1_100);
+    hold.answer({ outcome: 'peers-terminating' });
+    const report = await drained;
+    expect(report.hold).toMatchObject({ outcome: 'capped', reason: 'peers terminated after the cap' });
   });
 
   it('never holds a manual drain of a pod that stays', async () => {

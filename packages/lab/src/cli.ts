@@ -2,14 +2,15 @@
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
 //   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--gateway ws|fastify] [--only NAME]
-//             [--json FILE] [--html FILE]
+//             [--matrix] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runStrategy, type StrategyResult } from './lab.js';
+import type { ReadinessModel } from './release.js';
 import { table } from './report.js';
 import { htmlReport } from './report-html.js';
-import { defaultStrategies } from './strategies.js';
+import { defaultStrategies, matrixStrategies } from './strategies.js';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,10 @@ const { values } = parseArgs({
     json: { type: 'string' },
     html: { type: 'string' },
     gateway: { type: 'string', default: 'ws' },
+    matrix: { type: 'boolean', default: false },
+    'readiness-spread': { type: 'string' },
+    'new-node-share': { type: 'string' },
+    seed: { type: 'string', default: '1' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -32,6 +37,12 @@ if (values.help) {
   --time-scale X     multiply every real-world duration (120 s grace period...) by X (default 0.1)
   --gateway ws|fastify  which example runs the Baton pods (default ws)
   --only TEXT        run only the strategies whose name contains TEXT
+  --matrix           run the full matrix (surge × readiness × hold, selector flip per dataplane) instead
+                     of the default rows
+  --readiness-spread S   every run's new pods become ready uniformly over S real-world seconds (overrides
+                     the rows' own readiness); with --new-node-share X, a share X of them waits S seconds
+                     "for a new node" and the rest are ready at once
+  --seed N           seed of the readiness draws (default 1)
   --json FILE        write the results as JSON
   --html FILE        write the self-contained HTML report`);
   process.exit(0);
@@ -52,13 +63,35 @@ if (values.gateway !== 'ws' && values.gateway !== 'fastify') {
   console.error(`baton-lab: --gateway must be ws or fastify; got ${JSON.stringify(values.gateway)}`);
   process.exit(2);
 }
+let readiness: ReadinessModel | undefined;
+if (values['readiness-spread'] !== undefined) {
+  const spreadMs = positive('readiness-spread', values['readiness-spread'], false) * 1000;
+  if (values['new-node-share'] === undefined) readiness = { kind: 'uniform', spreadMs };
+  else {
+    const share = positive('new-node-share', values['new-node-share'], false);
+    if (share > 1) {
+      console.error(`baton-lab: --new-node-share must be at most 1; got ${share}`);
+      process.exit(2);
+    }
+    readiness = { kind: 'new-node', share, waitMs: spreadMs };
+  }
+} else if (values['new-node-share'] !== undefined) {
+  console.error('baton-lab: --new-node-share needs --readiness-spread (how long those pods wait)');
+  process.exit(2);
+}
 const options = {
   gateway: values.gateway as 'ws' | 'fastify',
   clients: positive('clients', values.clients, true),
   replicas: positive('replicas', values.replicas, true),
   timeScale: positive('time-scale', values['time-scale'], false),
+  seed: positive('seed', values.seed, true),
+  ...(readiness ? { readiness } : {}),
 };
-const strategies = defaultStrategies(options.replicas).filter((s) => !values.only || s.name.includes(values.only));
+const rows = values.matrix ? matrixStrategies(options.replicas) : defaultStrategies(options.replicas);
+const strategies = rows
+  .filter((s) => !values.only || s.name.includes(values.only))
+  // A readiness given on the command line is the experiment: it replaces each row's own.
+  .map((s) => (readiness ? { ...s, readiness } : s));
 if (strategies.length === 0) {
   console.error(`baton-lab: no strategy matches --only ${JSON.stringify(values.only)}`);
   process.exit(2);

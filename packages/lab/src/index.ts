@@ -1,10 +1,20 @@
 export { type ClientRecord, Fleet, type FleetOptions } from './fleet.js';
 export { KubeApi, type KubeApiControls } from './kube-api.js';
-export { type LabOptions, runStrategy, type StrategyResult, type StrategyRun } from './lab.js';
+export { type LabOptions, REAL, REAL_BUDGET, runStrategy, type StrategyResult, type StrategyRun } from './lab.js';
 export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
 export { Pod } from './pod.js';
 export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './pod-store.js';
-export { Cluster, type ReleaseEnvironment, type ReleaseTimeline, release, type Strategy } from './release.js';
+export { seededRandom } from './random.js';
+export {
+  Cluster,
+  DeploymentController,
+  type LabPod,
+  type ReadinessModel,
+  type ReleaseEnvironment,
+  type ReleaseTimeline,
+  type Strategy,
+  selectorFlip,
+} from './release.js';
 export { table } from './report.js';
 export { htmlReport } from './report-html.js';
-export { defaultStrategies } from './strategies.js';
+export { defaultStrategies, matrixStrategies, READINESS } from './strategies.js';

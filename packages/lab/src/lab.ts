@@ -1,9 +1,21 @@
 // Runs one strategy end to end — pods, balancer, fleet, release — and measures what the clients went through.
 
 import { fileURLToPath } from 'node:url';
+import { resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
+import { KubeApi } from './kube-api.js';
 import { LoadBalancer } from './load-balancer.js';
-import { Cluster, type ReleaseTimeline, release, type Strategy } from './release.js';
+import type { Pod } from './pod.js';
+import { LAB_NAMESPACE, PodStore } from './pod-store.js';
+import { seededRandom } from './random.js';
+import {
+  Cluster,
+  DeploymentController,
+  type ReadinessModel,
+  type ReleaseTimeline,
+  type Strategy,
+  selectorFlip,
+} from './release.js';
 
 export interface StrategyRun {
   name: string;
@@ -13,6 +25,15 @@ export interface StrategyRun {
   clients: 'plain' | 'baton';
   /** Reset established flows whose endpoint is removed (GKE Dataplane V2 on a selector flip). */
   faultModel?: boolean;
+  /** Gateways run the rollout-aware hold (@baton/kubernetes against the lab's pod API). Default false. */
+  rolloutHold?: boolean;
+  /** The hold's minimum window share (BATON_MIN_WINDOW_SHARE). Default: drain-core's 0.5. */
+  minWindowShare?: number;
+  /**
+   * How new pods become ready during the release, in real-world ms (the lab scales them). Default: the lab
+   * option `readiness`.
+   */
+  readiness?: ReadinessModel;
   /**
    * Roll back to v1 (new v1 pods, same strategy) this share of the drain window after the release's
    * cut-over, while its old pods still drain.
@@ -27,10 +48,16 @@ export interface LabOptions {
   replicas: number;
   /** Multiplies every duration of the real-world budget (1 = real time). */
   timeScale: number;
+  /** New pods' readiness in real-world ms, for runs that do not set their own. Default: immediate. */
+  readiness?: ReadinessModel;
+  /** Seed of the lab's random choices (readiness draws). Default 1. */
+  seed?: number;
 }
 
 export interface StrategyResult {
   name: string;
+  /** The model this row ran under: strategy, readiness, dataplane, hold. */
+  model: string;
   clients: number;
   disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
   appVisibleDisconnectsOfBatonClients: number | null;
@@ -39,7 +66,15 @@ export interface StrategyResult {
   ticksLost: number;
   ticksDuplicated: number;
   oldPodAcceptsAfterCutOver: number;
-  reconnectsPerSecond: { peak: number; p99: number; evenRate: number; peakOverEven: number };
+  /**
+   * Peak and p99 of new connections per second at the balancer; the even rate is N over the window the old
+   * pods' closes actually used (from the first closing start to the last window end, from their drain reports).
+   */
+  reconnectsPerSecond: { peak: number; p99: number; evenRate: number; peakOverEven: number; windowSeconds: number };
+  /** Each old pod's drain, seconds since the release began (lab time): deleted, closing started, window. */
+  drains: { deletedAt: number; closingAt: number | null; windowSeconds: number | null; hold: string | null }[];
+  /** The old pods' rollout holds: outcomes and the longest, in real-world seconds. */
+  holds: { outcomes: Record<string, number>; longestSeconds: number } | null;
   durationSeconds: number;
   podsMissingDeadline: number;
   connectedAtEnd: number;
@@ -47,17 +82,26 @@ export interface StrategyResult {
   series: { connections: { t: number; v1: number; v2: number }[]; reconnects: number[] };
 }
 
-// The real-world budget the lab compresses: terminationGracePeriodSeconds 120, propagation 15 s, close
-// timeout 5 s, margin 2 s (window 98 s), endpoint propagation lag 5 s, client back-off 1 s doubling to 5 min.
-const REAL = {
+// The real-world budget the lab compresses: terminationGracePeriodSeconds 120, propagation 30 s (at least
+// what GKE's passthrough LB needs to notice a node without serving pods: 8 s × 3 health checks, docs/kubernetes.md),
+// close timeout 5 s, margin 2 s (window 83 s), endpoint propagation lag 5 s, client back-off 1 s doubling to 5 min.
+export const REAL = {
   graceMs: 120_000,
-  propagationMs: 15_000,
+  propagationMs: 30_000,
   closeTimeoutMs: 5_000,
   marginMs: 2_000,
   lagMs: 5_000,
   backoffInitialMs: 1_000,
   backoffMaxMs: 300_000,
 };
+
+/** The budget drain-core derives from REAL (window 83 s), by drain-core's own rule. */
+export const REAL_BUDGET = resolveDrainBudget({
+  gracePeriodMs: REAL.graceMs,
+  propagationDelayMs: REAL.propagationMs,
+  closeTimeoutMs: REAL.closeTimeoutMs,
+  safetyMarginMs: REAL.marginMs,
+});
 
 const gateways = {
   ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
@@ -74,7 +118,12 @@ function percentile(values: number[], p: number): number {
 export async function runStrategy(run: StrategyRun, options: LabOptions): Promise<StrategyResult> {
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
   const seconds = (ms: number) => String(scale(ms) / 1000);
-  const windowMs = scale(REAL.graceMs - REAL.propagationMs - REAL.closeTimeoutMs - REAL.marginMs);
+  const { drainWindowMs: windowMs } = resolveDrainBudget({
+    gracePeriodMs: scale(REAL.graceMs),
+    propagationDelayMs: scale(REAL.propagationMs),
+    closeTimeoutMs: scale(REAL.closeTimeoutMs),
+    safetyMarginMs: scale(REAL.marginMs),
+  });
   const balancer = new LoadBalancer({
     propagationLagMs: scale(REAL.lagMs),
     resetOnRemoval: run.faultModel ?? false,
@@ -82,9 +131,19 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     workers: Math.ceil(options.clients / 5000),
   });
   await balancer.listen();
+  const store = new PodStore();
+  const api = new KubeApi(store);
+  await api.listen();
+  const random = seededRandom(options.seed ?? 1);
+  const readiness = scaleReadiness(run.readiness ?? options.readiness ?? { kind: 'immediate' }, scale);
   const environment = {
     replicas: options.replicas,
     balancer,
+    api,
+    store,
+    graceMs: scale(REAL.graceMs),
+    readiness,
+    random,
     script: () => gateways[run.gateway === 'naive' ? 'naive' : (options.gateway ?? 'ws')],
     env: {
       // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures
@@ -95,11 +154,19 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       BATON_CLOSE_TIMEOUT_SECONDS: seconds(REAL.closeTimeoutMs),
       BATON_SAFETY_MARGIN_SECONDS: seconds(REAL.marginMs),
       BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
+      ...(run.rolloutHold
+        ? {
+            BATON_ROLLOUT_HOLD: 'kubernetes',
+            BATON_KUBERNETES_TIMEOUT_SECONDS: seconds(5_000),
+            POD_NAMESPACE: LAB_NAMESPACE,
+            KUBECONFIG: api.kubeconfig(),
+          }
+        : {}),
+      ...(run.minWindowShare === undefined ? {} : { BATON_MIN_WINDOW_SHARE: String(run.minWindowShare) }),
     },
   };
   const cluster = new Cluster(environment);
-  const oldPods = await cluster.start('v1', options.replicas);
-  await cluster.add(oldPods);
+  await cluster.createReady('v1', options.replicas);
   const fleet = await Fleet.start({
     url: `ws://127.0.0.1:${balancer.port}`,
     clients: options.clients,
@@ -108,6 +175,8 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     maxDelayMs: scale(REAL.backoffMaxMs),
     rampMs: scale(10_000),
   });
+  const deployment =
+    run.strategy.kind === 'rolling' ? new DeploymentController(cluster, run.strategy, 'v1') : undefined;
   let timeline: ReleaseTimeline | undefined;
   let rollback: ReleaseTimeline | undefined;
   try {
@@ -129,13 +198,12 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       connections.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
     }, 200);
     try {
-      const forward = release(cluster, oldPods, 'v2', run.strategy);
-      if (run.rollbackAfterWindowShare !== undefined) {
+      const forward = deployment ? deployment.rollout('v2') : selectorFlip(cluster, 'v2');
+      if (run.rollbackAfterWindowShare !== undefined && deployment) {
         // Wait for the forward release's cut-over, then roll back part-way through its drain.
-        await waitUntil(async () => oldPods.some((pod) => pod.deletedAt > 0), 60_000);
+        await cluster.until(() => cluster.pods.some((pod) => pod.version === 'v1' && pod.deletedAt !== undefined));
         await new Promise((resolve) => setTimeout(resolve, windowMs * (run.rollbackAfterWindowShare as number)));
-        const v2 = cluster.pods.filter((pod) => pod.version === 'v2' && !cluster.isTerminating(pod));
-        rollback = await release(cluster, v2, 'v1', run.strategy);
+        rollback = await deployment.rollout('v1');
       }
       timeline = await forward;
       // The release is over for the clients once they are all back (bounded by the longest back-off).
@@ -147,12 +215,15 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const records = subtract(await fleet.report(), before);
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    result.model = describeModel(run, options, readiness, scale);
     result.series.connections = connections;
     return result;
   } finally {
+    deployment?.stop();
     await fleet.stop();
-    await Promise.all([...oldPods, ...cluster.pods].map((pod) => pod.kill()));
+    await cluster.killAll();
     await balancer.close();
+    await api.close();
   }
 }
 
@@ -197,11 +268,17 @@ function measure(
   const perSecond = [...bins.values()];
   const lastSecond = Math.max(-1, ...bins.keys());
   const reconnects = Array.from({ length: lastSecond + 1 }, (_, second) => bins.get(second) ?? 0);
-  const evenRate = options.clients / (windowMs / 1000);
+  const drains = releases.flatMap((r) => r.oldPods).map(drainReportOf);
+  const used = usedWindowMs(drains, windowMs);
+  const evenRate = options.clients / (used / 1000);
   const peak = Math.max(0, ...perSecond);
+  const holdReports = drains.flatMap((report) => (report?.hold ? [report.hold] : []));
+  const outcomes: Record<string, number> = {};
+  for (const hold of holdReports) outcomes[hold.outcome] = (outcomes[hold.outcome] ?? 0) + 1;
   const disconnects = records.map((r) => r.disconnects);
   return {
     name: run.name,
+    model: '',
     clients: records.length,
     disconnects: {
       zero: count((r) => r.disconnects === 0),
@@ -216,7 +293,32 @@ function measure(
     ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
     ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
     oldPodAcceptsAfterCutOver: lateAccepts,
-    reconnectsPerSecond: { peak, p99: percentile(perSecond, 99), evenRate, peakOverEven: peak / evenRate },
+    reconnectsPerSecond: {
+      peak,
+      p99: percentile(perSecond, 99),
+      evenRate,
+      peakOverEven: peak / evenRate,
+      windowSeconds: used / 1000,
+    },
+    drains: releases
+      .flatMap((r) => r.oldPods)
+      .map((pod, i) => {
+        const report = drains[i];
+        const since = (at: number) => Math.round(at - timeline.startedAt) / 1000;
+        return {
+          deletedAt: since(pod.deletedAt),
+          closingAt: report?.closingAt ? since(report.closingAt) : null,
+          windowSeconds: report?.closingAt ? (report.hold?.windowMs ?? windowMs) / 1000 : null,
+          hold: report?.hold ? `${report.hold.outcome} (${report.hold.reason})` : null,
+        };
+      }),
+    holds:
+      holdReports.length === 0
+        ? null
+        : {
+            outcomes,
+            longestSeconds: Math.max(...holdReports.map((hold) => hold.heldMs)) / 1000 / options.timeScale,
+          },
     durationSeconds: (Date.now() - timeline.startedAt) / 1000,
     podsMissingDeadline: releases.flatMap((r) => r.oldPods).filter((pod) => pod.exitedAt - pod.deletedAt > graceMs)
       .length,
@@ -232,4 +334,58 @@ async function waitUntil(condition: () => Promise<boolean>, timeoutMs: number): 
     if (Date.now() > deadline) throw new Error(`lab: condition not reached within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
+}
+
+interface DrainedReport {
+  closingAt?: number;
+  hold?: { outcome: string; reason: string; heldMs: number; windowMs: number };
+}
+
+/** The drain report a Baton pod logged when drained (the naive gateway logs none). */
+function drainReportOf(pod: Pod): DrainedReport | undefined {
+  const line = pod.lines.find((entry) => entry.msg === 'drained' && typeof entry.report === 'object');
+  return line?.report as DrainedReport | undefined;
+}
+
+/**
+ * The span the old pods' closes actually used: from the first closing start to the last window end. A hold
+ * shortens and aligns the windows, so N/W over the configured window would flatter or wrong it.
+ */
+function usedWindowMs(reports: (DrainedReport | undefined)[], configuredWindowMs: number): number {
+  const spans = reports.flatMap((report) =>
+    report?.closingAt ? [[report.closingAt, report.closingAt + (report.hold?.windowMs ?? configuredWindowMs)]] : [],
+  );
+  if (spans.length === 0) return configuredWindowMs;
+  const start = Math.min(...spans.map(([from]) => from as number));
+  const end = Math.max(...spans.map(([, to]) => to as number));
+  return Math.max(1, end - start);
+}
+
+/** The readiness model in the lab's compressed time. */
+function scaleReadiness(model: ReadinessModel, scale: (ms: number) => number): ReadinessModel {
+  if (model.kind === 'uniform') return { kind: 'uniform', spreadMs: scale(model.spreadMs) };
+  if (model.kind === 'new-node') return { ...model, waitMs: scale(model.waitMs) };
+  return model;
+}
+
+function describeModel(
+  run: StrategyRun,
+  options: LabOptions,
+  readiness: ReadinessModel,
+  scale: (ms: number) => number,
+): string {
+  const real = (ms: number) => `${(ms / scale(1_000)).toFixed(0)} s`;
+  const strategy =
+    run.strategy.kind === 'rolling'
+      ? `RollingUpdate maxSurge ${run.strategy.maxSurge} maxUnavailable ${run.strategy.maxUnavailable}`
+      : 'selector flip';
+  const ready =
+    readiness.kind === 'uniform'
+      ? `ready over ${real(readiness.spreadMs)}`
+      : readiness.kind === 'new-node'
+        ? `${Math.round(readiness.share * 100)} % wait ${real(readiness.waitMs)} for a node`
+        : 'ready at once';
+  const dataplane = run.faultModel ? 'Dataplane V2 model' : 'kube-proxy';
+  const hold = run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold';
+  return `${strategy}; ${ready}; ${dataplane}; ${hold}; ${options.replicas} replicas`;
 }

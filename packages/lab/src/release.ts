@@ -1,20 +1,51 @@
-// Releases in the lab, as Kubernetes performs them: a Deployment controller (RollingUpdate with maxSurge and
-// maxUnavailable, or a blue/green selector flip) over real gateway processes behind the lab's load balancer.
-// A deleted pod is marked terminating in the endpoints (which reach the balancer after the propagation lag)
-// and gets SIGTERM at once, as the kubelet does; it leaves the endpoints when it exits. A rollback is a second
-// release started while the first is under way, on the same Cluster.
+// Releases in the lab, as Kubernetes performs them, over real gateway processes behind the lab's balancer.
+//
+// Cluster: the pods, their readiness, the Service's endpoints and the pod API (pod-store.ts, kube-api.ts).
+// A new pod is created not ready; it becomes ready when its process listens and its readiness delay (the
+// readiness model: how long a new pod waits for a node, an image, its probes) has passed, and available
+// minReadySeconds later. A deleted pod gets a deletionTimestamp (now + grace), is marked terminating in the
+// endpoints (which reach the balancer after the propagation lag) and gets SIGTERM at once, as the kubelet
+// does; it leaves the endpoints and the API when it exits.
+//
+// DeploymentController: RollingUpdate as pkg/controller/deployment/rolling.go does it — the new ReplicaSet
+// scaled up to replicas + maxSurge (NewRSNewReplicas), old ReplicaSets scaled down only as pods become
+// available (reconcileOldReplicaSets: maxScaledDown = allPods − minAvailable − newRSUnavailable, then
+// cleanupUnhealthyReplicas and scaleDownOldReplicaSetsForRollingUpdate), each ReplicaSet deleting its
+// most recently ready pods first (pkg/controller/replicaset: ActivePodsWithRanks). Terminating pods count for
+// no ReplicaSet (KEP-3973). A rollback is a rollout back to the older template: its ReplicaSet, with the same
+// pod-template-hash, scales up again. The selector flip (blue/green) stays a separate strategy.
 
+import type { KubeApi } from './kube-api.js';
 import type { LoadBalancer } from './load-balancer.js';
 import { Pod } from './pod.js';
+import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
-export type Strategy = { kind: 'rolling'; maxSurge: number; maxUnavailable: number } | { kind: 'selector-flip' };
+export type Strategy =
+  | { kind: 'rolling'; maxSurge: number; maxUnavailable: number; minReadyMs?: number }
+  | { kind: 'selector-flip' };
+
+/** How long a new pod takes from creation to ready, beyond its process start. */
+export type ReadinessModel =
+  | { kind: 'immediate' }
+  /** Uniform over [0, spreadMs): pods scheduled over a range of nodes, images and probes. */
+  | { kind: 'uniform'; spreadMs: number }
+  /** `share` of the new pods wait `waitMs` for a node from the cluster autoscaler; the rest start at once. */
+  | { kind: 'new-node'; share: number; waitMs: number };
 
 export interface ReleaseEnvironment {
   replicas: number;
   balancer: LoadBalancer;
+  /** The pod API the gateways' rollout hold reads (its store is the cluster's). */
+  api: KubeApi;
+  store: PodStore;
   /** Gateway script for a version's pods. */
   script: (version: string) => string;
   env: Record<string, string>;
+  /** terminationGracePeriodSeconds, ms (for deletionTimestamp). */
+  graceMs: number;
+  readiness: ReadinessModel;
+  /** Uniform random source in [0, 1): seeded, so a lab run can be repeated. */
+  random: () => number;
 }
 
 export interface ReleaseTimeline {
@@ -27,23 +58,87 @@ export interface ReleaseTimeline {
   newPods: Pod[];
 }
 
+/** A pod of the cluster from its creation: its process may still be starting. */
+export interface LabPod {
+  readonly name: string;
+  readonly version: string;
+  readonly createdAt: number;
+  readonly started: Promise<Pod>;
+  process: Pod | undefined;
+  readyAt: number | undefined;
+  availableAt: number | undefined;
+  deletedAt: number | undefined;
+  exited: boolean;
+}
+
 let podCounter = 0;
 
-/** The Service's endpoints: the pods it selects, and which of them are terminating. */
 export class Cluster {
-  readonly pods: Pod[] = [];
-  readonly #terminating = new Set<Pod>();
+  readonly pods: LabPod[] = [];
   readonly #versions = new Map<number, string>();
+  readonly #listeners = new Set<() => void>();
+  /** Pods the Service selects; undefined: every pod (a Deployment's Service). */
+  #selected: Set<LabPod> | undefined;
 
   constructor(readonly environment: ReleaseEnvironment) {}
 
-  async start(version: string, count: number): Promise<Pod[]> {
-    const { script, env } = this.environment;
-    const pods = await Promise.all(
-      Array.from({ length: count }, () => Pod.start(`${version}-${++podCounter}`, script(version), version, env)),
+  /** Create a pod of `version`: in the API at once, ready after its process listens and its readiness delay. */
+  create(version: string, options: { minReadyMs?: number; readiness?: ReadinessModel } = {}): LabPod {
+    const { script, env, store, graceMs } = this.environment;
+    const name = `${APP_LABEL}-${templateHash(version)}-${(++podCounter).toString(36)}`;
+    const createdAt = Date.now();
+    const delayMs = readinessDelay(options.readiness ?? this.environment.readiness, this.environment.random);
+    const started = Pod.start(name, script(version), version, { ...env, POD_NAME: name });
+    const pod: LabPod = {
+      name,
+      version,
+      createdAt,
+      started,
+      process: undefined,
+      readyAt: undefined,
+      availableAt: undefined,
+      deletedAt: undefined,
+      exited: false,
+    };
+    this.pods.push(pod);
+    store.create({ name, version, graceMs });
+    void started.then(
+      (process) => {
+        pod.process = process;
+        this.#versions.set(process.port, version);
+        void process.exited.then(() => this.#exited(pod));
+        const readyIn = Math.max(0, createdAt + delayMs - Date.now());
+        setTimeout(() => this.#ready(pod, options.minReadyMs ?? 0), readyIn);
+      },
+      () => this.#exited(pod),
     );
-    for (const pod of pods) this.#versions.set(pod.port, version);
+    return pod;
+  }
+
+  /** Create pods and wait until each is ready (a cluster's first deployment). */
+  async createReady(version: string, count: number): Promise<LabPod[]> {
+    const pods = Array.from({ length: count }, () => this.create(version, { readiness: { kind: 'immediate' } }));
+    await this.until(() => pods.every((pod) => pod.readyAt !== undefined));
     return pods;
+  }
+
+  /** Delete a pod: deletionTimestamp, terminating in the endpoints, SIGTERM now, gone when it exits. */
+  delete(pod: LabPod): void {
+    if (pod.deletedAt !== undefined) return;
+    pod.deletedAt = Date.now();
+    this.environment.store.markDeleted(pod.name);
+    void this.publish();
+    void pod.started.then(
+      (process) => process.terminate(),
+      () => {},
+    );
+    this.#changed();
+  }
+
+  /** A selector flip: the Service selects only `pods`; the others leave its endpoints without terminating. */
+  async select(pods: LabPod[]): Promise<void> {
+    this.#selected = new Set(pods);
+    await this.publish();
   }
 
   /** The version of the pod behind a backend port, for every pod this cluster ever started. */
@@ -51,90 +146,229 @@ export class Cluster {
     return this.#versions.get(port);
   }
 
-  isTerminating(pod: Pod): boolean {
-    return this.#terminating.has(pod);
-  }
-
-  /** Pods become endpoints once they listen (readiness). */
-  async add(pods: Pod[]): Promise<void> {
-    this.pods.push(...pods);
-    await this.publish();
-  }
-
-  /** Delete a pod: terminating in the endpoints, SIGTERM now, gone from the endpoints when it exits. */
-  delete(pod: Pod): void {
-    if (this.#terminating.has(pod)) return;
-    this.#terminating.add(pod);
-    void this.publish();
-    pod.terminate();
-    void pod.exited.then(() => this.#remove(pod));
-  }
-
-  /** A selector flip: the Service now selects only `pods`; the others leave the endpoints without terminating. */
-  async select(pods: Pod[]): Promise<void> {
-    this.pods.splice(0, this.pods.length, ...pods);
-    await this.publish();
+  live(version?: string): LabPod[] {
+    return this.pods.filter((pod) => !pod.exited && (version === undefined || pod.version === version));
   }
 
   publish(): Promise<void> {
-    return this.environment.balancer.update(
-      this.pods.map((pod) => ({ port: pod.port, ready: true, terminating: this.#terminating.has(pod) })),
+    const endpoints = this.pods
+      .filter((pod) => !pod.exited && pod.process && (this.#selected?.has(pod) ?? true))
+      .map((pod) => ({
+        port: (pod.process as Pod).port,
+        ready: pod.readyAt !== undefined,
+        terminating: pod.deletedAt !== undefined,
+      }));
+    return this.environment.balancer.update(endpoints);
+  }
+
+  /** Resolves when `condition` holds, re-checked on every pod change (ready, available, deleted, exited). */
+  until(condition: () => boolean): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!condition()) return;
+        this.#listeners.delete(check);
+        resolve();
+      };
+      this.#listeners.add(check);
+    });
+  }
+
+  /** Run `listener` on every pod change; returns its removal. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all(
+      this.pods.map((pod) =>
+        pod.started.then(
+          (process) => process.kill(),
+          () => {},
+        ),
+      ),
     );
   }
 
-  #remove(pod: Pod): void {
-    const index = this.pods.indexOf(pod);
-    if (index < 0) return;
-    this.pods.splice(index, 1);
+  #ready(pod: LabPod, minReadyMs: number): void {
+    if (pod.exited || pod.deletedAt !== undefined) return;
+    pod.readyAt = Date.now();
+    this.environment.store.markReady(pod.name);
     void this.publish();
+    this.#changed();
+    setTimeout(() => {
+      pod.availableAt = Date.now();
+      this.#changed();
+    }, minReadyMs);
+  }
+
+  #exited(pod: LabPod): void {
+    if (pod.exited) return;
+    pod.exited = true;
+    this.environment.store.remove(pod.name);
+    void this.publish();
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const listener of [...this.#listeners]) listener();
   }
 }
 
-/** Roll `oldPods` over to `to`. Resolves when every old pod has exited. */
-export async function release(
-  cluster: Cluster,
-  oldPods: Pod[],
-  to: string,
-  strategy: Strategy,
-): Promise<ReleaseTimeline> {
-  const { replicas } = cluster.environment;
-  const startedAt = Date.now();
-  const newPods: Pod[] = [];
-  let cutOverAt = 0;
-  const remaining = () => oldPods.filter((pod) => !cluster.isTerminating(pod));
-  const deletePod = (pod: Pod) => {
-    cutOverAt ||= Date.now();
-    cluster.delete(pod);
-  };
+function readinessDelay(model: ReadinessModel, random: () => number): number {
+  if (model.kind === 'uniform') return random() * model.spreadMs;
+  if (model.kind === 'new-node') return random() < model.share ? model.waitMs : 0;
+  return 0;
+}
 
-  if (strategy.kind === 'selector-flip') {
-    const fresh = await cluster.start(to, replicas);
-    newPods.push(...fresh);
-    cutOverAt = Date.now();
-    await cluster.select(fresh);
-    for (const pod of oldPods) {
-      pod.terminate();
-    }
-  } else {
-    const { maxSurge, maxUnavailable } = strategy;
-    while (remaining().length > 0 || newPods.length < replicas) {
-      const counted = remaining().length + newPods.length;
-      const toCreate = Math.min(replicas + maxSurge - counted, replicas - newPods.length);
-      const creating = toCreate > 0 ? cluster.start(to, toCreate) : undefined;
-      const available = remaining().length + newPods.length;
-      const toDelete = Math.min(available - (replicas - maxUnavailable), remaining().length);
-      for (const pod of remaining().slice(0, Math.max(0, toDelete))) deletePod(pod);
-      if (creating) {
-        const fresh = await creating;
-        newPods.push(...fresh);
-        await cluster.add(fresh);
-      } else if (toDelete <= 0) {
-        throw new Error(
-          `rolling update cannot progress with maxSurge ${maxSurge} and maxUnavailable ${maxUnavailable}`,
-        );
-      }
+interface ReplicaSet {
+  readonly version: string;
+  /** spec.replicas */
+  replicas: number;
+}
+
+/** The Deployment controller and the ReplicaSet controllers of one Deployment. */
+export class DeploymentController {
+  readonly #replicaSets = new Map<string, ReplicaSet>();
+  #template: string;
+  readonly #removeListener: () => void;
+  #reconciling = false;
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly strategy: Extract<Strategy, { kind: 'rolling' }>,
+    current: string,
+  ) {
+    this.#template = current;
+    this.#replicaSets.set(current, { version: current, replicas: cluster.environment.replicas });
+    this.#removeListener = cluster.onChange(() => this.reconcile());
+  }
+
+  /** Change the template to `version` and roll; resolves when the rollout completed (or was superseded). */
+  async rollout(version: string): Promise<ReleaseTimeline> {
+    const startedAt = Date.now();
+    const oldPods = this.cluster.pods.filter((pod) => pod.version !== version && !pod.exited && !pod.deletedAt);
+    const before = new Set(this.cluster.pods);
+    this.#template = version;
+    if (!this.#replicaSets.has(version)) this.#replicaSets.set(version, { version, replicas: 0 });
+    this.reconcile();
+    // Done when every old pod is gone, or was kept by a later rollout back to its template; and, unless
+    // superseded, the new ReplicaSet is fully available.
+    await this.cluster.until(
+      () =>
+        oldPods.every((pod) => pod.exited || (pod.version === this.#template && pod.deletedAt === undefined)) &&
+        (this.#template !== version || this.#available(version) === this.cluster.environment.replicas),
+    );
+    const deleted = oldPods.filter((pod) => pod.deletedAt !== undefined);
+    const processes = await Promise.all(deleted.map((pod) => pod.started));
+    const created = this.cluster.pods.filter((pod) => !before.has(pod) && pod.version === version);
+    return {
+      startedAt,
+      cutOverAt: Math.min(...deleted.map((pod) => pod.deletedAt as number)),
+      finishedAt: Date.now(),
+      oldPods: processes,
+      newPods: (await Promise.allSettled(created.map((pod) => pod.started)))
+        .filter((r): r is PromiseFulfilledResult<Pod> => r.status === 'fulfilled')
+        .map((r) => r.value),
+    };
+  }
+
+  stop(): void {
+    this.#removeListener();
+  }
+
+  /** One pass of the controllers; runs again on every pod change. */
+  reconcile(): void {
+    if (this.#reconciling) return;
+    this.#reconciling = true;
+    try {
+      this.#rolling();
+      for (const replicaSet of this.#replicaSets.values()) this.#syncReplicaSet(replicaSet);
+    } finally {
+      this.#reconciling = false;
     }
   }
-  await Promise.all(oldPods.map((pod) => pod.exited));
-  return { startedAt, cutOverAt, finishedAt: Date.now(), oldPods, newPods };
+
+  #rolling(): void {
+    const { replicas } = this.cluster.environment;
+    const { maxSurge, maxUnavailable } = this.strategy;
+    const newRS = this.#replicaSets.get(this.#template) as ReplicaSet;
+    const oldRSs = [...this.#replicaSets.values()].filter((rs) => rs !== newRS);
+    const total = () => [...this.#replicaSets.values()].reduce((sum, rs) => sum + rs.replicas, 0);
+
+    // NewRSNewReplicas (deployment/util): scale up within replicas + maxSurge.
+    const maxTotal = replicas + maxSurge;
+    if (newRS.replicas < replicas && total() < maxTotal) {
+      newRS.replicas += Math.min(maxTotal - total(), replicas - newRS.replicas);
+    } else if (newRS.replicas > replicas) {
+      newRS.replicas = replicas;
+    }
+
+    // reconcileOldReplicaSets.
+    const oldCount = oldRSs.reduce((sum, rs) => sum + rs.replicas, 0);
+    if (oldCount === 0) return;
+    const minAvailable = replicas - maxUnavailable;
+    const newRSUnavailable = newRS.replicas - this.#available(newRS.version);
+    const maxScaledDown = total() - minAvailable - newRSUnavailable;
+    if (maxScaledDown <= 0) return;
+    // cleanupUnhealthyReplicas: old pods that are not available go first, up to maxScaledDown.
+    let cleaned = 0;
+    for (const rs of oldRSs) {
+      const unhealthy = rs.replicas - this.#available(rs.version);
+      const count = Math.min(maxScaledDown - cleaned, Math.max(0, unhealthy));
+      rs.replicas -= count;
+      cleaned += count;
+    }
+    // scaleDownOldReplicaSetsForRollingUpdate: only what keeps minAvailable available.
+    const available = [...this.#replicaSets.values()].reduce((sum, rs) => sum + this.#available(rs.version), 0);
+    if (available <= minAvailable) return;
+    let budget = available - minAvailable;
+    for (const rs of oldRSs) {
+      if (budget <= 0) break;
+      const count = Math.min(rs.replicas, budget);
+      rs.replicas -= count;
+      budget -= count;
+    }
+  }
+
+  /** The ReplicaSet controller: create or delete pods until the live ones match spec.replicas. */
+  #syncReplicaSet(replicaSet: ReplicaSet): void {
+    const active = this.cluster.pods.filter(
+      (pod) => pod.version === replicaSet.version && !pod.exited && pod.deletedAt === undefined,
+    );
+    if (active.length < replicaSet.replicas) {
+      for (let i = active.length; i < replicaSet.replicas; i++) {
+        this.cluster.create(replicaSet.version, { minReadyMs: this.strategy.minReadyMs ?? 0 });
+      }
+    } else if (active.length > replicaSet.replicas) {
+      // ActivePodsWithRanks: not ready before ready, then the most recently ready first.
+      const ranked = [...active].sort((a, b) => (b.readyAt ?? Infinity) - (a.readyAt ?? Infinity));
+      for (const pod of ranked.slice(0, active.length - replicaSet.replicas)) this.cluster.delete(pod);
+    }
+  }
+
+  #available(version: string): number {
+    return this.cluster.pods.filter(
+      (pod) => pod.version === version && !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined,
+    ).length;
+  }
+}
+
+/** A blue/green selector flip: new pods ready, the Service switched to them, the old pods deleted. */
+export async function selectorFlip(cluster: Cluster, to: string): Promise<ReleaseTimeline> {
+  const startedAt = Date.now();
+  const oldPods = cluster.live().filter((pod) => pod.version !== to && pod.deletedAt === undefined);
+  const fresh = await cluster.createReady(to, cluster.environment.replicas);
+  const cutOverAt = Date.now();
+  await cluster.select(fresh);
+  for (const pod of oldPods) cluster.delete(pod);
+  await cluster.until(() => oldPods.every((pod) => pod.exited));
+  return {
+    startedAt,
+    cutOverAt,
+    finishedAt: Date.now(),
+    oldPods: await Promise.all(oldPods.map((pod) => pod.started)),
+    newPods: await Promise.all(fresh.map((pod) => pod.started)),
+  };
 }

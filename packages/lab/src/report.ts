@@ -2,36 +2,50 @@
 
 import type { StrategyResult } from './lab.js';
 
+/** The report's rows: a label and how to print one strategy's cell. The terminal and HTML tables share them. */
+export const ROWS: readonly [string, (r: StrategyResult) => string][] = [
+  [
+    'clients disconnected 0 / 1 / 2 / 3+ times',
+    (r) => `${r.disconnects.zero} / ${r.disconnects.one} / ${r.disconnects.two} / ${r.disconnects.threeOrMore}`,
+  ],
+  ['most disconnects of one client', (r) => String(r.disconnects.max)],
+  ['most moves of one client (disconnects + Baton moves)', (r) => String(r.maxMoves)],
+  ['share disconnected more than once', (r) => `${(r.disconnects.shareMoreThanOnce * 100).toFixed(1)} %`],
+  [
+    'app-visible disconnects (Baton clients)',
+    (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : String(r.appVisibleDisconnectsOfBatonClients)),
+  ],
+  [
+    'ticks lost / duplicated (Baton clients)',
+    (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : `${r.ticksLost} / ${r.ticksDuplicated}`),
+  ],
+  ['outgoing-version accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
+  [
+    'reconnects/s: peak, p99 (even rate N/W)',
+    (r) => `${r.reconnectsPerSecond.peak}, ${r.reconnectsPerSecond.p99} (${r.reconnectsPerSecond.evenRate.toFixed(1)})`,
+  ],
+  ['peak / even rate', (r) => `${r.reconnectsPerSecond.peakOverEven.toFixed(2)}x`],
+  ['close window used (lab s)', (r) => r.reconnectsPerSecond.windowSeconds.toFixed(1)],
+  [
+    'rollout holds (outcome: pods), longest (real s)',
+    (r) =>
+      r.holds === null
+        ? '-'
+        : `${Object.entries(r.holds.outcomes)
+            .map(([outcome, pods]) => `${outcome}: ${pods}`)
+            .join(', ')}; ${r.holds.longestSeconds.toFixed(0)} s`,
+  ],
+  ['time to complete', (r) => `${r.durationSeconds.toFixed(1)} s`],
+  ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
+];
+
 export function table(results: StrategyResult[]): string {
-  const rows: [string, (r: StrategyResult) => string][] = [
-    [
-      'clients disconnected 0 / 1 / 2 / 3+ times',
-      (r) => `${r.disconnects.zero} / ${r.disconnects.one} / ${r.disconnects.two} / ${r.disconnects.threeOrMore}`,
-    ],
-    ['most disconnects of one client', (r) => String(r.disconnects.max)],
-    ['most moves of one client (disconnects + Baton moves)', (r) => String(r.maxMoves)],
-    ['share disconnected more than once', (r) => `${(r.disconnects.shareMoreThanOnce * 100).toFixed(1)} %`],
-    [
-      'app-visible disconnects (Baton clients)',
-      (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : String(r.appVisibleDisconnectsOfBatonClients)),
-    ],
-    [
-      'ticks lost / duplicated (Baton clients)',
-      (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : `${r.ticksLost} / ${r.ticksDuplicated}`),
-    ],
-    ['outgoing-version accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
-    [
-      'reconnects/s: peak, p99 (even rate N/W)',
-      (r) =>
-        `${r.reconnectsPerSecond.peak}, ${r.reconnectsPerSecond.p99} (${r.reconnectsPerSecond.evenRate.toFixed(1)})`,
-    ],
-    ['peak / even rate', (r) => `${r.reconnectsPerSecond.peakOverEven.toFixed(2)}x`],
-    ['time to complete', (r) => `${r.durationSeconds.toFixed(1)} s`],
-    ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
-  ];
   const header = ['', ...results.map((r) => r.name)];
-  const body = rows.map(([label, cell]) => [label, ...results.map(cell)]);
+  const body = ROWS.map(([label, cell]) => [label, ...results.map(cell)]);
   const widths = header.map((_, i) => Math.max(...[header, ...body].map((row) => String(row[i]).length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] as number)).join(' | ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
+  const models = results.map((r, i) => `  [${i + 1}] ${r.name}: ${r.model}`);
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line), '', 'models:', ...models].join(
+    '\n',
+  );
 }

@@ -1,0 +1,13 @@
+// A seeded uniform random source (mulberry32): the lab's draws (which pod becomes ready when) repeat for a
+// given seed, so a row can be re-run and a test can hold it to a number.
+
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
