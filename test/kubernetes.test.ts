@@ -7,11 +7,20 @@ import { fileURLToPath } from 'node:url';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { renderChart } from '../examples/kubernetes/render.js';
+
+const chartValues = parse(
+  readFileSync(fileURLToPath(new URL('../examples/kubernetes/chart/values.yaml', import.meta.url)), 'utf8'),
+);
+const guide = readFileSync(fileURLToPath(new URL('../docs/kubernetes.md', import.meta.url)), 'utf8');
+
 import { DEFAULT_ADMIN_PATHS, resolveDrainBudget } from '../packages/drain-core/src/index.js';
 
 const manifestsDir = fileURLToPath(new URL('../examples/kubernetes/manifests/', import.meta.url));
@@ -21,6 +30,9 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'v1/Secret': Secret,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
 };
 
 type Doc = Record<string, any>;
@@ -56,8 +68,11 @@ describe('examples/kubernetes', () => {
       'Deployment',
       'HorizontalPodAutoscaler',
       'PodDisruptionBudget',
+      'Role',
+      'RoleBinding',
       'Secret',
       'Service',
+      'ServiceAccount',
     ]);
     for (const doc of all) {
       const Model = models[`${doc.apiVersion}/${doc.kind}`];
@@ -96,7 +111,13 @@ describe('examples/kubernetes', () => {
   it('an impossible budget in the values is caught by the same rule', () => {
     const rendered = renderChart({
       values: {
-        drain: { gracePeriodSeconds: 20, propagationSeconds: 15, closeTimeoutSeconds: 5, safetyMarginSeconds: 2 },
+        drain: {
+          gracePeriodSeconds: 20,
+          propagationSeconds: 15,
+          closeTimeoutSeconds: 5,
+          safetyMarginSeconds: 2,
+          minWindowShare: 0.5,
+        },
       },
     });
     const { budget } = budgetOf(byKind(docs(rendered), 'Deployment'));
@@ -116,5 +137,32 @@ describe('examples/kubernetes', () => {
     const service = byKind(all, 'Service');
     expect(service.spec.externalTrafficPolicy).toBe('Local');
     expect(service.spec.ports.map((port: Doc) => port.targetPort)).toEqual(['ws']);
+  });
+
+  it('keeps accepting at least as long as the cloud LB needs to notice a node without serving pods', () => {
+    // The guide documents GKE's passthrough LB health check (8 s × 3 failures); the chart states the same
+    // numbers, and its propagation delay must not be shorter than that detection time.
+    const { intervalSeconds, unhealthyThreshold } = chartValues.loadBalancer.healthCheck;
+    expect(guide).toContain(`every ${intervalSeconds} s, unhealthy after ${unhealthyThreshold}`);
+    const deployment = byKind(docs(committed), 'Deployment');
+    const { env } = budgetOf(deployment);
+    expect(env.BATON_PROPAGATION_SECONDS).toBeGreaterThanOrEqual(intervalSeconds * unhealthyThreshold);
+  });
+
+  it('gives the rollout hold its pod identity and read-only access to pods, nothing more', () => {
+    const all = docs(committed);
+    const deployment = byKind(all, 'Deployment');
+    const pod = deployment.spec.template.spec;
+    const env = Object.fromEntries(pod.containers[0].env.map((e: Doc) => [e.name, e]));
+    expect(env.BATON_ROLLOUT_HOLD.value).toBe('kubernetes');
+    expect(env.POD_NAME.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
+    expect(env.POD_NAMESPACE.valueFrom.fieldRef.fieldPath).toBe('metadata.namespace');
+    const serviceAccount = byKind(all, 'ServiceAccount');
+    expect(pod.serviceAccountName).toBe(serviceAccount.metadata.name);
+    const role = byKind(all, 'Role');
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }]);
+    const binding = byKind(all, 'RoleBinding');
+    expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name }]);
   });
 });
