@@ -3,11 +3,15 @@
 // each) fit under a per-process limit of 20,000.
 
 import { createServer } from 'node:net';
-import { type Endpoint, ProxyCore } from './proxy-core.js';
+import { DEFAULT_ROUTING, type Endpoint, ProxyCore, type RoutingOptions } from './proxy-core.js';
 
-const resetOnRemoval = process.env.BATON_LAB_RESET_ON_REMOVAL === '1';
+const routing: RoutingOptions = { ...DEFAULT_ROUTING, ...JSON.parse(process.env.BATON_LAB_ROUTING ?? '{}') };
 let pending: [number, number][] = [];
-const core = new ProxyCore(resetOnRemoval, (port) => pending.push([Date.now(), port]));
+const core = new ProxyCore(
+  routing,
+  (port) => pending.push([Date.now(), port]),
+  (node, healthy) => process.send?.({ type: 'health', node, healthy }),
+);
 
 // Accepts go to the primary in batches: one IPC message per connection would be 20,000 messages a second.
 setInterval(() => {
@@ -19,7 +23,13 @@ setInterval(() => {
 process.on('message', (message: { type: string; endpoints?: Endpoint[]; id?: number }) => {
   if (message.type === 'endpoints') core.apply(message.endpoints ?? []);
   else if (message.type === 'flows')
-    process.send?.({ type: 'flows', id: message.id, flows: [...core.openFlows()], accepts: pending.splice(0) });
+    process.send?.({
+      type: 'flows',
+      id: message.id,
+      flows: [...core.openFlows()],
+      accepts: pending.splice(0),
+      dropped: core.dropped,
+    });
   else if (message.type === 'close') {
     core.closeAll();
     process.exit(0);

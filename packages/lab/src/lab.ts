@@ -23,8 +23,11 @@ export interface StrategyRun {
   /** 'baton' runs the Baton gateway; 'naive' the gateway that closes everything on SIGTERM. */
   gateway: 'baton' | 'naive';
   clients: 'plain' | 'baton';
-  /** Reset established flows whose endpoint is removed (GKE Dataplane V2 on a selector flip). */
-  faultModel?: boolean;
+  /**
+   * kube-proxy keeps a removed endpoint's established flows; the Dataplane V2 model resets them (a selector
+   * flip). Default: the lab option, else kube-proxy.
+   */
+  dataplane?: 'kube-proxy' | 'dpv2';
   /** Gateways run the rollout-aware hold (@baton/kubernetes against the lab's pod API). Default false. */
   rolloutHold?: boolean;
   /** The hold's minimum window share (BATON_MIN_WINDOW_SHARE). Default: drain-core's 0.5. */
@@ -52,6 +55,12 @@ export interface LabOptions {
   readiness?: ReadinessModel;
   /** Seed of the lab's random choices (readiness draws). Default 1. */
   seed?: number;
+  /** Default kube-proxy (see StrategyRun). */
+  dataplane?: 'kube-proxy' | 'dpv2';
+  /** The Service's externalTrafficPolicy. Default Local (the guide's setting, with the LB's health-check lag). */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  /** Kubernetes before 1.26 drops SYNs to a node whose local endpoints all terminate. Default false (≥ 1.26). */
+  kubernetesBefore126?: boolean;
 }
 
 export interface StrategyResult {
@@ -73,6 +82,8 @@ export interface StrategyResult {
   reconnectsPerSecond: { peak: number; p99: number; evenRate: number; peakOverEven: number; windowSeconds: number };
   /** Each old pod's drain, seconds since the release began (lab time): deleted, closing started, window. */
   drains: { deletedAt: number; closingAt: number | null; windowSeconds: number | null; hold: string | null }[];
+  /** Connection attempts a node dropped (ETP Local with only terminating local pods, Kubernetes < 1.26). */
+  droppedConnects: number;
   /** The old pods' rollout holds: outcomes and the longest, in real-world seconds. */
   holds: { outcomes: Record<string, number>; longestSeconds: number } | null;
   durationSeconds: number;
@@ -93,6 +104,10 @@ export const REAL = {
   lagMs: 5_000,
   backoffInitialMs: 1_000,
   backoffMaxMs: 300_000,
+  /** GKE target pool health checks: every 8 s, unhealthy after 3 failures, healthy after 1 success. */
+  healthCheckIntervalMs: 8_000,
+  /** Linux gives up a connect() whose SYNs go unanswered after 127 s (tcp_syn_retries 6). */
+  synTimeoutMs: 127_000,
 };
 
 /** The budget drain-core derives from REAL (window 83 s), by drain-core's own rule. */
@@ -126,7 +141,13 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   });
   const balancer = new LoadBalancer({
     propagationLagMs: scale(REAL.lagMs),
-    resetOnRemoval: run.faultModel ?? false,
+    routing: {
+      dataplane: run.dataplane ?? options.dataplane ?? 'kube-proxy',
+      externalTrafficPolicy: options.externalTrafficPolicy ?? 'Local',
+      proxyTerminatingEndpoints: !options.kubernetesBefore126,
+      healthCheck: { intervalMs: scale(REAL.healthCheckIntervalMs), unhealthyThreshold: 3, healthyThreshold: 1 },
+      synTimeoutMs: scale(REAL.synTimeoutMs),
+    },
     // Two descriptors per client; keep each proxy process well under the 20,000 a process may hold here.
     workers: Math.ceil(options.clients / 5000),
   });
@@ -312,6 +333,7 @@ function measure(
           hold: report?.hold ? `${report.hold.outcome} (${report.hold.reason})` : null,
         };
       }),
+    droppedConnects: balancer.dropped,
     holds:
       holdReports.length === 0
         ? null
@@ -385,7 +407,12 @@ function describeModel(
       : readiness.kind === 'new-node'
         ? `${Math.round(readiness.share * 100)} % wait ${real(readiness.waitMs)} for a node`
         : 'ready at once';
-  const dataplane = run.faultModel ? 'Dataplane V2 model' : 'kube-proxy';
+  const dataplane = (run.dataplane ?? options.dataplane) === 'dpv2' ? 'Dataplane V2 model' : 'kube-proxy';
+  const etp = options.externalTrafficPolicy ?? 'Local';
+  const traffic =
+    etp === 'Local'
+      ? `ETP Local, LB health check 8 s × 3, Kubernetes ${options.kubernetesBefore126 ? '< 1.26' : '≥ 1.26'}`
+      : 'ETP Cluster';
   const hold = run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold';
-  return `${strategy}; ${ready}; ${dataplane}; ${hold}; ${options.replicas} replicas`;
+  return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${hold}; ${options.replicas} replicas, one per node`;
 }

@@ -1,35 +1,32 @@
-// A TCP load balancer that behaves like kube-proxy behind a passthrough cloud LB, for the lab:
-//  - new connections go round robin to endpoints that are ready and not terminating;
-//  - endpoint changes reach the balancer only after `propagationLagMs` (EndpointSlice → every node);
-//  - established flows keep their backend, whatever happens to the endpoint set (conntrack);
-//  - optional fault model, `resetOnRemoval`: a flow whose endpoint is *removed* from the set (not merely
-//    marked terminating) is reset, as Cilium-based dataplanes such as GKE Dataplane V2 do on a selector flip
-//    (cilium#23761). Terminating endpoints stay in the map and keep their flows.
+// A TCP load balancer that behaves like a passthrough cloud LB in front of kube-proxy, for the lab: the
+// routing (proxy-core.ts) picks a node, then an endpoint, by externalTrafficPolicy, the LB's health checks and
+// the dataplane; endpoint changes reach it only after `propagationLagMs` (EndpointSlice → every node).
 // With `workers` > 1 the proxying runs in node:cluster worker processes sharing the port. Only loopback.
 
 import cluster, { type Worker } from 'node:cluster';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { type Endpoint, ProxyCore } from './proxy-core.js';
+import { DEFAULT_ROUTING, type Endpoint, ProxyCore, type RoutingOptions } from './proxy-core.js';
 
-export type { Endpoint } from './proxy-core.js';
+export { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
 
 export interface LoadBalancerOptions {
   /** Delay before an endpoint change takes effect. Default 0. */
   propagationLagMs?: number;
-  /** Reset established flows whose endpoint leaves the set. Default false. */
-  resetOnRemoval?: boolean;
+  /** Dataplane, externalTrafficPolicy, health checks: see proxy-core.ts. Default DEFAULT_ROUTING. */
+  routing?: Partial<RoutingOptions>;
   /** Proxy worker processes; 1 proxies in this process. Default 1. */
   workers?: number;
 }
 
 const workerPath = fileURLToPath(new URL('./balancer-worker.js', import.meta.url));
 
-export class LoadBalancer {
+/** Emits 'health' (node, healthy) when the cloud LB's view of a node changes (externalTrafficPolicy Local). */
+export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> {
   readonly #lagMs: number;
-  readonly #resetOnRemoval: boolean;
+  readonly #routing: RoutingOptions;
   readonly #workerCount: number;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #workers: Worker[] = [];
@@ -38,17 +35,24 @@ export class LoadBalancer {
   #flowRequest = 0;
   /** Every routed connection: when (epoch ms) and to which backend port. */
   readonly accepts: { at: number; port: number }[] = [];
+  /** Connections dropped at a node with nowhere to send them (as of the last openFlows()). */
+  dropped = 0;
   port = 0;
 
   constructor(options: LoadBalancerOptions = {}) {
+    super();
     this.#lagMs = options.propagationLagMs ?? 0;
-    this.#resetOnRemoval = options.resetOnRemoval ?? false;
+    this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.#workerCount = Math.max(1, Math.floor(options.workers ?? 1));
   }
 
   async listen(): Promise<number> {
     if (this.#workerCount === 1) {
-      const core = new ProxyCore(this.#resetOnRemoval, (port) => this.#recordAccept(Date.now(), port));
+      const core = new ProxyCore(
+        this.#routing,
+        (port) => this.#recordAccept(Date.now(), port),
+        (node, healthy) => this.emit('health', node, healthy),
+      );
       this.#core = core;
       this.#server = createServer((client) => core.route(client));
       this.#server.listen(0, '127.0.0.1');
@@ -57,7 +61,7 @@ export class LoadBalancer {
       return this.port;
     }
     cluster.setupPrimary({ exec: workerPath, silent: false });
-    const env = { BATON_LAB_RESET_ON_REMOVAL: this.#resetOnRemoval ? '1' : '0', BATON_LAB_PORT: '0' };
+    const env = { BATON_LAB_ROUTING: JSON.stringify(this.#routing), BATON_LAB_PORT: '0' };
     const listening = new Promise<number>((resolve) => {
       let count = 0;
       const onListening = (worker: Worker, address: AddressInfo) => {
@@ -71,8 +75,12 @@ export class LoadBalancer {
     });
     for (let i = 0; i < this.#workerCount; i++) {
       const worker = cluster.fork(env);
-      worker.on('message', (message: { type: string; list?: [number, number][] }) => {
+      worker.on('message', (message: { type: string; list?: [number, number][]; node?: string; healthy?: boolean }) => {
         if (message.type === 'accepts') for (const [at, port] of message.list ?? []) this.#recordAccept(at, port);
+        // Every worker probes on its own (as the LB's many frontends do); the first worker speaks for them.
+        if (message.type === 'health' && worker === this.#workers[0]) {
+          this.emit('health', message.node as string, message.healthy === true);
+        }
       });
       this.#workers.push(worker);
     }
@@ -86,8 +94,12 @@ export class LoadBalancer {
 
   /** Established flows per backend port, now (gathered from the workers). */
   async openFlows(): Promise<Map<number, number>> {
-    if (this.#core) return this.#core.openFlows();
+    if (this.#core) {
+      this.dropped = this.#core.dropped;
+      return this.#core.openFlows();
+    }
     const id = ++this.#flowRequest;
+    const dropped = new Map<Worker, number>();
     const replies = await Promise.all(
       this.#workers.map(
         (worker) =>
@@ -97,9 +109,11 @@ export class LoadBalancer {
               id?: number;
               flows?: [number, number][];
               accepts?: [number, number][];
+              dropped?: number;
             }) => {
               if (message.type !== 'flows' || message.id !== id) return;
               worker.off('message', onMessage);
+              dropped.set(worker, message.dropped ?? 0);
               for (const [at, port] of message.accepts ?? []) this.#recordAccept(at, port);
               resolve(message.flows ?? []);
             };
@@ -108,6 +122,7 @@ export class LoadBalancer {
           }),
       ),
     );
+    this.dropped = [...dropped.values()].reduce((sum, n) => sum + n, 0);
     const counts = new Map<number, number>();
     for (const [port, count] of replies.flat()) counts.set(port, (counts.get(port) ?? 0) + count);
     return counts;

@@ -1,5 +1,20 @@
-// The routing of the lab balancer, shared by its in-process form and its worker processes: round robin over
-// ready, non-terminating endpoints, established flows kept, and the reset-on-removal fault model.
+// The routing of the lab balancer, shared by its in-process form and its worker processes. Two layers, as on
+// GKE behind a passthrough Network LB (docs: "Backend service-based external passthrough Network Load
+// Balancer", health checks; Kubernetes: "Service: externalTrafficPolicy"):
+//
+//  - the cloud LB picks a node. With externalTrafficPolicy Cluster every node passes its health check. With
+//    Local a node passes only while kube-proxy's healthCheckNodePort finds a local endpoint that is ready and
+//    not terminating (pkg/proxy/healthcheck), and the LB learns a change only through its probes: every
+//    `intervalMs`, unhealthy after `unhealthyThreshold` failures in a row, healthy after `healthyThreshold`
+//    successes (GKE target pools: 8 s, 3, 1). With no healthy node it sends to every node, as GCP does;
+//  - the node's kube-proxy picks an endpoint, round robin. Cluster: any ready, non-terminating endpoint (a
+//    second hop when it is on another node). Local: a local one; when only terminating local endpoints are
+//    left, Kubernetes ≥ 1.26 sends to those that still serve (KEP-1669, ProxyTerminatingEndpoints), older
+//    versions drop the SYN — the lab holds the connection unanswered until the client's SYN retries give up.
+//
+// Established flows keep their backend (conntrack). Dataplane `dpv2`: a flow whose endpoint is *removed* from
+// the Service (not merely terminating) is reset, as Cilium-based dataplanes such as GKE Dataplane V2 do
+// (cilium#23761); terminating endpoints keep their flows on both dataplanes.
 
 import { connect, type Socket } from 'node:net';
 
@@ -8,7 +23,27 @@ export interface Endpoint {
   port: number;
   ready: boolean;
   terminating: boolean;
+  /** The node the pod runs on. Default: a node of its own. */
+  node?: string;
 }
+
+export interface RoutingOptions {
+  dataplane: 'kube-proxy' | 'dpv2';
+  externalTrafficPolicy: 'Cluster' | 'Local';
+  /** Kubernetes ≥ 1.26: Local falls back to serving terminating endpoints. */
+  proxyTerminatingEndpoints: boolean;
+  healthCheck: { intervalMs: number; unhealthyThreshold: number; healthyThreshold: number };
+  /** How long a dropped SYN leaves the client waiting before its connect fails. */
+  synTimeoutMs: number;
+}
+
+export const DEFAULT_ROUTING: RoutingOptions = {
+  dataplane: 'kube-proxy',
+  externalTrafficPolicy: 'Cluster',
+  proxyTerminatingEndpoints: true,
+  healthCheck: { intervalMs: 8_000, unhealthyThreshold: 3, healthyThreshold: 1 },
+  synTimeoutMs: 20_000,
+};
 
 interface Flow {
   client: Socket;
@@ -16,20 +51,46 @@ interface Flow {
   port: number;
 }
 
+interface NodeHealth {
+  /** As the cloud LB sees it. */
+  healthy: boolean;
+  failures: number;
+  successes: number;
+}
+
 export class ProxyCore {
   readonly #flows = new Set<Flow>();
+  readonly #held = new Set<Socket>();
+  readonly #nodes = new Map<string, NodeHealth>();
   #endpoints: Endpoint[] = [];
   #next = 0;
+  #nextNode = 0;
+  #probe: ReturnType<typeof setInterval> | undefined;
+  /** Connections dropped at the node (no endpoint to send the SYN to). */
+  dropped = 0;
 
   constructor(
-    private readonly resetOnRemoval: boolean,
+    private readonly routing: RoutingOptions,
     private readonly onAccept: (port: number) => void,
-  ) {}
+    /** Called when the cloud LB's view of a node changes. */
+    private readonly onHealth: (node: string, healthy: boolean) => void = () => {},
+  ) {
+    if (routing.externalTrafficPolicy === 'Local') {
+      // Probes run on their own clock, not in step with endpoint changes.
+      this.#probe = setInterval(() => this.#runProbes(), routing.healthCheck.intervalMs);
+      this.#probe.unref();
+    }
+  }
 
   apply(endpoints: Endpoint[]): void {
     const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     this.#endpoints = endpoints;
-    if (!this.resetOnRemoval) return;
+    for (const endpoint of endpoints) {
+      const node = nodeOf(endpoint);
+      // A node new to the LB gets traffic once a probe has passed on it.
+      if (!this.#nodes.has(node)) this.#nodes.set(node, { healthy: false, failures: 0, successes: 0 });
+    }
+    if (this.routing.dataplane !== 'dpv2') return;
     for (const flow of this.#flows) {
       if (!kept.has(flow.port)) {
         // The backend left the dataplane's map: the next packet of the flow is re-hashed and reset.
@@ -40,10 +101,21 @@ export class ProxyCore {
   }
 
   route(client: Socket): void {
-    const candidates = this.#endpoints.filter((endpoint) => endpoint.ready && !endpoint.terminating);
-    const target = candidates[this.#next++ % Math.max(1, candidates.length)];
+    const target = this.#pick();
+    if (target === 'drop') {
+      // The node has nowhere to send the SYN: the client hears nothing until its retries run out.
+      this.dropped++;
+      this.#held.add(client);
+      client.on('error', () => {});
+      const timer = setTimeout(() => client.destroy(), this.routing.synTimeoutMs);
+      client.on('close', () => {
+        clearTimeout(timer);
+        this.#held.delete(client);
+      });
+      return;
+    }
     if (!target) {
-      // No ready endpoint: a real LB has nowhere to send the SYN either.
+      // No ready endpoint anywhere: a real LB has nowhere to send the SYN either.
       client.resetAndDestroy();
       return;
     }
@@ -63,6 +135,46 @@ export class ProxyCore {
     upstream.on('close', end);
   }
 
+  #pick(): Endpoint | 'drop' | undefined {
+    const serving = (endpoint: Endpoint) => endpoint.ready && !endpoint.terminating;
+    if (this.routing.externalTrafficPolicy === 'Cluster') {
+      const candidates = this.#endpoints.filter(serving);
+      return candidates[this.#next++ % Math.max(1, candidates.length)];
+    }
+    const nodes = [...new Set(this.#endpoints.map(nodeOf))];
+    if (nodes.length === 0) return undefined;
+    const healthy = nodes.filter((node) => this.#nodes.get(node)?.healthy === true);
+    const pool = healthy.length > 0 ? healthy : nodes;
+    const node = pool[this.#nextNode++ % pool.length] as string;
+    const local = this.#endpoints.filter((endpoint) => nodeOf(endpoint) === node);
+    let candidates = local.filter(serving);
+    if (candidates.length === 0 && this.routing.proxyTerminatingEndpoints) {
+      candidates = local.filter((endpoint) => endpoint.ready && endpoint.terminating);
+    }
+    if (candidates.length === 0) return 'drop';
+    return candidates[this.#next++ % candidates.length];
+  }
+
+  #runProbes(): void {
+    const { unhealthyThreshold, healthyThreshold } = this.routing.healthCheck;
+    const nodes = new Set(this.#endpoints.map(nodeOf));
+    for (const [node, health] of this.#nodes) {
+      const passes =
+        nodes.has(node) &&
+        this.#endpoints.some((endpoint) => nodeOf(endpoint) === node && endpoint.ready && !endpoint.terminating);
+      const was = health.healthy;
+      if (passes) {
+        health.failures = 0;
+        if (++health.successes >= healthyThreshold) health.healthy = true;
+      } else {
+        health.successes = 0;
+        if (++health.failures >= unhealthyThreshold) health.healthy = false;
+      }
+      if (health.healthy !== was) this.onHealth(node, health.healthy);
+      if (!nodes.has(node) && !health.healthy) this.#nodes.delete(node);
+    }
+  }
+
   openFlows(): Map<number, number> {
     const counts = new Map<number, number>();
     for (const flow of this.#flows) counts.set(flow.port, (counts.get(flow.port) ?? 0) + 1);
@@ -70,9 +182,15 @@ export class ProxyCore {
   }
 
   closeAll(): void {
+    if (this.#probe) clearInterval(this.#probe);
     for (const flow of this.#flows) {
       flow.client.destroy();
       flow.upstream.destroy();
     }
+    for (const client of this.#held) client.destroy();
   }
+}
+
+function nodeOf(endpoint: Endpoint): string {
+  return endpoint.node ?? `node-of-${endpoint.port}`;
 }

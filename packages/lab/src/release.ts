@@ -101,7 +101,7 @@ export class Cluster {
       exited: false,
     };
     this.pods.push(pod);
-    store.create({ name, version, graceMs });
+    store.create({ name, version, graceMs, nodeName: name });
     void started.then(
       (process) => {
         pod.process = process;
@@ -157,6 +157,8 @@ export class Cluster {
         port: (pod.process as Pod).port,
         ready: pod.readyAt !== undefined,
         terminating: pod.deletedAt !== undefined,
+        // One gateway pod per node (the chart's topology spread): a node's health is its one pod's.
+        node: pod.name,
       }));
     return this.environment.balancer.update(endpoints);
   }

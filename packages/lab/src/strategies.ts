@@ -62,7 +62,7 @@ export function defaultStrategies(replicas: number): StrategyRun[] {
       gateway: 'baton',
       clients: 'plain',
       strategy: { kind: 'selector-flip' },
-      faultModel: true,
+      dataplane: 'dpv2',
     },
   ];
 }
@@ -110,7 +110,7 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
       gateway: 'baton',
       clients: 'plain',
       strategy: { kind: 'selector-flip' },
-      faultModel: true,
+      dataplane: 'dpv2',
     },
   );
   return rows;

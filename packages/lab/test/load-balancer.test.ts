@@ -67,7 +67,7 @@ describe('LoadBalancer', () => {
 
   it('with the Dataplane V2 fault model, resets flows whose endpoint is removed, not those that terminate', async () => {
     const [a, b, c] = [await backend('a'), await backend('b'), await backend('c')];
-    const lb = new LoadBalancer({ resetOnRemoval: true });
+    const lb = new LoadBalancer({ routing: { dataplane: 'dpv2' } });
     cleanups.push(() => lb.close());
     await lb.listen();
     await lb.update([
@@ -83,5 +83,104 @@ describe('LoadBalancer', () => {
     expect(await onA.closed).toBe(1006);
     expect(onB.ws.readyState).toBe(WebSocket.OPEN);
     expect((await connect(lb.port)).name).toBe('c');
+  });
+
+  it('on kube-proxy, keeps the established flows of an endpoint removed by a selector flip', async () => {
+    const [a, c] = [await backend('a'), await backend('c')];
+    const lb = new LoadBalancer();
+    cleanups.push(() => lb.close());
+    await lb.listen();
+    await lb.update([{ port: a.port, ready: true, terminating: false }]);
+    const onA = await connect(lb.port);
+    await lb.update([{ port: c.port, ready: true, terminating: false }]);
+    expect((await connect(lb.port)).name).toBe('c');
+    expect(onA.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  describe('externalTrafficPolicy Local behind health-checked nodes', () => {
+    const healthCheck = { intervalMs: 100, unhealthyThreshold: 3, healthyThreshold: 1 };
+
+    /** Both nodes have passed a probe: the LB sends to them because they are healthy, not as a fallback. */
+    function bothHealthy(lb: LoadBalancer): Promise<void> {
+      const healthy = new Set<string>();
+      return new Promise((resolve) => {
+        const onHealth = (node: string, ok: boolean) => {
+          if (ok) healthy.add(node);
+          if (healthy.size < 2) return;
+          lb.off('health', onHealth);
+          resolve();
+        };
+        lb.on('health', onHealth);
+      });
+    }
+
+    it('Kubernetes ≥ 1.26: a node whose only pod terminates keeps getting new flows until the LB notices, sent to that pod', async () => {
+      const [a, b] = [await backend('a'), await backend('b')];
+      const lb = new LoadBalancer({
+        routing: { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: true, healthCheck },
+      });
+      cleanups.push(() => lb.close());
+      await lb.listen();
+      const healthy = bothHealthy(lb);
+      await lb.update([
+        { port: a.port, ready: true, terminating: false, node: 'n1' },
+        { port: b.port, ready: true, terminating: false, node: 'n2' },
+      ]);
+      await healthy;
+      const terminatingAt = Date.now();
+      await lb.update([
+        { port: a.port, ready: true, terminating: true, node: 'n1' },
+        { port: b.port, ready: true, terminating: false, node: 'n2' },
+      ]);
+      // The LB still sends half the new flows to n1, whose kube-proxy falls back to its terminating pod.
+      const right = await Promise.all([1, 2].map(() => connect(lb.port)));
+      expect(right.map((conn) => conn.name).sort()).toEqual(['a', 'b']);
+      // Then three failed probes take n1 out: only b from then on.
+      let lastA = Date.now();
+      // Connections are the probe of what the LB does; bounded by time, far above the detection lag.
+      while (Date.now() - terminatingAt < 5_000) {
+        const pair = await Promise.all([1, 2].map(() => connect(lb.port)));
+        if (pair.every((conn) => conn.name === 'b')) break;
+        lastA = Date.now();
+      }
+      expect((await Promise.all([1, 2].map(() => connect(lb.port)))).map((conn) => conn.name)).toEqual(['b', 'b']);
+      // Not before (threshold − 1) probe intervals: the lag the propagation delay must cover.
+      expect(lastA - terminatingAt).toBeGreaterThanOrEqual(
+        (healthCheck.unhealthyThreshold - 1) * healthCheck.intervalMs,
+      );
+    });
+
+    it('Kubernetes < 1.26: the SYNs a node has nowhere to send are dropped', async () => {
+      const [a, b] = [await backend('a'), await backend('b')];
+      const lb = new LoadBalancer({
+        routing: { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: false, healthCheck, synTimeoutMs: 200 },
+      });
+      cleanups.push(() => lb.close());
+      await lb.listen();
+      const healthy = bothHealthy(lb);
+      await lb.update([
+        { port: a.port, ready: true, terminating: false, node: 'n1' },
+        { port: b.port, ready: true, terminating: false, node: 'n2' },
+      ]);
+      await healthy;
+      await lb.update([
+        { port: a.port, ready: true, terminating: true, node: 'n1' },
+        { port: b.port, ready: true, terminating: false, node: 'n2' },
+      ]);
+      const outcomes = await Promise.all(
+        [1, 2].map(
+          () =>
+            new Promise<string>((resolve) => {
+              const ws = new WebSocket(`ws://127.0.0.1:${lb.port}`);
+              ws.on('error', () => {});
+              ws.once('message', (name) => resolve(String(name)));
+              ws.once('close', () => resolve('no answer'));
+            }),
+        ),
+      );
+      expect(outcomes.sort()).toEqual(['b', 'no answer']);
+      await lb.openFlows();
+      expect(lb.dropped).toBe(1);
+    });
   });
 });
