@@ -15,6 +15,6 @@ export {
   type Strategy,
   selectorFlip,
 } from './release.js';
-export { table } from './report.js';
+export { ROWS, table } from './report.js';
 export { htmlReport } from './report-html.js';
 export { defaultStrategies, matrixStrategies, READINESS } from './strategies.js';

@@ -9,12 +9,15 @@ import type { Pod } from './pod.js';
 import { LAB_NAMESPACE, PodStore } from './pod-store.js';
 import { seededRandom } from './random.js';
 import {
+  argoBlueGreen,
   Cluster,
   DeploymentController,
+  nodeSurgeUpgrade,
   type ReadinessModel,
   type ReleaseTimeline,
   type Strategy,
   selectorFlip,
+  twoDeployments,
 } from './release.js';
 
 export interface StrategyRun {
@@ -28,6 +31,10 @@ export interface StrategyRun {
    * flip). Default: the lab option, else kube-proxy.
    */
   dataplane?: 'kube-proxy' | 'dpv2';
+  /** Default: the lab option, else Local. */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
+  /** Default: the lab option, else false (Kubernetes ≥ 1.26). */
+  kubernetesBefore126?: boolean;
   /** Gateways run the rollout-aware hold (@baton/kubernetes against the lab's pod API). Default false. */
   rolloutHold?: boolean;
   /** The hold's minimum window share (BATON_MIN_WINDOW_SHARE). Default: drain-core's 0.5. */
@@ -143,8 +150,8 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     propagationLagMs: scale(REAL.lagMs),
     routing: {
       dataplane: run.dataplane ?? options.dataplane ?? 'kube-proxy',
-      externalTrafficPolicy: options.externalTrafficPolicy ?? 'Local',
-      proxyTerminatingEndpoints: !options.kubernetesBefore126,
+      externalTrafficPolicy: run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local',
+      proxyTerminatingEndpoints: !(run.kubernetesBefore126 ?? options.kubernetesBefore126),
       healthCheck: { intervalMs: scale(REAL.healthCheckIntervalMs), unhealthyThreshold: 3, healthyThreshold: 1 },
       synTimeoutMs: scale(REAL.synTimeoutMs),
     },
@@ -196,8 +203,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     maxDelayMs: scale(REAL.backoffMaxMs),
     rampMs: scale(10_000),
   });
-  const deployment =
-    run.strategy.kind === 'rolling' ? new DeploymentController(cluster, run.strategy, 'v1') : undefined;
+  const deployment = controllerFor(run.strategy, cluster, options.replicas);
   let timeline: ReleaseTimeline | undefined;
   let rollback: ReleaseTimeline | undefined;
   try {
@@ -219,7 +225,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       connections.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
     }, 200);
     try {
-      const forward = deployment ? deployment.rollout('v2') : selectorFlip(cluster, 'v2');
+      const forward = perform(run.strategy, cluster, deployment, scale);
       if (run.rollbackAfterWindowShare !== undefined && deployment) {
         // Wait for the forward release's cut-over, then roll back part-way through its drain.
         await cluster.until(() => cluster.pods.some((pod) => pod.version === 'v1' && pod.deletedAt !== undefined));
@@ -397,10 +403,20 @@ function describeModel(
   scale: (ms: number) => number,
 ): string {
   const real = (ms: number) => `${(ms / scale(1_000)).toFixed(0)} s`;
-  const strategy =
-    run.strategy.kind === 'rolling'
-      ? `RollingUpdate maxSurge ${run.strategy.maxSurge} maxUnavailable ${run.strategy.maxUnavailable}`
-      : 'selector flip';
+  const strategy = {
+    rolling:
+      run.strategy.kind === 'rolling'
+        ? `RollingUpdate maxSurge ${run.strategy.maxSurge} maxUnavailable ${run.strategy.maxUnavailable}`
+        : '',
+    'rolling-then-hpa-scale-down': 'RollingUpdate maxSurge 100%, then HPA scale-down by 1 right after',
+    'selector-flip': 'selector flip',
+    'two-deployments': 'second Deployment, then the first scaled to 0',
+    'argo-blue-green': `Argo Rollouts blue/green, scaleDownDelaySeconds ${
+      run.strategy.kind === 'argo-blue-green' ? run.strategy.scaleDownDelayMs / 1000 : 0
+    }`,
+    'node-surge-upgrade': 'surge node-pool upgrade, PDB maxUnavailable 1',
+    'spot-preemption': 'spot node preempted (SIGKILL 15–25 s after SIGTERM)',
+  }[run.strategy.kind];
   const ready =
     readiness.kind === 'uniform'
       ? `ready over ${real(readiness.spreadMs)}`
@@ -408,11 +424,77 @@ function describeModel(
         ? `${Math.round(readiness.share * 100)} % wait ${real(readiness.waitMs)} for a node`
         : 'ready at once';
   const dataplane = (run.dataplane ?? options.dataplane) === 'dpv2' ? 'Dataplane V2 model' : 'kube-proxy';
-  const etp = options.externalTrafficPolicy ?? 'Local';
+  const etp = run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local';
+  const before126 = run.kubernetesBefore126 ?? options.kubernetesBefore126;
   const traffic =
     etp === 'Local'
-      ? `ETP Local, LB health check 8 s × 3, Kubernetes ${options.kubernetesBefore126 ? '< 1.26' : '≥ 1.26'}`
+      ? `ETP Local, LB health check 8 s × 3, Kubernetes ${before126 ? '< 1.26' : '≥ 1.26'}`
       : 'ETP Cluster';
   const hold = run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold';
   return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${hold}; ${options.replicas} replicas, one per node`;
+}
+
+/** The strategies that run under a Deployment controller (the ReplicaSet replaces deleted pods). */
+function controllerFor(strategy: Strategy, cluster: Cluster, replicas: number): DeploymentController | undefined {
+  if (strategy.kind === 'rolling') return new DeploymentController(cluster, strategy, 'v1');
+  if (
+    strategy.kind === 'rolling-then-hpa-scale-down' ||
+    strategy.kind === 'node-surge-upgrade' ||
+    strategy.kind === 'spot-preemption'
+  ) {
+    return new DeploymentController(cluster, { kind: 'rolling', maxSurge: replicas, maxUnavailable: 0 }, 'v1');
+  }
+  return undefined;
+}
+
+/** Run the strategy's release (or disruption) on the cluster; resolves when its old pods are gone. */
+async function perform(
+  strategy: Strategy,
+  cluster: Cluster,
+  deployment: DeploymentController | undefined,
+  scale: (ms: number) => number,
+): Promise<ReleaseTimeline> {
+  switch (strategy.kind) {
+    case 'rolling':
+      return (deployment as DeploymentController).rollout('v2');
+    case 'rolling-then-hpa-scale-down': {
+      const controller = deployment as DeploymentController;
+      const timeline = await controller.rollout('v2');
+      // Right after the release (no stabilisation window): the HPA removes one of the pods the clients just
+      // moved to, and that pod drains them a second time.
+      const before = new Set(cluster.pods.filter((pod) => pod.deletedAt !== undefined));
+      controller.scale(cluster.environment.replicas - 1);
+      const removed = cluster.pods.filter((pod) => pod.deletedAt !== undefined && !before.has(pod));
+      await cluster.until(() => removed.every((pod) => pod.exited));
+      return { ...timeline, oldPods: [...timeline.oldPods, ...(await Promise.all(removed.map((pod) => pod.started)))] };
+    }
+    case 'selector-flip':
+      return selectorFlip(cluster, 'v2');
+    case 'two-deployments':
+      return twoDeployments(cluster, 'v2');
+    case 'argo-blue-green':
+      return argoBlueGreen(cluster, 'v2', scale(strategy.scaleDownDelayMs));
+    case 'node-surge-upgrade':
+      return nodeSurgeUpgrade(cluster, deployment as DeploymentController);
+    case 'spot-preemption': {
+      const startedAt = Date.now();
+      const [victim] = cluster.live('v1');
+      if (!victim) throw new Error('lab: no pod to preempt');
+      cluster.preempt(victim, scale(15_000 + cluster.environment.random() * 10_000));
+      const { replicas } = cluster.environment;
+      await cluster.until(
+        () =>
+          victim.exited &&
+          cluster.pods.filter((pod) => !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined)
+            .length >= replicas,
+      );
+      return {
+        startedAt,
+        cutOverAt: victim.deletedAt as number,
+        finishedAt: Date.now(),
+        oldPods: [await victim.started],
+        newPods: [],
+      };
+    }
+  }
 }

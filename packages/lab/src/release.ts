@@ -22,7 +22,20 @@ import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
 export type Strategy =
   | { kind: 'rolling'; maxSurge: number; maxUnavailable: number; minReadyMs?: number }
-  | { kind: 'selector-flip' };
+  /** A rollout (maxSurge 100 %), then the HPA removes one pod as soon as the old pods are gone. */
+  | { kind: 'rolling-then-hpa-scale-down' }
+  | { kind: 'selector-flip' }
+  /** A second Deployment for v2, fully available, then v1 scaled to 0 (every old pod deleted at once). */
+  | { kind: 'two-deployments' }
+  /**
+   * Argo Rollouts blue/green: the preview ReplicaSet fully available, the active Service's selector flipped
+   * to it, the old ReplicaSet scaled to 0 after scaleDownDelaySeconds (Argo's default 30 s).
+   */
+  | { kind: 'argo-blue-green'; scaleDownDelayMs: number }
+  /** A surge node-pool upgrade: nodes drained one at a time, each eviction waiting for the PDB (maxUnavailable 1). */
+  | { kind: 'node-surge-upgrade' }
+  /** One spot node preempted: SIGTERM, then SIGKILL 15–25 s later whatever the grace period. */
+  | { kind: 'spot-preemption' };
 
 /** How long a new pod takes from creation to ready, beyond its process start. */
 export type ReadinessModel =
@@ -115,6 +128,13 @@ export class Cluster {
     return pod;
   }
 
+  /** Create `count` pods with the readiness model and wait until each is available. */
+  async createAvailable(version: string, count: number): Promise<LabPod[]> {
+    const pods = Array.from({ length: count }, () => this.create(version));
+    await this.until(() => pods.every((pod) => pod.availableAt !== undefined));
+    return pods;
+  }
+
   /** Create pods and wait until each is ready (a cluster's first deployment). */
   async createReady(version: string, count: number): Promise<LabPod[]> {
     const pods = Array.from({ length: count }, () => this.create(version, { readiness: { kind: 'immediate' } }));
@@ -133,6 +153,17 @@ export class Cluster {
       () => {},
     );
     this.#changed();
+  }
+
+  /** A spot preemption: deleted as usual, then SIGKILL after `killAfterMs`, whatever the grace period. */
+  preempt(pod: LabPod, killAfterMs: number): void {
+    this.delete(pod);
+    setTimeout(() => {
+      void pod.started.then(
+        (process) => process.kill(),
+        () => {},
+      );
+    }, killAfterMs);
   }
 
   /** A selector flip: the Service selects only `pods`; the others leave its endpoints without terminating. */
@@ -234,6 +265,8 @@ interface ReplicaSet {
 export class DeploymentController {
   readonly #replicaSets = new Map<string, ReplicaSet>();
   #template: string;
+  /** spec.replicas of the Deployment (the HPA writes it). */
+  #replicas: number;
   readonly #removeListener: () => void;
   #reconciling = false;
 
@@ -243,7 +276,8 @@ export class DeploymentController {
     current: string,
   ) {
     this.#template = current;
-    this.#replicaSets.set(current, { version: current, replicas: cluster.environment.replicas });
+    this.#replicas = cluster.environment.replicas;
+    this.#replicaSets.set(current, { version: current, replicas: this.#replicas });
     this.#removeListener = cluster.onChange(() => this.reconcile());
   }
 
@@ -260,7 +294,7 @@ export class DeploymentController {
     await this.cluster.until(
       () =>
         oldPods.every((pod) => pod.exited || (pod.version === this.#template && pod.deletedAt === undefined)) &&
-        (this.#template !== version || this.#available(version) === this.cluster.environment.replicas),
+        (this.#template !== version || this.#available(version) === this.#replicas),
     );
     const deleted = oldPods.filter((pod) => pod.deletedAt !== undefined);
     const processes = await Promise.all(deleted.map((pod) => pod.started));
@@ -274,6 +308,14 @@ export class DeploymentController {
         .filter((r): r is PromiseFulfilledResult<Pod> => r.status === 'fulfilled')
         .map((r) => r.value),
     };
+  }
+
+  /** The HPA changes spec.replicas; the current ReplicaSet follows (proportional scaling of one RS). */
+  scale(replicas: number): void {
+    this.#replicas = replicas;
+    const current = this.#replicaSets.get(this.#template) as ReplicaSet;
+    current.replicas = Math.min(current.replicas, replicas);
+    this.reconcile();
   }
 
   stop(): void {
@@ -293,7 +335,7 @@ export class DeploymentController {
   }
 
   #rolling(): void {
-    const { replicas } = this.cluster.environment;
+    const replicas = this.#replicas;
     const { maxSurge, maxUnavailable } = this.strategy;
     const newRS = this.#replicaSets.get(this.#template) as ReplicaSet;
     const oldRSs = [...this.#replicaSets.values()].filter((rs) => rs !== newRS);
@@ -372,5 +414,72 @@ export async function selectorFlip(cluster: Cluster, to: string): Promise<Releas
     finishedAt: Date.now(),
     oldPods: await Promise.all(oldPods.map((pod) => pod.started)),
     newPods: await Promise.all(fresh.map((pod) => pod.started)),
+  };
+}
+
+/** Two Deployments: v2 created and fully available, then v1 scaled to 0 at once. */
+export async function twoDeployments(cluster: Cluster, to: string): Promise<ReleaseTimeline> {
+  const startedAt = Date.now();
+  const oldPods = cluster.live().filter((pod) => pod.version !== to && pod.deletedAt === undefined);
+  const fresh = await cluster.createAvailable(to, cluster.environment.replicas);
+  const cutOverAt = Date.now();
+  for (const pod of oldPods) cluster.delete(pod);
+  await cluster.until(() => oldPods.every((pod) => pod.exited));
+  return timeline(startedAt, cutOverAt, oldPods, fresh);
+}
+
+/**
+ * Argo Rollouts blue/green (rollout/bluegreen.go): preview pods fully available, the active selector switched
+ * (the old pods leave the Service without terminating), then after scaleDownDelaySeconds the old ReplicaSet
+ * goes to 0.
+ */
+export async function argoBlueGreen(cluster: Cluster, to: string, scaleDownDelayMs: number): Promise<ReleaseTimeline> {
+  const startedAt = Date.now();
+  const oldPods = cluster.live().filter((pod) => pod.version !== to && pod.deletedAt === undefined);
+  const fresh = await cluster.createAvailable(to, cluster.environment.replicas);
+  const cutOverAt = Date.now();
+  await cluster.select(fresh);
+  await new Promise((resolve) => setTimeout(resolve, scaleDownDelayMs));
+  for (const pod of oldPods) cluster.delete(pod);
+  await cluster.until(() => oldPods.every((pod) => pod.exited));
+  return timeline(startedAt, cutOverAt, oldPods, fresh);
+}
+
+/**
+ * A surge node-pool upgrade: each node cordoned and drained in turn, the next only once the previous node's
+ * drain finished (its pod terminated, as `kubectl drain` waits for). An eviction is allowed only while the PDB
+ * (maxUnavailable 1) holds: the previous pod's replacement must be available first.
+ */
+export async function nodeSurgeUpgrade(cluster: Cluster, deployment: DeploymentController): Promise<ReleaseTimeline> {
+  const startedAt = Date.now();
+  const { replicas } = cluster.environment;
+  const oldPods = cluster.live().filter((pod) => pod.deletedAt === undefined);
+  const available = () =>
+    cluster.pods.filter((pod) => !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined).length;
+  let previous: LabPod | undefined;
+  for (const pod of oldPods) {
+    const drained = previous;
+    await cluster.until(() => (drained === undefined || drained.exited) && available() >= replicas);
+    cluster.delete(pod);
+    deployment.reconcile();
+    previous = pod;
+  }
+  await cluster.until(() => oldPods.every((pod) => pod.exited) && available() >= replicas);
+  const fresh = cluster.pods.filter((pod) => !oldPods.includes(pod) && !pod.exited);
+  return timeline(startedAt, oldPods[0]?.deletedAt ?? startedAt, oldPods, fresh);
+}
+
+async function timeline(
+  startedAt: number,
+  cutOverAt: number,
+  oldPods: LabPod[],
+  newPods: LabPod[],
+): Promise<ReleaseTimeline> {
+  return {
+    startedAt,
+    cutOverAt,
+    finishedAt: Date.now(),
+    oldPods: await Promise.all(oldPods.map((pod) => pod.started)),
+    newPods: await Promise.all(newPods.map((pod) => pod.started)),
   };
 }

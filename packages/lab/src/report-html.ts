@@ -3,7 +3,7 @@
 // no external assets: it opens from a file anywhere.
 
 import type { StrategyResult } from './lab.js';
-import { table } from './report.js';
+import { ROWS } from './report.js';
 
 const WIDTH = 360;
 const HEIGHT = 160;
@@ -13,12 +13,16 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
 }
 
-function axes(title: string, maxY: number, maxX: number, xLabel: string): string {
+/** Title, axes, the y maximum right-aligned left of the axis, and (for time charts) the x extent. */
+function axes(title: string, maxY: number, maxX: number | undefined, xLabel: string): string {
   return (
     `<text x="${PAD}" y="14" class="title">${escapeHtml(title)}</text>` +
     `<line x1="${PAD}" y1="${HEIGHT - PAD}" x2="${WIDTH - 8}" y2="${HEIGHT - PAD}" class="axis"/>` +
     `<line x1="${PAD}" y1="24" x2="${PAD}" y2="${HEIGHT - PAD}" class="axis"/>` +
-    `<text x="4" y="30" class="tick">${maxY}</text><text x="${WIDTH - 40}" y="${HEIGHT - 10}" class="tick">${maxX.toFixed(0)} ${xLabel}</text>`
+    `<text x="${PAD - 3}" y="30" text-anchor="end" class="tick">${maxY}</text>` +
+    (maxX === undefined
+      ? ''
+      : `<text x="${WIDTH - 8}" y="${HEIGHT - 10}" text-anchor="end" class="tick">${maxX.toFixed(0)} ${xLabel}</text>`)
   );
 }
 
@@ -40,7 +44,7 @@ function connectionsChart(result: StrategyResult): string {
     `<svg class="chart connections" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="connections per version">` +
     axes('connections per version', maxY, maxX, 's') +
     `<path d="${path('v1')}" class="v1"/><path d="${path('v2')}" class="v2"/>` +
-    `<text x="${WIDTH - 80}" y="14" class="v1t">v1</text><text x="${WIDTH - 50}" y="14" class="v2t">v2</text></svg>`
+    `<text x="${WIDTH - 40}" y="14" class="v1t">v1</text><text x="${WIDTH - 20}" y="14" class="v2t">v2</text></svg>`
   );
 }
 
@@ -57,7 +61,7 @@ function reconnectsChart(result: StrategyResult): string {
     .join('');
   return (
     `<svg class="chart reconnects" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="reconnects per second">` +
-    axes('reconnects per second (line: even rate N/W)', Math.round(maxY), bins.length, 's') +
+    axes('reconnects per second (dashed: even rate)', Math.round(maxY), bins.length, 's') +
     bars +
     `<line x1="${PAD}" x2="${WIDTH - 8}" y1="${scaleY(even, maxY).toFixed(1)}" y2="${scaleY(even, maxY).toFixed(1)}" class="even"/></svg>`
   );
@@ -73,11 +77,22 @@ function histogramChart(result: StrategyResult): string {
     .map(
       (count, i) =>
         `<rect x="${(PAD + i * barWidth + 6).toFixed(1)}" y="${scaleY(count, maxY).toFixed(1)}" width="${(barWidth - 12).toFixed(1)}" height="${(HEIGHT - PAD - scaleY(count, maxY)).toFixed(1)}" class="bar"/>` +
-        `<text x="${(PAD + i * barWidth + barWidth / 2 - 6).toFixed(1)}" y="${HEIGHT - 12}" class="tick">${labels[i]}</text>` +
-        `<text x="${(PAD + i * barWidth + barWidth / 2 - 10).toFixed(1)}" y="${(scaleY(count, maxY) - 3).toFixed(1)}" class="tick">${count}</text>`,
+        `<text x="${(PAD + i * barWidth + barWidth / 2).toFixed(1)}" y="${HEIGHT - 12}" text-anchor="middle" class="tick">${labels[i]}</text>` +
+        // Inside the bar's top when the bar reaches the title's band, above it otherwise.
+        `<text x="${(PAD + i * barWidth + barWidth / 2).toFixed(1)}" y="${(scaleY(count, maxY) < 40 ? scaleY(count, maxY) + 12 : scaleY(count, maxY) - 3).toFixed(1)}" text-anchor="middle" class="tick${scaleY(count, maxY) < 40 ? ' inside' : ''}">${count}</text>`,
     )
     .join('');
-  return `<svg class="chart histogram" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="disconnects per client">${axes('clients by disconnects', maxY, 0, '')}${bars}</svg>`;
+  return `<svg class="chart histogram" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="disconnects per client">${axes('clients by disconnects', maxY, undefined, '')}${bars}</svg>`;
+}
+
+function resultsTable(results: StrategyResult[]): string {
+  const head = `<thead><tr><th></th>${results.map((r) => `<th scope="col">${escapeHtml(r.name)}</th>`).join('')}</tr></thead>`;
+  const rows = ROWS.map(
+    ([label, cell]) =>
+      `<tr><th scope="row">${escapeHtml(label)}</th>${results.map((r) => `<td>${escapeHtml(cell(r))}</td>`).join('')}</tr>`,
+  );
+  const model = `<tr><th scope="row">model</th>${results.map((r) => `<td class="model">${escapeHtml(r.model)}</td>`).join('')}</tr>`;
+  return `<table class="results">${head}<tbody>${rows.join('')}${model}</tbody></table>`;
 }
 
 export function htmlReport(
@@ -100,11 +115,15 @@ pre { background: #f4f6f8; padding: 12px; overflow-x: auto; font-size: 12px; }
 .axis { stroke: #8c959f; } .title { font-size: 11px; font-weight: 600; } .tick { font-size: 10px; fill: #57606a; }
 .v1 { fill: none; stroke: #cf222e; stroke-width: 2; } .v2 { fill: none; stroke: #1a7f37; stroke-width: 2; }
 .v1t { fill: #cf222e; font-size: 11px; } .v2t { fill: #1a7f37; font-size: 11px; }
+table { border-collapse: collapse; font-size: 12px; margin-bottom: 16px; }
+th, td { border: 1px solid #d8dee4; padding: 4px 8px; text-align: left; vertical-align: top; }
+thead th { background: #f4f6f8; } tbody th { font-weight: 500; background: #fafbfc; } td.model { color: #57606a; }
+.inside { fill: #ffffff; }
 .bar { fill: #0969da; } .even { stroke: #bf8700; stroke-dasharray: 4 3; stroke-width: 1.5; }
 </style></head><body>
 <h1>Baton release lab</h1>
 <p>${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale} (every duration of a real 120 s grace period multiplied by it).</p>
-<pre>${escapeHtml(table(results))}</pre>
+${resultsTable(results)}
 ${sections}
 </body></html>
 `;

@@ -68,50 +68,100 @@ export function defaultStrategies(replicas: number): StrategyRun[] {
 }
 
 /**
- * Every combination worth a row: RollingUpdate maxSurge 1 / 25 % / 100 % × hold off / on × new pods ready
- * over a quarter of the window, over the whole window, or half of them waiting a minute for a node; and the
- * selector flip on kube-proxy and on the Dataplane V2 model.
+ * The full matrix (`--matrix`): RollingUpdate by surge, readiness and hold; every strategy that replaces pods
+ * by another route, on kube-proxy and on the Dataplane V2 model; the disruptions that are not releases; and the
+ * traffic-policy variants. Plain clients throughout, so each row counts what a client you cannot change sees.
  */
 export function matrixStrategies(replicas: number): StrategyRun[] {
-  const surges: [string, number][] = [
-    ['maxSurge 1', 1],
-    ['maxSurge 25%', Math.max(1, Math.ceil(replicas / 4))],
-    ['maxSurge 100%', replicas],
-  ];
+  const plain = { gateway: 'baton', clients: 'plain' } as const;
+  const quarterSurge = Math.max(1, Math.ceil(replicas / 4));
+  const rows: StrategyRun[] = [];
   const readiness: [string, ReadinessModel][] = [
     ['ready over W/4', READINESS.quarter],
     ['ready over W', READINESS.whole],
     ['half wait 60 s for a node', READINESS.newNode],
   ];
-  const rows: StrategyRun[] = [];
-  for (const [surgeName, maxSurge] of surges) {
-    for (const [readyName, model] of readiness) {
-      for (const hold of [false, true]) {
-        rows.push({
-          name: `Baton, ${surgeName}, ${readyName}, ${hold ? 'hold' : 'no hold'}`,
-          gateway: 'baton',
-          clients: 'plain',
-          readiness: model,
-          rolloutHold: hold,
-          strategy: { kind: 'rolling', maxSurge, maxUnavailable: 0 },
-        });
-      }
+  for (const [readyName, model] of readiness) {
+    for (const hold of [false, true]) {
+      rows.push({
+        ...plain,
+        name: `RollingUpdate 100%, ${readyName}, ${hold ? 'hold' : 'no hold'}`,
+        readiness: model,
+        rolloutHold: hold,
+        // Over the whole window the hold may only wait if the window may shrink to what is left.
+        ...(hold && model !== READINESS.quarter ? { minWindowShare: 0.15 } : {}),
+        strategy: surge100(replicas),
+      });
     }
+  }
+  for (const [surgeName, maxSurge] of [
+    ['maxSurge 1', 1],
+    ['maxSurge 25%', quarterSurge],
+  ] as const) {
+    for (const hold of [false, true]) {
+      rows.push({
+        ...plain,
+        name: `RollingUpdate ${surgeName}, ready over W/4, ${hold ? 'hold' : 'no hold'}`,
+        readiness: READINESS.quarter,
+        rolloutHold: hold,
+        strategy: { kind: 'rolling', maxSurge, maxUnavailable: 0 },
+      });
+    }
+  }
+  for (const dataplane of ['kube-proxy', 'dpv2'] as const) {
+    const on = dataplane === 'dpv2' ? 'Dataplane V2 model' : 'kube-proxy';
+    rows.push(
+      { ...plain, name: `selector flip, ${on}`, dataplane, strategy: { kind: 'selector-flip' } },
+      {
+        ...plain,
+        name: `Argo blue/green, ${on}`,
+        dataplane,
+        readiness: READINESS.quarter,
+        strategy: { kind: 'argo-blue-green', scaleDownDelayMs: 30_000 },
+      },
+      {
+        ...plain,
+        name: `two Deployments, ${on}`,
+        dataplane,
+        readiness: READINESS.quarter,
+        strategy: { kind: 'two-deployments' },
+      },
+    );
   }
   rows.push(
     {
-      name: 'selector flip, kube-proxy',
-      gateway: 'baton',
-      clients: 'plain',
-      strategy: { kind: 'selector-flip' },
+      ...plain,
+      name: 'RollingUpdate 100% + hold, Dataplane V2 model',
+      dataplane: 'dpv2',
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
     },
     {
-      name: 'selector flip, Dataplane V2 model',
-      gateway: 'baton',
-      clients: 'plain',
-      strategy: { kind: 'selector-flip' },
-      dataplane: 'dpv2',
+      ...plain,
+      name: 'RollingUpdate 100% + hold, Kubernetes < 1.26',
+      kubernetesBefore126: true,
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
     },
+    {
+      ...plain,
+      name: 'RollingUpdate 100% + hold, ETP Cluster',
+      externalTrafficPolicy: 'Cluster',
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
+    },
+    {
+      ...plain,
+      name: 'RollingUpdate 100% + hold, then HPA scale-down at once',
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: { kind: 'rolling-then-hpa-scale-down' },
+    },
+    { ...plain, name: 'surge node-pool upgrade, PDB 1', rolloutHold: true, strategy: { kind: 'node-surge-upgrade' } },
+    { ...plain, name: 'spot preemption of one node', rolloutHold: true, strategy: { kind: 'spot-preemption' } },
   );
   return rows;
 }

@@ -12,6 +12,7 @@ import {
   type LabOptions,
   READINESS,
   type ReadinessModel,
+  ROWS,
   runStrategy,
   type StrategyResult,
   type StrategyRun,
@@ -141,6 +142,32 @@ describe('release lab', () => {
         expect(chart.width).toBeGreaterThan(100);
         expect(chart.marks).toBeGreaterThan(0);
       }
+      // The table is a table: a header per strategy and a row per measure (plus the model row).
+      const table = await page.$eval('table.results', (element) => ({
+        columns: element.querySelectorAll('thead th').length,
+        rows: element.querySelectorAll('tbody tr').length,
+      }));
+      expect(table).toEqual({ columns: results.length + 1, rows: ROWS.length + 1 });
+      // No two labels of one chart overlap.
+      const overlaps = await page.$$eval('svg.chart', (svgs) =>
+        svgs.flatMap((svg) => {
+          const boxes = [...svg.querySelectorAll('text')].map((text) => ({
+            text: text.textContent,
+            box: text.getBoundingClientRect(),
+          }));
+          const found: string[] = [];
+          for (let i = 0; i < boxes.length; i++) {
+            for (let j = i + 1; j < boxes.length; j++) {
+              const [a, b] = [boxes[i]!.box, boxes[j]!.box];
+              if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+                found.push(`${svg.getAttribute('aria-label')}: "${boxes[i]!.text}" over "${boxes[j]!.text}"`);
+              }
+            }
+          }
+          return found;
+        }),
+      );
+      expect(overlaps).toEqual([]);
       const headings = await page.$$eval('h2', (h) => h.map((e) => e.textContent));
       expect(headings).toEqual(results.map((r) => r.name));
       const screenshot = await page.screenshot({
