@@ -35,6 +35,8 @@ export interface StrategyRun {
   externalTrafficPolicy?: 'Cluster' | 'Local';
   /** Default: the lab option, else false (Kubernetes ≥ 1.26). */
   kubernetesBefore126?: boolean;
+  /** The propagation delay in real seconds, when not the lab's 30 s (the window is derived from it). */
+  propagationSeconds?: number;
   /** Gateways run the rollout-aware hold (@baton/kubernetes against the lab's pod API). Default false. */
   rolloutHold?: boolean;
   /** The hold's minimum window share (BATON_MIN_WINDOW_SHARE). Default: drain-core's 0.5. */
@@ -140,9 +142,10 @@ function percentile(values: number[], p: number): number {
 export async function runStrategy(run: StrategyRun, options: LabOptions): Promise<StrategyResult> {
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
   const seconds = (ms: number) => String(scale(ms) / 1000);
+  const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
   const { drainWindowMs: windowMs } = resolveDrainBudget({
     gracePeriodMs: scale(REAL.graceMs),
-    propagationDelayMs: scale(REAL.propagationMs),
+    propagationDelayMs: scale(propagationMs),
     closeTimeoutMs: scale(REAL.closeTimeoutMs),
     safetyMarginMs: scale(REAL.marginMs),
   });
@@ -178,7 +181,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       // gaps, not throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
       TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
       BATON_GRACE_PERIOD_SECONDS: seconds(REAL.graceMs),
-      BATON_PROPAGATION_SECONDS: seconds(REAL.propagationMs),
+      BATON_PROPAGATION_SECONDS: seconds(propagationMs),
       BATON_CLOSE_TIMEOUT_SECONDS: seconds(REAL.closeTimeoutMs),
       BATON_SAFETY_MARGIN_SECONDS: seconds(REAL.marginMs),
       BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
@@ -431,7 +434,8 @@ function describeModel(
       ? `ETP Local, LB health check 8 s × 3, Kubernetes ${before126 ? '< 1.26' : '≥ 1.26'}`
       : 'ETP Cluster';
   const hold = run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold';
-  return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${hold}; ${options.replicas} replicas, one per node`;
+  const propagation = `propagation ${run.propagationSeconds ?? REAL.propagationMs / 1000} s`;
+  return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${propagation}; ${hold}; ${options.replicas} replicas, one per node`;
 }
 
 /** The strategies that run under a Deployment controller (the ReplicaSet replaces deleted pods). */

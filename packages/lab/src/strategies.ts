@@ -74,7 +74,7 @@ export function defaultStrategies(replicas: number): StrategyRun[] {
  */
 export function matrixStrategies(replicas: number): StrategyRun[] {
   const plain = { gateway: 'baton', clients: 'plain' } as const;
-  const quarterSurge = Math.max(1, Math.ceil(replicas / 4));
+  const halfSurge = Math.max(1, Math.ceil(replicas / 2));
   const rows: StrategyRun[] = [];
   const readiness: [string, ReadinessModel][] = [
     ['ready over W/4', READINESS.quarter],
@@ -96,7 +96,7 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
   }
   for (const [surgeName, maxSurge] of [
     ['maxSurge 1', 1],
-    ['maxSurge 25%', quarterSurge],
+    ['maxSurge 50%', halfSurge],
   ] as const) {
     for (const hold of [false, true]) {
       rows.push({
@@ -147,6 +147,23 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
     },
     {
       ...plain,
+      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes < 1.26',
+      kubernetesBefore126: true,
+      propagationSeconds: 15,
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
+    },
+    {
+      ...plain,
+      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes ≥ 1.26',
+      propagationSeconds: 15,
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
+    },
+    {
+      ...plain,
       name: 'RollingUpdate 100% + hold, ETP Cluster',
       externalTrafficPolicy: 'Cluster',
       readiness: READINESS.quarter,
@@ -155,7 +172,7 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
     },
     {
       ...plain,
-      name: 'RollingUpdate 100% + hold, then HPA scale-down at once',
+      name: 'RollingUpdate 100% + hold, then HPA scale-down right after',
       readiness: READINESS.quarter,
       rolloutHold: true,
       strategy: { kind: 'rolling-then-hpa-scale-down' },
