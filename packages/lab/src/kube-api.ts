@@ -7,7 +7,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,6 +78,7 @@ export class KubeApi {
   }
 
   async close(): Promise<void> {
+    if (this.#kubeconfigPath) rmSync(this.#kubeconfigPath, { force: true });
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }

@@ -10,6 +10,7 @@ import { LAB_NAMESPACE, PodStore } from './pod-store.js';
 import { seededRandom } from './random.js';
 import {
   argoBlueGreen,
+  argoBlueGreenAbort,
   Cluster,
   DeploymentController,
   nodeSurgeUpgrade,
@@ -417,6 +418,9 @@ function describeModel(
     'argo-blue-green': `Argo Rollouts blue/green, scaleDownDelaySeconds ${
       run.strategy.kind === 'argo-blue-green' ? run.strategy.scaleDownDelayMs / 1000 : 0
     }`,
+    'argo-blue-green-abort': `Argo Rollouts blue/green aborted before promotion, abortScaleDownDelaySeconds ${
+      run.strategy.kind === 'argo-blue-green-abort' ? run.strategy.abortScaleDownDelayMs / 1000 : 0
+    }`,
     'node-surge-upgrade': 'surge node-pool upgrade, PDB maxUnavailable 1',
     'spot-preemption': 'spot node preempted (SIGKILL 15–25 s after SIGTERM)',
   }[run.strategy.kind];
@@ -478,6 +482,8 @@ async function perform(
       return twoDeployments(cluster, 'v2');
     case 'argo-blue-green':
       return argoBlueGreen(cluster, 'v2', scale(strategy.scaleDownDelayMs));
+    case 'argo-blue-green-abort':
+      return argoBlueGreenAbort(cluster, 'v2', scale(strategy.abortScaleDownDelayMs));
     case 'node-surge-upgrade':
       return nodeSurgeUpgrade(cluster, deployment as DeploymentController);
     case 'spot-preemption': {

@@ -32,6 +32,11 @@ export type Strategy =
    * to it, the old ReplicaSet scaled to 0 after scaleDownDelaySeconds (Argo's default 30 s).
    */
   | { kind: 'argo-blue-green'; scaleDownDelayMs: number }
+  /**
+   * The same rollout aborted before promotion: the active Service never leaves the stable pods; the preview
+   * ReplicaSet is scaled to 0 after abortScaleDownDelaySeconds (Argo's default 30 s).
+   */
+  | { kind: 'argo-blue-green-abort'; abortScaleDownDelayMs: number }
   /** A surge node-pool upgrade: nodes drained one at a time, each eviction waiting for the PDB (maxUnavailable 1). */
   | { kind: 'node-surge-upgrade' }
   /** One spot node preempted: SIGTERM, then SIGKILL 15–25 s later whatever the grace period. */
@@ -408,13 +413,7 @@ export async function selectorFlip(cluster: Cluster, to: string): Promise<Releas
   await cluster.select(fresh);
   for (const pod of oldPods) cluster.delete(pod);
   await cluster.until(() => oldPods.every((pod) => pod.exited));
-  return {
-    startedAt,
-    cutOverAt,
-    finishedAt: Date.now(),
-    oldPods: await Promise.all(oldPods.map((pod) => pod.started)),
-    newPods: await Promise.all(fresh.map((pod) => pod.started)),
-  };
+  return timeline(startedAt, cutOverAt, oldPods, fresh);
 }
 
 /** Two Deployments: v2 created and fully available, then v1 scaled to 0 at once. */
@@ -482,4 +481,25 @@ async function timeline(
     oldPods: await Promise.all(oldPods.map((pod) => pod.started)),
     newPods: await Promise.all(newPods.map((pod) => pod.started)),
   };
+}
+
+/**
+ * Argo Rollouts blue/green aborted before promotion: preview pods fully available (reachable only through
+ * the preview Service), the active Service stays on the stable pods, the preview scaled to 0 after
+ * abortScaleDownDelaySeconds. The stable pods' clients must see nothing.
+ */
+export async function argoBlueGreenAbort(
+  cluster: Cluster,
+  to: string,
+  abortScaleDownDelayMs: number,
+): Promise<ReleaseTimeline> {
+  const startedAt = Date.now();
+  const stable = cluster.live().filter((pod) => pod.version !== to && pod.deletedAt === undefined);
+  await cluster.select(stable);
+  const preview = await cluster.createAvailable(to, cluster.environment.replicas);
+  const cutOverAt = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, abortScaleDownDelayMs));
+  for (const pod of preview) cluster.delete(pod);
+  await cluster.until(() => preview.every((pod) => pod.exited));
+  return timeline(startedAt, cutOverAt, preview, stable);
 }

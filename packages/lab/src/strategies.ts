@@ -131,6 +131,12 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
   rows.push(
     {
       ...plain,
+      name: 'Argo blue/green aborted before promotion',
+      readiness: READINESS.quarter,
+      strategy: { kind: 'argo-blue-green-abort', abortScaleDownDelayMs: 30_000 },
+    },
+    {
+      ...plain,
       name: 'RollingUpdate 100% + hold, Dataplane V2 model',
       dataplane: 'dpv2',
       readiness: READINESS.quarter,

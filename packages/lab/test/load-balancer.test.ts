@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
-import { LoadBalancer } from '../src/load-balancer.js';
+import { LoadBalancer, type RoutingOptions } from '../src/load-balancer.js';
 
 const cleanups = useCleanups();
 
@@ -114,11 +114,10 @@ describe('LoadBalancer', () => {
       });
     }
 
-    it('Kubernetes ≥ 1.26: a node whose only pod terminates keeps getting new flows until the LB notices, sent to that pod', async () => {
+    /** Backends a (node n1) and b (node n2) behind an ETP Local balancer, both nodes healthy in the LB's view. */
+    async function twoNodes(routing: Partial<RoutingOptions>) {
       const [a, b] = [await backend('a'), await backend('b')];
-      const lb = new LoadBalancer({
-        routing: { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: true, healthCheck },
-      });
+      const lb = new LoadBalancer({ routing: { externalTrafficPolicy: 'Local', healthCheck, ...routing } });
       cleanups.push(() => lb.close());
       await lb.listen();
       const healthy = bothHealthy(lb);
@@ -127,6 +126,11 @@ describe('LoadBalancer', () => {
         { port: b.port, ready: true, terminating: false, node: 'n2' },
       ]);
       await healthy;
+      return { lb, a, b };
+    }
+
+    it('Kubernetes ≥ 1.26: a node whose only pod terminates keeps getting new flows until the LB notices, sent to that pod', async () => {
+      const { lb, a, b } = await twoNodes({ proxyTerminatingEndpoints: true });
       const terminatingAt = Date.now();
       await lb.update([
         { port: a.port, ready: true, terminating: true, node: 'n1' },
@@ -151,18 +155,7 @@ describe('LoadBalancer', () => {
     });
 
     it('Kubernetes < 1.26: the SYNs a node has nowhere to send are dropped', async () => {
-      const [a, b] = [await backend('a'), await backend('b')];
-      const lb = new LoadBalancer({
-        routing: { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: false, healthCheck, synTimeoutMs: 200 },
-      });
-      cleanups.push(() => lb.close());
-      await lb.listen();
-      const healthy = bothHealthy(lb);
-      await lb.update([
-        { port: a.port, ready: true, terminating: false, node: 'n1' },
-        { port: b.port, ready: true, terminating: false, node: 'n2' },
-      ]);
-      await healthy;
+      const { lb, a, b } = await twoNodes({ proxyTerminatingEndpoints: false, synTimeoutMs: 200 });
       await lb.update([
         { port: a.port, ready: true, terminating: true, node: 'n1' },
         { port: b.port, ready: true, terminating: false, node: 'n2' },
