@@ -23,15 +23,7 @@ import {
 } from './hint-protocol.js';
 import { createDrainMetrics, type DrainCounters, type DrainMetrics, type MetricsRegistry } from './metrics.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
-import {
-  closingStartAt,
-  type DrainTimes,
-  drainTimes,
-  type HoldOutcome,
-  type HoldReport,
-  type RolloutHoldResult,
-  windowEndAt,
-} from './rollout-hold.js';
+import { type DrainTimes, drainTimes, type HoldReport, HoldRun, windowEndAt } from './rollout-hold.js';
 import { TimerQueue } from './timer-queue.js';
 import {
   type ConnectionFlags,
@@ -127,7 +119,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** Monotonic start and end of the closing phase. */
   #closingStartedAt = 0;
   #windowEnd = 0;
-  #hold: ActiveHold | undefined;
+  #hold: HoldRun | undefined;
   #phaseTimer: ReturnType<typeof setTimeout> | undefined;
   #plan: ClosingPlan | undefined;
   #connectionsAtClosing = 0;
@@ -312,7 +304,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         : this.#startedAt
           ? new Date(this.#startedAt + budget.propagationDelayMs).toISOString()
           : null,
-      holding: this.#hold !== undefined && this.#hold.outcome === undefined,
+      holding: this.#hold?.pending === true,
       deadlineAt: this.#startedAt ? new Date(this.#startedAt + budget.worstCaseDrainMs).toISOString() : null,
     };
   }
@@ -385,7 +377,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#setState(DrainState.DRAINING);
     this.#times = drainTimes(performance.now(), budget, this.options.minWindowShare);
     // Only a pod being deleted can be part of a rollout; a manual drain never waits for other pods.
-    if (terminating && this.options.rolloutHold) this.#startHold(this.options.rolloutHold, this.#times);
+    if (terminating && this.options.rolloutHold) {
+      this.#hold = new HoldRun(this.options.rolloutHold, {
+        times: this.#times,
+        propagationDelayMs: budget.propagationDelayMs,
+        logger: this.options.logger,
+        onSettled: () => this.#scheduleClosing(),
+      });
+    }
     this.#scheduleClosing();
   }
 
@@ -394,69 +393,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const times = this.#times;
     if (!times || this.#state !== DrainState.DRAINING) return;
     if (this.#phaseTimer !== undefined) clearTimeout(this.#phaseTimer);
-    const hold = this.#hold;
-    const at = closingStartAt(
-      times,
-      {
-        pending: hold?.outcome === undefined && hold !== undefined,
-        releasedAt: hold?.settledAt,
-        waitPropagation: hold?.outcome === 'released',
-      },
-      this.options.budget.propagationDelayMs,
-    );
-    this.#atTime(at, () => this.#startClosing());
-  }
-
-  #startHold(hook: NonNullable<ResolvedDrainOptions['rolloutHold']>, times: DrainTimes): void {
-    const abort = new AbortController();
-    const hold: ActiveHold = {
-      abort,
-      outcome: undefined,
-      reason: '',
-      settledAt: undefined,
-      groupDeadlineAt: undefined,
-    };
-    this.#hold = hold;
-    const capAt = Date.now() + (times.holdCapAt - performance.now());
-    this.options.logger.info({ capAt: new Date(capAt).toISOString() }, 'baton: rollout hold started');
-    let pending: Promise<RolloutHoldResult>;
-    try {
-      pending = Promise.resolve(hook({ signal: abort.signal, capAt, logger: this.options.logger }));
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    pending.then(
-      (result) => this.#settleHold(hold, result),
-      (error: unknown) =>
-        this.#settleHold(hold, { outcome: 'unknown', reason: errorCode(error, ErrorCodes.HOLD_FAILED) }),
-    );
-  }
-
-  #settleHold(hold: ActiveHold, result: RolloutHoldResult): void {
-    // Capped or destroyed first: the answer came too late to matter.
-    if (hold.outcome !== undefined || this.#hold !== hold) return;
-    const valid = result && typeof result === 'object' && HOOK_OUTCOMES.has(result.outcome);
-    if (!valid) {
-      hold.outcome = 'unknown';
-      hold.reason = ErrorCodes.HOLD_FAILED;
-    } else {
-      hold.outcome = result.outcome === 'peers-terminating' ? 'released' : result.outcome;
-      hold.reason = result.reason ?? result.outcome;
-      if (result.outcome === 'peers-terminating' && Number.isFinite(result.groupDeadlineAt)) {
-        hold.groupDeadlineAt = result.groupDeadlineAt;
-      }
-    }
-    hold.settledAt = performance.now();
-    const log = { outcome: hold.outcome, reason: hold.reason };
-    if (hold.outcome === 'unknown') {
-      this.options.logger.warn(
-        log,
-        'baton: rollout hold could not tell whether other pods still serve; closing as without a hold',
-      );
-    } else {
-      this.options.logger.info(log, 'baton: rollout hold settled');
-    }
-    this.#scheduleClosing();
+    this.#atTime(this.#hold?.closingStartAt() ?? times.propagatedAt, () => this.#startClosing());
   }
 
   /**
@@ -480,26 +417,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const budget = this.options.budget;
     const now = performance.now();
     const times = this.#times as DrainTimes;
-    const hold = this.#hold;
-    // Capped: the hook had not answered, or answered so late that its propagation delay ran past the cap.
-    const releasedTooLate =
-      hold?.outcome === 'released' &&
-      (hold.settledAt as number) + budget.propagationDelayMs > times.holdCapAt + CLOCK_SLACK_MS;
-    if (hold && (hold.outcome === undefined || releasedTooLate)) {
-      hold.reason = hold.outcome === undefined ? 'minimum window reached' : 'peers terminated after the cap';
-      hold.outcome = 'capped';
-      hold.abort.abort();
-      this.options.logger.warn(
-        { minWindowShare: this.options.minWindowShare },
-        'baton: rollout hold capped: other pods still serve, but the window cannot shrink further',
-      );
-    }
-    // The group deadline is the earliest SIGKILL among the pods released together; their window ends where
-    // their budget says it must (the group runs one budget).
-    const groupWindowEnd =
-      hold?.groupDeadlineAt === undefined
-        ? undefined
-        : now + (hold.groupDeadlineAt - Date.now()) - budget.closeTimeoutMs - budget.safetyMarginMs;
+    const groupWindowEnd = this.#hold?.begin(now, budget);
     const windowEnd = windowEndAt(times, now, budget.drainWindowMs * this.options.minWindowShare, groupWindowEnd);
     const drainWindowMs = Math.max(0, windowEnd - now);
     this.#closingAt = Date.now();
@@ -736,7 +654,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#phaseTimer = undefined;
     this.#queue.clear();
     this.#plan = undefined;
-    this.#hold?.abort.abort();
+    this.#hold?.stop();
     const report: DrainReport = {
       trigger: this.#trigger ?? 'api',
       terminating: this.#terminating,
@@ -751,7 +669,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       refusedUpgrades: this.#refusedUpgrades,
       forced: this.#forced,
       signalled: this.#signalled,
-      hold: this.#holdReport(),
+      hold: this.#hold?.report(this.#closingStartedAt, this.#windowEnd),
     };
     this.#setState(DrainState.DRAINED);
     this.options.logger.info({ ...report }, 'baton: drained');
@@ -763,28 +681,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       // Let 'drained' listeners and pending writes run, then exit as the default SIGTERM would have.
       void this.#release().then(() => setImmediate(() => process.exit(0)));
     }
-  }
-
-  #holdMetrics(): { holdSeconds: number; holdOutcome: string | undefined } {
-    const hold = this.#hold;
-    const times = this.#times;
-    if (!hold || !times) return { holdSeconds: 0, holdOutcome: undefined };
-    const until = this.#closingStartedAt > 0 ? this.#closingStartedAt : performance.now();
-    return { holdSeconds: Math.max(0, until - times.propagatedAt) / 1000, holdOutcome: hold.outcome ?? 'holding' };
-  }
-
-  #holdReport(): HoldReport | undefined {
-    const hold = this.#hold;
-    const times = this.#times;
-    if (!hold || !times) return undefined;
-    const closed = this.#closingStartedAt > 0;
-    return {
-      // Destroyed while still waiting: the hold never decided anything.
-      outcome: hold.outcome ?? 'capped',
-      reason: hold.outcome === undefined ? 'destroyed' : hold.reason,
-      heldMs: closed ? Math.max(0, Math.round(this.#closingStartedAt - times.propagatedAt)) : 0,
-      windowMs: closed ? Math.round(this.#windowEnd - this.#closingStartedAt) : 0,
-    };
   }
 
   #setState(to: DrainStateName): void {
@@ -819,7 +715,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       hinted: this.#hinted,
       terminated: this.#terminated,
       drainStartedAtSeconds: this.#startedAt / 1000,
-      ...this.#holdMetrics(),
+      ...(this.#hold?.metrics(this.#closingStartedAt) ?? { holdSeconds: 0, holdOutcome: undefined }),
     };
   }
 
@@ -832,26 +728,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       return true;
     }
   }
-}
-
-interface ActiveHold {
-  readonly abort: AbortController;
-  /** undefined while the hook has not answered (and the cap has not been reached). */
-  outcome: HoldOutcome | undefined;
-  reason: string;
-  /** Monotonic time the hook answered. */
-  settledAt: number | undefined;
-  groupDeadlineAt: number | undefined;
-}
-
-const HOOK_OUTCOMES = new Set(['peers-terminating', 'no-rollout', 'unknown']);
-
-/** Timers fire a little late; a start within this of the cap still counts as released in time. */
-const CLOCK_SLACK_MS = 5;
-
-function errorCode(error: unknown, fallback: string): string {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' && code.startsWith('BATON_ERR_') ? code : fallback;
 }
 
 function isWebSocketServer(value: unknown): value is WebSocketServer {

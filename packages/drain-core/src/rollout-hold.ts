@@ -5,6 +5,7 @@
 // starts closing only once they are all terminating and their endpoint removal has propagated. drain-core
 // knows nothing of Kubernetes: @baton/kubernetes is one source of the hook.
 
+import { ErrorCodes } from './errors.js';
 import type { Logger } from './logger.js';
 
 export interface RolloutHoldContext {
@@ -74,17 +75,6 @@ export function drainTimes(
   return { propagatedAt, windowEndAt, holdCapAt: windowEndAt - budget.drainWindowMs * minWindowShare };
 }
 
-/** When closing starts, given what the hold knows so far (monotonic ms). */
-export function closingStartAt(
-  times: DrainTimes,
-  hold: { pending: boolean; releasedAt?: number | undefined; waitPropagation: boolean },
-  propagationDelayMs: number,
-): number {
-  if (hold.pending) return times.holdCapAt;
-  if (hold.releasedAt === undefined || !hold.waitPropagation) return times.propagatedAt;
-  return Math.min(times.holdCapAt, Math.max(times.propagatedAt, hold.releasedAt + propagationDelayMs));
-}
-
 /**
  * The window's end once closing starts at `startAt`: the pod's own end, moved earlier to the group's deadline
  * (less the close timeout and margin the group's pods keep, as this one does), never below the minimum window.
@@ -98,4 +88,143 @@ export function windowEndAt(
   const own = times.windowEndAt;
   if (groupWindowEndAt === undefined || groupWindowEndAt >= own) return own;
   return Math.max(startAt + minWindowMs, groupWindowEndAt);
+}
+
+const HOOK_OUTCOMES = new Set(['peers-terminating', 'no-rollout', 'unknown']);
+
+/** Timers fire a little late; a start within this of the cap still counts as released in time. */
+const CLOCK_SLACK_MS = 5;
+
+/**
+ * One drain's hold: calls the hook once, records its answer, and says when closing may start. Times are
+ * monotonic (performance.now()), converted to epoch ms only for the hook.
+ */
+export class HoldRun {
+  readonly #abort = new AbortController();
+  readonly #times: DrainTimes;
+  readonly #propagationDelayMs: number;
+  readonly #logger: Required<Logger>;
+  #outcome: HoldOutcome | undefined;
+  #reason = '';
+  #settledAt: number | undefined;
+  #groupDeadlineAt: number | undefined;
+
+  /** `onSettled` runs when the hook's answer changes when closing may start. */
+  constructor(
+    hook: RolloutHold,
+    options: { times: DrainTimes; propagationDelayMs: number; logger: Required<Logger>; onSettled: () => void },
+  ) {
+    this.#times = options.times;
+    this.#propagationDelayMs = options.propagationDelayMs;
+    this.#logger = options.logger;
+    const capAt = Date.now() + (options.times.holdCapAt - performance.now());
+    this.#logger.info({ capAt: new Date(capAt).toISOString() }, 'baton: rollout hold started');
+    let answer: Promise<RolloutHoldResult>;
+    try {
+      answer = Promise.resolve(hook({ signal: this.#abort.signal, capAt, logger: options.logger }));
+    } catch (error) {
+      answer = Promise.reject(error);
+    }
+    answer.then(
+      (result) => this.#settle(result, options.onSettled),
+      (error: unknown) =>
+        this.#settle({ outcome: 'unknown', reason: errorCode(error, ErrorCodes.HOLD_FAILED) }, options.onSettled),
+    );
+  }
+
+  /** Still waiting for the hook. */
+  get pending(): boolean {
+    return this.#outcome === undefined;
+  }
+
+  /** When closing starts, as far as the hold knows now. */
+  closingStartAt(): number {
+    const times = this.#times;
+    if (this.#outcome === undefined) return times.holdCapAt;
+    if (this.#outcome !== 'released') return times.propagatedAt;
+    // The peers' endpoints need their own propagation delay to leave every load balancer.
+    return Math.min(
+      times.holdCapAt,
+      Math.max(times.propagatedAt, (this.#settledAt as number) + this.#propagationDelayMs),
+    );
+  }
+
+  /**
+   * Closing starts now: a hold that has not been released in time is capped (and its hook aborted). Returns
+   * the group's window end (monotonic), if the hook gave one.
+   */
+  begin(now: number, budget: { closeTimeoutMs: number; safetyMarginMs: number }): number | undefined {
+    const releasedTooLate =
+      this.#outcome === 'released' &&
+      (this.#settledAt as number) + this.#propagationDelayMs > this.#times.holdCapAt + CLOCK_SLACK_MS;
+    if (this.#outcome === undefined || releasedTooLate) {
+      this.#reason = this.#outcome === undefined ? 'minimum window reached' : 'peers terminated after the cap';
+      this.#outcome = 'capped';
+      this.#abort.abort();
+      this.#logger.warn(
+        { reason: this.#reason },
+        'baton: rollout hold capped: other pods still serve, but the window cannot shrink further',
+      );
+    }
+    // The earliest SIGKILL among the pods released together; the group runs one budget.
+    if (this.#groupDeadlineAt === undefined) return undefined;
+    return now + (this.#groupDeadlineAt - Date.now()) - budget.closeTimeoutMs - budget.safetyMarginMs;
+  }
+
+  /** The drain ended (or was destroyed): stop the hook. */
+  stop(): void {
+    this.#abort.abort();
+  }
+
+  /** What the report says; closing started at `closingStartedAt` (0: never) and ended its window at `windowEnd`. */
+  report(closingStartedAt: number, windowEnd: number): HoldReport {
+    const closed = closingStartedAt > 0;
+    return {
+      // Destroyed while still waiting: the hold never decided anything.
+      outcome: this.#outcome ?? 'capped',
+      reason: this.#outcome === undefined ? 'destroyed' : this.#reason,
+      heldMs: closed ? Math.max(0, Math.round(closingStartedAt - this.#times.propagatedAt)) : 0,
+      windowMs: closed ? Math.round(windowEnd - closingStartedAt) : 0,
+    };
+  }
+
+  /** For the metrics: held so far (seconds) and the outcome, `holding` while waiting. */
+  metrics(closingStartedAt: number): { holdSeconds: number; holdOutcome: string } {
+    const until = closingStartedAt > 0 ? closingStartedAt : performance.now();
+    return {
+      holdSeconds: Math.max(0, until - this.#times.propagatedAt) / 1000,
+      holdOutcome: this.#outcome ?? 'holding',
+    };
+  }
+
+  #settle(result: RolloutHoldResult, onSettled: () => void): void {
+    // Capped or stopped first: the answer came too late to matter.
+    if (this.#outcome !== undefined || this.#abort.signal.aborted) return;
+    if (!result || typeof result !== 'object' || !HOOK_OUTCOMES.has(result.outcome)) {
+      this.#outcome = 'unknown';
+      this.#reason = ErrorCodes.HOLD_FAILED;
+    } else {
+      this.#outcome = result.outcome === 'peers-terminating' ? 'released' : result.outcome;
+      this.#reason = result.reason ?? result.outcome;
+      if (result.outcome === 'peers-terminating' && Number.isFinite(result.groupDeadlineAt)) {
+        this.#groupDeadlineAt = result.groupDeadlineAt;
+      }
+    }
+    this.#settledAt = performance.now();
+    const log = { outcome: this.#outcome, reason: this.#reason };
+    if (this.#outcome === 'unknown') {
+      this.#logger.warn(
+        log,
+        'baton: rollout hold could not tell whether other pods still serve; closing as without a hold',
+      );
+    } else {
+      this.#logger.info(log, 'baton: rollout hold settled');
+    }
+    onSettled();
+  }
+}
+
+function errorCode(error: unknown, fallback: string): string {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' && code.startsWith('BATON_ERR_') ? code : fallback;
 }

@@ -217,6 +217,9 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       Math.max(scale(60_000), 20_000 + options.clients * 5),
     );
     const before = await fleet.report();
+    // Set-up counts for nothing: connects the balancer dropped while the first pods' endpoints propagated.
+    await balancer.openFlows();
+    const droppedBefore = balancer.dropped;
     const startedAt = Date.now();
     const connections: { t: number; v1: number; v2: number }[] = [];
     const sampler = setInterval(async () => {
@@ -247,6 +250,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
     result.model = describeModel(run, options, readiness, scale);
+    result.droppedConnects -= droppedBefore;
     result.series.connections = connections;
     return result;
   } finally {

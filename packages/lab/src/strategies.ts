@@ -88,8 +88,10 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
         name: `RollingUpdate 100%, ${readyName}, ${hold ? 'hold' : 'no hold'}`,
         readiness: model,
         rolloutHold: hold,
-        // Over the whole window the hold may only wait if the window may shrink to what is left.
-        ...(hold && model !== READINESS.quarter ? { minWindowShare: 0.15 } : {}),
+        // Over the whole window the hold may only wait if the window may shrink to what is left
+        // (minWindowShare ≤ 1 − spread of the deletions / window).
+        ...(hold && model === READINESS.whole ? { minWindowShare: 0.05 } : {}),
+        ...(hold && model === READINESS.newNode ? { minWindowShare: 0.15 } : {}),
         strategy: surge100(replicas),
       });
     }

@@ -47,12 +47,13 @@ function sawEveryReconnect(result: StrategyResult, clients: number): void {
 
 describe('release lab', () => {
   // Issue 9's rows: 1,000 plain clients, new pods ready over a quarter of the window or over all of it. Over
-  // the whole window the hold can wait only if the window may shrink to what is left (min share 0.15: the
-  // first and last deletions of seed 1 lie 68 of 83 real seconds apart).
+  // the whole window the hold can wait only if the window may shrink to what is left: the first and last
+  // deletions of seed 1 lie about 70 of 83 real seconds apart, so the hold needs minWindowShare ≤ 1 − 70/83
+  // (0.16); 0.05 leaves room for the processes' start-up jitter (0.15 was capped once in 4 runs).
   describe.each([4, 8])('rollout hold, %i replicas, 1,000 clients', (replicas) => {
     it.each([
       ['a quarter of the window', READINESS.quarter, undefined],
-      ['the whole window', READINESS.whole, 0.15],
+      ['the whole window', READINESS.whole, 0.05],
     ] as const)(
       'new pods ready over %s: each client once, no late accept, paced, inside the grace period',
       async (_label, readiness, share) => {
