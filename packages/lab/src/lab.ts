@@ -120,13 +120,18 @@ export const REAL = {
   synTimeoutMs: 127_000,
 };
 
-/** The budget drain-core derives from REAL (window 83 s), by drain-core's own rule. */
-export const REAL_BUDGET = resolveDrainBudget({
-  gracePeriodMs: REAL.graceMs,
-  propagationDelayMs: REAL.propagationMs,
-  closeTimeoutMs: REAL.closeTimeoutMs,
-  safetyMarginMs: REAL.marginMs,
-});
+/** The pods' budget at a time scale, by drain-core's own rule (the window is derived from it). */
+function labBudget(scale: (ms: number) => number, propagationMs: number) {
+  return resolveDrainBudget({
+    gracePeriodMs: scale(REAL.graceMs),
+    propagationDelayMs: scale(propagationMs),
+    closeTimeoutMs: scale(REAL.closeTimeoutMs),
+    safetyMarginMs: scale(REAL.marginMs),
+  });
+}
+
+/** The real-world budget (window 83 s). */
+export const REAL_BUDGET = labBudget((ms) => ms, REAL.propagationMs);
 
 const gateways = {
   ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
@@ -144,12 +149,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
   const seconds = (ms: number) => String(scale(ms) / 1000);
   const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
-  const { drainWindowMs: windowMs } = resolveDrainBudget({
-    gracePeriodMs: scale(REAL.graceMs),
-    propagationDelayMs: scale(propagationMs),
-    closeTimeoutMs: scale(REAL.closeTimeoutMs),
-    safetyMarginMs: scale(REAL.marginMs),
-  });
+  const { drainWindowMs: windowMs } = labBudget(scale, propagationMs);
   const balancer = new LoadBalancer({
     propagationLagMs: scale(REAL.lagMs),
     routing: {
