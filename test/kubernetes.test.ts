@@ -2,10 +2,11 @@
 // committed manifests are exactly the chart's output for its default values, and the budget they carry
 // satisfies drain-core's own rule — checked by calling drain-core, not by restating it.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -32,6 +33,7 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Secret': Secret,
   'v1/ServiceAccount': ServiceAccount,
   'rbac.authorization.k8s.io/v1/Role': Role,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
 };
 
@@ -67,6 +69,7 @@ describe('examples/kubernetes', () => {
     expect(all.map((doc) => doc.kind).sort()).toEqual([
       'Deployment',
       'HorizontalPodAutoscaler',
+      'NetworkPolicy',
       'PodDisruptionBudget',
       'Role',
       'RoleBinding',
@@ -131,12 +134,22 @@ describe('examples/kubernetes', () => {
     expect(spec.strategy.rollingUpdate).toEqual({ maxSurge: '100%', maxUnavailable: 0 });
     expect(spec.replicas).toBeUndefined();
     const container = spec.template.spec.containers[0];
-    expect(container.lifecycle.preStop.httpGet).toEqual({ path: DEFAULT_ADMIN_PATHS.drain, port: 'admin' });
+    // preStop execs baton-drain inside the container (loopback), from the repository root the image runs in.
+    const [node, script, ...args] = container.lifecycle.preStop.exec.command as string[];
+    expect([node, args]).toEqual(['node', []]);
+    expect(existsSync(fileURLToPath(new URL(`../${script}`, import.meta.url))), script).toBe(true);
+    expect(container.env.map((e: Doc) => e.name)).toContain('ADMIN_PORT');
     expect(container.readinessProbe.httpGet).toEqual({ path: DEFAULT_ADMIN_PATHS.readiness, port: 'admin' });
     expect(container.livenessProbe.httpGet).toEqual({ path: DEFAULT_ADMIN_PATHS.liveness, port: 'admin' });
     const service = byKind(all, 'Service');
     expect(service.spec.externalTrafficPolicy).toBe('Local');
     expect(service.spec.ports.map((port: Doc) => port.targetPort)).toEqual(['ws']);
+    // The admin port is reachable only from scraper namespaces; the ws port from anywhere.
+    const policy = byKind(all, 'NetworkPolicy');
+    const byPort = (name: string) =>
+      policy.spec.ingress.find((rule: Doc) => rule.ports.some((port: Doc) => port.port === name));
+    expect(byPort('ws').from).toBeUndefined();
+    expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
   });
 
   it('keeps accepting at least as long as the cloud LB needs to notice a node without serving pods', () => {

@@ -11,7 +11,10 @@ export function readConfig(env) {
   return {
     host: env.HOST ?? '127.0.0.1',
     port: integer(env, 'PORT', 8080),
-    adminHost: env.ADMIN_HOST ?? '127.0.0.1',
+    // Unset: drain-core's dual-stack default ('::', or '0.0.0.0' without IPv6), reachable on the pod IP for
+    // the kubelet's probes. Starting a drain still needs loopback (baton-drain) or BATON_ADMIN_TOKEN.
+    adminHost: env.ADMIN_HOST === '' ? undefined : env.ADMIN_HOST,
+    adminToken: env.BATON_ADMIN_TOKEN === '' ? undefined : env.BATON_ADMIN_TOKEN,
     adminPort: integer(env, 'ADMIN_PORT', 9090),
     appVersion: env.APP_VERSION ?? 'dev',
     tickMs: seconds(env, 'TICK_MS', 1000, 1),
@@ -133,7 +136,11 @@ export async function drainOptions(config, sessions, logger) {
     drainWindowMs: config.drainWindowMs,
     closeTimeoutMs: config.closeTimeoutMs,
     safetyMarginMs: config.safetyMarginMs,
-    admin: { port: config.adminPort, host: config.adminHost },
+    admin: {
+      port: config.adminPort,
+      ...(config.adminHost === undefined ? {} : { host: config.adminHost }),
+      ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
+    },
     logger,
     // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
     hintProtocol: handoff ? { handoff, snapshot: (socket) => sessions.snapshot(socket) } : true,

@@ -4,6 +4,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { drainAuthorizer } from './drain-authorization.js';
 import type { DrainTrigger } from './drain-state.js';
 import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
 import type { ResolvedLogger } from './logger.js';
@@ -33,23 +34,43 @@ export interface AdminTarget {
 
 export interface AdminServerOptions {
   port: number;
-  host: string;
+  /** Undefined: dual-stack '::', falling back to '0.0.0.0' where IPv6 is off. */
+  host: string | undefined;
+  /** Bearer token that lets a non-loopback peer start a drain. */
+  token: string | undefined;
   paths: AdminPaths;
   target: AdminTarget;
   logger: ResolvedLogger;
 }
 
+/** Admin requests never carry a body of any size; a client that sends one is misbehaving. */
+const MAX_BODY_BYTES = 1024;
+/** Probes and scrapers need a handful of connections; a flood must not pin the process's descriptors. */
+const MAX_CONNECTIONS = 64;
+
 export class AdminServer {
   readonly #server: Server;
+  readonly #authorize: ReturnType<typeof drainAuthorizer>;
+  #boundHost = '';
   readonly #options: AdminServerOptions;
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
 
   constructor(options: AdminServerOptions) {
     this.#options = options;
-    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) =>
-      this.#handle(req, res),
+    this.#authorize = drainAuthorizer(options.token);
+    this.#server = createServer(
+      {
+        requestTimeout: 10_000,
+        headersTimeout: 5_000,
+        maxHeaderSize: 8192,
+        // Node checks the two timeouts above only this often (default 30 s): a half-sent request would hold
+        // its socket for up to 30 s otherwise.
+        connectionsCheckingInterval: 500,
+      },
+      (req, res) => this.#handle(req, res),
     );
+    this.#server.maxConnections = MAX_CONNECTIONS;
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
@@ -70,6 +91,25 @@ export class AdminServer {
 
   async listen(): Promise<AddressInfo> {
     const { port, host } = this.#options;
+    if (host !== undefined) {
+      await this.#listenOn(port, host);
+    } else {
+      try {
+        // Dual stack: IPv6-only clusters probe over IPv6, the rest over IPv4 (mapped).
+        await this.#listenOn(port, '::');
+      } catch (error) {
+        const code = ((error as { cause?: NodeJS.ErrnoException }).cause ?? {}).code;
+        if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
+        await this.#listenOn(port, '0.0.0.0');
+      }
+    }
+    // The admin server must never keep a drained process alive.
+    this.#server.unref();
+    return this.#server.address() as AddressInfo;
+  }
+
+  async #listenOn(port: number, host: string): Promise<void> {
+    this.#boundHost = host;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(
@@ -86,9 +126,6 @@ export class AdminServer {
         resolve();
       });
     });
-    // The admin server must never keep a drained process alive.
-    this.#server.unref();
-    return this.#server.address() as AddressInfo;
   }
 
   address(): AddressInfo | undefined {
@@ -107,7 +144,19 @@ export class AdminServer {
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
-    // We never need a request body; discard it so the socket stays usable.
+    // We never need a request body: a small one is discarded so the socket stays usable, a large one refused.
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      res.setHeader('Connection', 'close');
+      sendError(res, 413, ErrorCodes.BAD_REQUEST, `Admin requests take no body (at most ${MAX_BODY_BYTES} bytes).`);
+      req.socket.destroySoon();
+      return;
+    }
+    let received = 0;
+    req.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_BODY_BYTES) req.socket.destroy();
+    });
     req.resume();
     let pathname: string;
     try {
@@ -129,6 +178,16 @@ export class AdminServer {
       }
       case paths.drain: {
         if (!allow(res, method, ['GET', 'POST'])) return;
+        const authorization = this.#authorize(req);
+        if (authorization === 'refused') {
+          this.#options.logger.warn({ method }, 'baton admin: drain refused (not loopback, no valid token)');
+          return sendError(
+            res,
+            403,
+            ErrorCodes.FORBIDDEN,
+            'Starting a drain needs a loopback peer (run baton-drain inside the container) or the admin token as Authorization: Bearer.',
+          );
+        }
         // GET is the preStop hook (the pod is being deleted); POST is a pipeline draining a pod that stays.
         const trigger: DrainTrigger = method === 'GET' ? 'prestop' : 'admin';
         const { alreadyDraining } = target.startDrain(trigger);

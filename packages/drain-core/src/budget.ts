@@ -40,7 +40,10 @@ export const BUDGET_DEFAULTS = {
   safetyMarginMs: 2_000,
 } as const;
 
-/** Validate one duration option: a finite number of milliseconds ≥ min. */
+/** The longest delay a Node.js timer can wait. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Validate one duration option: a finite number of milliseconds ≥ min, ≤ MAX_TIMER_MS. */
 export function durationOption(name: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) {
@@ -50,11 +53,12 @@ export function durationOption(name: string, value: unknown, fallback: number, m
       `The "${name}" option must be a number of milliseconds; received ${describe(value)}.`,
     );
   }
-  if (!Number.isFinite(value) || value < min) {
+  // Node's timers overflow above 2^31 − 1 ms (about 24.8 days) and fire at once, with a warning each time.
+  if (!Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
     throw codedError(
       RangeError,
       ErrorCodes.INVALID_OPTION,
-      `The "${name}" option must be a finite number of milliseconds >= ${min}; received ${value}.`,
+      `The "${name}" option must be a finite number of milliseconds between ${min} and ${MAX_TIMER_MS} (timers cannot wait longer); received ${value}.`,
     );
   }
   return value;

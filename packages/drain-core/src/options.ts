@@ -14,8 +14,17 @@ import type { SendHint } from './tracked-connection.js';
 export interface AdminOptions {
   /** Port of the admin server. 0 picks a free one (see `adminAddress()`). Required. */
   port: number;
-  /** Interface to bind. Default '0.0.0.0': the kubelet probes the pod IP. Never expose this port in a Service. */
+  /**
+   * Interface to bind. Default: dual-stack '::' (falling back to '0.0.0.0' where IPv6 is off), because the
+   * kubelet probes the pod IP, IPv4 or IPv6. Never expose this port in a Service.
+   */
   host?: string;
+  /**
+   * Bearer token that lets a peer other than loopback start a drain (`Authorization: Bearer <token>`).
+   * Default none: only loopback may (the preStop hook runs `baton-drain` inside the container). At least 32
+   * characters, random; placeholder-looking values are refused.
+   */
+  token?: string;
   /** Override endpoint paths. Defaults: /readyz, /livez, /drain, /metrics. */
   paths?: Partial<AdminPaths>;
 }
@@ -82,7 +91,7 @@ export interface ResolvedDrainOptions {
   readonly readyWhileManualDrain: boolean;
   readonly signals: readonly NodeJS.Signals[];
   readonly exitAfterDrain: ExitAfterDrain;
-  readonly admin: { port: number; host: string; paths: AdminPaths } | undefined;
+  readonly admin: { port: number; host: string | undefined; token: string | undefined; paths: AdminPaths } | undefined;
   readonly metrics: MetricsOptions | undefined;
   readonly logger: ResolvedLogger;
   readonly isCapable: ((socket: WebSocket, request: IncomingMessage | undefined) => boolean) | undefined;
@@ -180,7 +189,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     if (typeof a !== 'object' || a === null) {
       throw invalid(`The "admin" option must be an object such as { port: 9090 }, or false; received ${describe(a)}.`);
     }
-    const { port, host, paths } = a as AdminOptions;
+    const { port, host, paths, token } = a as AdminOptions;
     if (typeof port !== 'number' || !Number.isInteger(port)) {
       throw invalid(`The "admin.port" option must be an integer port number; received ${describe(port)}.`);
     }
@@ -209,7 +218,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
       if (new Set(Object.values(resolvedPaths)).size !== 4)
         throw invalid('The admin paths must be four different paths.');
     }
-    admin = { port, host: host ?? '0.0.0.0', paths: resolvedPaths };
+    admin = { port, host, token: adminToken(token), paths: resolvedPaths };
   }
 
   let metrics: MetricsOptions | undefined = {};
@@ -288,6 +297,22 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     rolloutHold,
     minWindowShare,
   };
+}
+
+/** Text that people paste before they generate a real secret. */
+const PLACEHOLDER =
+  /replace[-_ ]?me|change[-_ ]?me|placeholder|example|your[-_ ]?(token|secret)|^x+$|^(test|secret|token|password)$/i;
+
+function adminToken(token: unknown): string | undefined {
+  if (token === undefined) return undefined;
+  // The messages never quote the token: it is a secret.
+  if (typeof token !== 'string') throw invalid(`The "admin.token" option must be a string; received ${typeof token}.`);
+  if (token.length < 32 || new Set(token).size < 8 || PLACEHOLDER.test(token)) {
+    throw range(
+      'The "admin.token" option looks guessable (shorter than 32 characters, too few distinct characters, or a placeholder). Generate one, e.g. `openssl rand -base64 32`.',
+    );
+  }
+  return token;
 }
 
 function invalid(message: string): TypeError {

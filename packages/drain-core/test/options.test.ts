@@ -68,13 +68,13 @@ describe('resolveDrainBudget', () => {
       'closeTimeoutMs',
       -1,
       RangeError,
-      'The "closeTimeoutMs" option must be a finite number of milliseconds >= 1; received -1.',
+      'The "closeTimeoutMs" option must be a finite number of milliseconds between 1 and 2147483647 (timers cannot wait longer); received -1.',
     ],
     [
       'safetyMarginMs',
       Number.POSITIVE_INFINITY,
       RangeError,
-      'The "safetyMarginMs" option must be a finite number of milliseconds >= 0; received Infinity.',
+      'The "safetyMarginMs" option must be a finite number of milliseconds between 0 and 2147483647 (timers cannot wait longer); received Infinity.',
     ],
     ['drainWindowMs', null, TypeError, 'The "drainWindowMs" option must be a number of milliseconds; received null.'],
   ])('rejects %s = %s', (name, value, Kind, message) => {
@@ -173,10 +173,11 @@ describe('DrainController options', () => {
     expect(controller.isReady()).toBe(true);
   });
 
-  it('defaults the admin host to all interfaces, as the kubelet probes the pod IP', () => {
+  it('leaves the admin host to the dual-stack default (bound at listen), as the kubelet probes the pod IP', () => {
     expect(new DrainController({ admin: { port: 0 } }).options.admin).toEqual({
       port: 0,
-      host: '0.0.0.0',
+      host: undefined,
+      token: undefined,
       paths: { readiness: '/readyz', liveness: '/livez', drain: '/drain', metrics: '/metrics' },
     });
   });

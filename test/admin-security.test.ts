@@ -1,0 +1,183 @@
+// Who may start a drain, tried as a hostile neighbour would: from another network namespace (a peer that is
+// not loopback) without a token, with a wrong one, and with the right one; then the admin server's own
+// hardening on loopback (IPv6 and IPv4, half-sent requests, bodies) and the preStop command.
+
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DrainController } from '../packages/drain-core/src/index.js';
+import { useCleanups } from './support/cleanups.js';
+import { createNamespacePair, type NamespacePair, namespacesAvailable } from './support/netns.js';
+
+const cleanups = useCleanups();
+const fixture = fileURLToPath(new URL('./fixtures/admin-server.mjs', import.meta.url));
+const batonDrain = fileURLToPath(new URL('../packages/drain-core/dist/baton-drain.js', import.meta.url));
+const TOKEN = 'f4Qz9-kX2mWv7Rt1Lp8Ns3Yb6Hd0Jc5Ge-AoUiTr';
+
+/** One HTTP request; resolves with status and body. */
+function httpRequest(
+  host: string,
+  port: number,
+  options: { method?: string; path?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host, port, method: options.method ?? 'GET', path: options.path ?? '/drain', headers: options.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe.skipIf(!namespacesAvailable())('admin drain from a peer that is not loopback (network namespaces)', () => {
+  let pair: NamespacePair;
+  beforeAll(() => {
+    pair = createNamespacePair();
+  });
+  afterAll(() => pair?.remove());
+
+  /** Starts the fixture in the server namespace; resolves with its admin port. */
+  async function startServer(env: Record<string, string> = {}): Promise<number> {
+    const child = pair.node(pair.server, [fixture], env);
+    cleanups.push(async () => {
+      child.stdin?.end();
+      if (child.exitCode === null) await once(child, 'exit');
+    });
+    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+    return JSON.parse(line).port as number;
+  }
+
+  /** An HTTP request from the client namespace to the server namespace's address. */
+  async function fromNeighbour(port: number, method: string, path: string, token?: string) {
+    const script = `
+      const req = require('node:http').request({ host: '${pair.serverAddress}', port: ${port}, method: '${method}', path: '${path}',
+        headers: ${JSON.stringify(token ? { authorization: `Bearer ${token}` } : {})} }, (res) => {
+        let body = ''; res.setEncoding('utf8'); res.on('data', (c) => { body += c; });
+        res.on('end', () => { process.stdout.write(JSON.stringify({ status: res.statusCode, body })); });
+      });
+      req.on('error', (e) => { process.stdout.write(JSON.stringify({ status: 0, body: e.message })); });
+      req.end();`;
+    const child = pair.node(pair.client, ['-e', script]);
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    await once(child, 'exit');
+    return JSON.parse(out) as { status: number; body: string };
+  }
+
+  it('refuses GET and POST /drain without a token (403, coded), and nothing changes', async () => {
+    const port = await startServer();
+    for (const method of ['GET', 'POST']) {
+      const answer = await fromNeighbour(port, method, '/drain');
+      expect(answer.status).toBe(403);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'BATON_ERR_FORBIDDEN' } });
+    }
+    // Read-only endpoints stay open to the neighbour (the kubelet, scrapers), and the pod still serves.
+    const ready = await fromNeighbour(port, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(JSON.parse(ready.body)).toMatchObject({ state: 'serving' });
+  });
+
+  it('refuses a wrong token, accepts the right one', async () => {
+    const port = await startServer({ BATON_ADMIN_TOKEN: TOKEN });
+    const wrong = await fromNeighbour(port, 'GET', '/drain', `${TOKEN.slice(0, -1)}x`);
+    expect(wrong.status).toBe(403);
+    expect(wrong.body).not.toContain(TOKEN.slice(0, 8));
+    expect(JSON.parse((await fromNeighbour(port, 'GET', '/readyz')).body)).toMatchObject({ state: 'serving' });
+    const right = await fromNeighbour(port, 'GET', '/drain', TOKEN);
+    expect(right.status).toBe(202);
+    expect(JSON.parse(right.body)).toMatchObject({ state: 'draining', trigger: 'prestop' });
+  });
+});
+
+describe('admin server hardening (loopback)', () => {
+  async function started(options: { token?: string; host?: string } = {}) {
+    const controller = new DrainController({
+      gracePeriodMs: 60_000,
+      propagationDelayMs: 30_000,
+      signals: false,
+      exitAfterDrain: 'never',
+      admin: { port: 0, ...options },
+    });
+    cleanups.push(() => controller.destroy());
+    await controller.start();
+    return { controller, port: controller.adminAddress()?.port as number };
+  }
+
+  it('listens dual-stack by default: probes answer on ::1 and 127.0.0.1, and loopback may drain', async () => {
+    const { controller, port } = await started();
+    expect((await httpRequest('::1', port, { path: '/readyz' })).status).toBe(200);
+    expect((await httpRequest('127.0.0.1', port, { path: '/livez' })).status).toBe(200);
+    expect((await httpRequest('::1', port, { path: '/drain' })).status).toBe(202);
+    expect(controller.state).toBe('draining');
+  });
+
+  it('closes a half-sent request within its headers timeout', async () => {
+    const { port } = await started({ host: '127.0.0.1' });
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n');
+    const openedAt = Date.now();
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    await once(socket, 'close');
+    // headersTimeout 5 s, checked every 0.5 s: well before Node's default 30 s check interval.
+    expect(Date.now() - openedAt).toBeLessThan(8_000);
+  });
+
+  it('refuses a request body above 1 KiB with 413', async () => {
+    const { port } = await started({ host: '127.0.0.1' });
+    const answer = await httpRequest('127.0.0.1', port, {
+      method: 'POST',
+      path: '/drain',
+      headers: { 'content-length': String(64 * 1024) },
+    }).catch(() => ({ status: 0, body: '' }));
+    expect(answer.status).toBe(413);
+  });
+
+  it('refuses guessable admin tokens at construction, without quoting them', () => {
+    for (const token of [
+      'REPLACE-ME-with-openssl-rand-base64-32-output',
+      'a'.repeat(40),
+      'short-token',
+      'changeme'.repeat(5),
+    ]) {
+      expect(() => new DrainController({ signals: false, admin: { port: 0, token } }), token).toThrowError(
+        expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.not.stringContaining(token) }),
+      );
+    }
+  });
+
+  it('refuses durations a timer cannot wait (above 2^31 − 1 ms)', () => {
+    expect(() => new DrainController({ gracePeriodMs: 2 ** 31, signals: false })).toThrowError(
+      expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.stringMatching(/2147483647/) }),
+    );
+  });
+
+  it('baton-drain, the preStop command, starts a termination drain over loopback and returns at once', async () => {
+    const { controller, port } = await started();
+    const { stdout } = await promisify(execFile)(process.execPath, [batonDrain, '--port', String(port)]);
+    expect(JSON.parse(stdout)).toMatchObject({ state: 'draining', trigger: 'prestop', terminating: true });
+    expect(controller.state).toBe('draining');
+    // Nothing listening: a clear error and a non-zero exit, not a hang.
+    await controller.destroy();
+    const failed = await promisify(execFile)(process.execPath, [batonDrain, '--port', String(port)]).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/^baton-drain: could not reach/) });
+  });
+});
