@@ -42,7 +42,7 @@ describe('@baton/client in headless Chromium', () => {
     const env = (version: string) => ({
       APP_VERSION: version,
       TICK_MS: '100',
-      BATON_HANDOFF_KEYS: `k1=${'browser-test-secret-'.repeat(2)}`,
+      BATON_HANDOFF_KEYS: `k1=${'browser-test-secret-'.repeat(3)}`,
       BATON_GRACE_PERIOD_SECONDS: '6',
       BATON_PROPAGATION_SECONDS: '0.5',
       BATON_DRAIN_WINDOW_SECONDS: '2',

@@ -113,6 +113,22 @@ function optionalSeconds(env, name) {
 }
 
 /**
+ * A Handoff from BATON_HANDOFF_KEYS; a weak or placeholder key stops start-up with a coded error that names
+ * the variable (and never the secret).
+ * @param {{ id: string, secret: string }[]} keys
+ */
+function handoffFromEnv(keys) {
+  try {
+    return new Handoff({ keys });
+  } catch (error) {
+    const { code } = /** @type {{ code?: string }} */ (error);
+    const named = new RangeError(`BATON_HANDOFF_KEYS: ${/** @type {Error} */ (error).message}`);
+    Object.defineProperty(named, 'code', { value: code, enumerable: true });
+    throw named;
+  }
+}
+
+/**
  * The drain-core options a gateway builds from its configuration (the fastify plugin takes the same).
  * @param {ReturnType<typeof readConfig>} config
  * @param {{ snapshot: (socket: any) => unknown }} sessions
@@ -120,7 +136,7 @@ function optionalSeconds(env, name) {
  * @returns {Promise<import('@baton/drain-core').DrainOptions>}
  */
 export async function drainOptions(config, sessions, logger) {
-  const handoff = config.handoffKeys ? new Handoff({ keys: config.handoffKeys }) : undefined;
+  const handoff = config.handoffKeys ? handoffFromEnv(config.handoffKeys) : undefined;
   // Loaded only when asked for: the Kubernetes client costs a few hundred ms of start-up.
   const rolloutHold =
     config.rolloutHold === 'kubernetes'

@@ -119,6 +119,27 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       expect(gateway.lines.filter((line) => line.msg === 'drain state' && line.to === 'draining')).toHaveLength(1);
     });
 
+    it.each([
+      ["the chart's placeholder key", 'k1=REPLACE-ME-with-openssl-rand-base64-32-output', 'placeholder'],
+      ['a weak key (32 × "a")', `k1=${'a'.repeat(32)}`, 'key material'],
+    ])('refuses to start with %s, naming the variable, never the secret', async (_label, keys, why) => {
+      const child = spawn(process.execPath, [script], {
+        env: { ...process.env, PORT: '0', ADMIN_PORT: '0', BATON_HANDOFF_KEYS: keys },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+      });
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(2);
+      const line = JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
+      expect(line).toMatchObject({ msg: 'invalid configuration', code: 'BATON_ERR_INVALID_OPTION' });
+      expect(line.err).toContain('BATON_HANDOFF_KEYS');
+      expect(line.err).toContain(why);
+      expect(output).not.toContain(keys.slice(3, 15));
+    });
+
     it('refuses to start with an impossible budget, naming the numbers to change', async () => {
       const child = spawn(process.execPath, [script], {
         env: {

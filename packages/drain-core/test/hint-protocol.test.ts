@@ -15,7 +15,8 @@ const fast: DrainOptions = {
   hintTimeoutMs: 2_000,
   signals: false,
 };
-const handoff = new Handoff({ keys: [{ id: 'k1', secret: 'k'.repeat(32) }] });
+const SECRET = 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9pY7uE3iO1wT8=';
+const handoff = new Handoff({ keys: [{ id: 'k1', secret: SECRET }] });
 
 const cleanups = useCleanups();
 
@@ -136,13 +137,15 @@ describe('hint protocol v1 (server side)', () => {
     const clock = () => now;
     const store = new MemoryStore({ now: clock });
     const stored = new Handoff({
-      keys: [{ id: 'k1', secret: 'k'.repeat(32) }],
+      keys: [{ id: 'k1', secret: SECRET }],
       store,
       ttlMs: 1_000,
       now: clock,
       maxTokenBytes: 512,
     });
-    const otherCluster = new Handoff({ keys: [{ id: 'k9', secret: 'z'.repeat(32) }] });
+    const otherCluster = new Handoff({
+      keys: [{ id: 'k9', secret: 'Zm9vYmFyLWFub3RoZXItY2x1c3Rlci1rZXktMTIzNDU2Nzg=' }],
+    });
     const { server, seen } = await gateway({ hintProtocol: { handoff: stored, snapshot: () => ({}) } });
 
     const valid = await stored.seal({ n: 1 });

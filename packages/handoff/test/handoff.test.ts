@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Handoff, HandoffError, MemoryStore, TokenSealer } from '../src/index.js';
 
-const secretA = 'a'.repeat(32);
-const secretB = Buffer.alloc(32, 7);
+// Test-only secrets, shaped like what `openssl rand -base64 32` prints (weak ones are refused).
+const secretA = 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9pY7uE3iO1wT8=';
+const secretB = Buffer.from('8c1f4e7a2b9d6053f1a8c4e7b2d9f6031e5a8c7b4d2f9e6a3c1b8d5f7e2a4c9b', 'hex');
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -110,6 +111,27 @@ describe('TokenSealer', () => {
     }
     expect(message).toContain('key "short"');
     expect(message).not.toContain('tooshort-secret');
+  });
+
+  it.each([
+    ["the chart's placeholder", 'REPLACE-ME-with-openssl-rand-base64-32-output', 'placeholder'],
+    ['a changeme-like text', 'changeme-changeme-changeme-changeme-1234', 'placeholder'],
+    ['32 × "a"', 'a'.repeat(32), 'key material'],
+    ['all one byte', Buffer.alloc(48, 7), 'distinct bytes'],
+    ['a short base64 key (24 bytes)', 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9p', 'key material'],
+  ])('refuses a weak secret: %s, without quoting it', (_label, secret, why) => {
+    expect(() => new TokenSealer({ keys: [{ id: 'k1', secret }] })).toThrowError(
+      expect.objectContaining({
+        name: 'RangeError',
+        code: 'BATON_ERR_INVALID_OPTION',
+        message: expect.stringContaining(why),
+      }),
+    );
+    try {
+      new TokenSealer({ keys: [{ id: 'k1', secret }] });
+    } catch (error) {
+      if (typeof secret === 'string') expect((error as Error).message).not.toContain(secret.slice(0, 12));
+    }
   });
 
   it.each([
