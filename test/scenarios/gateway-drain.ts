@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openClients, tryUpgrade } from '../support/clients.js';
 import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
@@ -117,6 +118,32 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       const drained = await gateway.waitForLog((line) => line.msg === 'drained');
       expect(drained.report).toMatchObject({ connectionsAtClosing: 6, refusedUpgrades: 1 });
       expect(gateway.lines.filter((line) => line.msg === 'drain state' && line.to === 'draining')).toHaveLength(1);
+    });
+
+    it('exits before the grace period although three HTTP requests on the public port are half-sent', async () => {
+      const graceMs = 6_000;
+      const gateway = await start({
+        BATON_GRACE_PERIOD_SECONDS: String(graceMs / 1000),
+        BATON_PROPAGATION_SECONDS: '0.5',
+        BATON_CLOSE_TIMEOUT_SECONDS: '1',
+        BATON_SAFETY_MARGIN_SECONDS: '1',
+      });
+      const sockets = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const socket = connect(gateway.port, '127.0.0.1');
+          await once(socket, 'connect');
+          // Headers never finished: the server has a request in flight that will never complete.
+          socket.write('GET / HTTP/1.1\r\nHost: gateway\r\nX-Slow: ');
+          socket.on('error', () => {});
+          return socket;
+        }),
+      );
+      const t0 = Date.now();
+      gateway.child.kill('SIGTERM');
+      const exit = await gateway.exited;
+      for (const socket of sockets) socket.destroy();
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(exit.at - t0).toBeLessThan(graceMs);
     });
 
     it.each([

@@ -69,8 +69,28 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
     // that SIGTERM would have caused.
     const shouldExit = exitMode === 'always' || (exitMode === 'on-signal' && report.signalled);
     if (!closeFastifyWhenDrained && !shouldExit) return;
-    void (closeFastifyWhenDrained ? fastify.close() : Promise.resolve()).then(
-      () => {
+    // fastify.close() waits for every HTTP request in flight, and a half-sent one never finishes: the drain
+    // must still end before SIGKILL. At the budget's end (grace period less the safety margin) the remaining
+    // HTTP connections are closed, and the process exits whatever close() is still waiting for.
+    const { gracePeriodMs, safetyMarginMs } = drain.budget;
+    const cutAt = report.startedAt + gracePeriodMs - safetyMarginMs;
+    const cut = new Promise<'cut'>((resolve) => {
+      setTimeout(() => resolve('cut'), Math.max(0, cutAt - Date.now())).unref();
+    });
+    const closed = closeFastifyWhenDrained
+      ? fastify.close().then(() => 'closed' as const)
+      : Promise.resolve('closed' as const);
+    void Promise.race([closed, cut]).then(
+      async (outcome) => {
+        if (outcome === 'cut') {
+          fastify.log.warn(
+            { budgetMs: gracePeriodMs - safetyMarginMs },
+            'baton: fastify.close() did not finish inside the budget; closing its remaining HTTP connections',
+          );
+          fastify.server.closeAllConnections();
+          // Whatever close() still waits for, the margin before SIGKILL is for exiting.
+          await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, safetyMarginMs / 2).unref())]);
+        }
         if (shouldExit) process.exit(0);
       },
       (error: unknown) => {
