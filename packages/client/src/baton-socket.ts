@@ -6,7 +6,7 @@
 
 import { type BackoffOptions, reconnectDelay } from './backoff.js';
 import { BatonCloseEvent, BatonMessageEvent, MigratedEvent, ResumeEvent } from './events.js';
-import { BATON_PROTOCOL, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';
+import { BATON_PROTOCOL, MAX_TOKEN_CHARS, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';
 
 type Data = string | ArrayBufferLike | Blob | ArrayBufferView;
 
@@ -25,7 +25,12 @@ export interface UnderlyingSocket {
   onerror: ((event: unknown) => void) | null;
 }
 
-export type SocketConstructor = new (url: string, protocols?: string | string[]) => UnderlyingSocket;
+export type SocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  // ws's third argument (maxPayload, headers, agent…); browsers take none.
+  options?: never,
+) => UnderlyingSocket;
 
 export interface BatonSocketOptions extends BackoffOptions {
   /** WebSocket implementation. Default globalThis.WebSocket; in Node 20 pass `WebSocket` from 'ws'. */
@@ -40,6 +45,15 @@ export interface BatonSocketOptions extends BackoffOptions {
   maxRetries?: number;
   /** Random source in [0, 1). Default Math.random. */
   random?: () => number;
+  /**
+   * At most this many moves (hints followed) per `moveWindowMs`; hints beyond are ignored and the server's
+   * deadline close takes over (with the reconnect back-off). Default 3 per 10000 ms: a broken or hostile
+   * server cannot make the client open sockets in a loop.
+   */
+  maxMoves?: number;
+  moveWindowMs?: number;
+  /** Node only: options for the WebSocket constructor's third argument, e.g. `{ maxPayload }` for `ws`. */
+  socketOptions?: Record<string, unknown>;
 }
 
 function ignore(): void {}
@@ -76,7 +90,12 @@ export class BatonSocket extends EventTarget {
   #nextBuffer: unknown[] = [];
   /** Sends held while a switch is under way. */
   #outbox: Data[] = [];
+  /** The resume token, kept until a welcome accepted or refused it. */
   #token: string | undefined;
+  /** Sockets that offered a resume token: only their welcome may report `resumed`. */
+  readonly #offeredToken = new WeakSet<UnderlyingSocket>();
+  /** When recent moves began (ms), for the move cap. */
+  #moves: number[] = [];
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #ids = new Set<string | number>();
@@ -143,16 +162,20 @@ export class BatonSocket extends EventTarget {
 
   #open(resumeToken: string | undefined): UnderlyingSocket {
     const offered = [...this.#protocols, BATON_PROTOCOL];
-    if (resumeToken) offered.push(RESUME_PROTOCOL_PREFIX + resumeToken);
-    const socket = new this.#Socket(this.url, offered);
+    // A token the server would refuse (too long) is not sent at all.
+    const token = resumeToken && resumeToken.length <= MAX_TOKEN_CHARS ? resumeToken : undefined;
+    if (token) offered.push(RESUME_PROTOCOL_PREFIX + token);
+    const socket = this.#options.socketOptions
+      ? new this.#Socket(this.url, offered, this.#options.socketOptions as never)
+      : new this.#Socket(this.url, offered);
+    if (token) this.#offeredToken.add(socket);
     if (this.#binaryType) socket.binaryType = this.#binaryType;
     return socket;
   }
 
   #connect(): void {
-    const token = this.#token;
-    this.#token = undefined;
-    const socket = this.#open(token);
+    // The token stays until a welcome answers it: a reconnect that fails (the pod died) tries it again.
+    const socket = this.#open(this.#token);
     this.#active = socket;
     socket.onopen = () => {
       this.#attempt = 0;
@@ -189,12 +212,29 @@ export class BatonSocket extends EventTarget {
     const control = parseControl(data);
     if (control === undefined) return this.#deliver(data);
     if (control === null) return;
-    if (control.t === 'welcome') this.#onWelcome(control.resumed, control.resumeError);
-    else if (socket === this.#active && !this.#next) this.#migrate(control.token, control.deadline);
+    if (control.t === 'welcome') this.#onWelcome(socket, control.resumed, control.resumeError);
+    else if (socket === this.#active && !this.#next) {
+      // Kept for a reconnect, whether or not the move cap lets us move now.
+      if (control.token) this.#token = control.token;
+      if (this.#mayMove()) this.#migrate(control.token, control.deadline);
+    }
   }
 
-  #onWelcome(resumed: boolean, resumeError: string | undefined): void {
-    if (resumed) this.#emit(new ResumeEvent('resumed'));
+  /** The move cap: at most maxMoves per moveWindowMs. */
+  #mayMove(): boolean {
+    const now = Date.now();
+    const windowMs = this.#options.moveWindowMs ?? 10_000;
+    this.#moves = this.#moves.filter((at) => now - at < windowMs);
+    if (this.#moves.length >= (this.#options.maxMoves ?? 3)) return false;
+    this.#moves.push(now);
+    return true;
+  }
+
+  #onWelcome(socket: UnderlyingSocket, resumed: boolean, resumeError: string | undefined): void {
+    // A welcome answers the token this socket offered: accepted or refused, it is spent either way.
+    if (this.#offeredToken.has(socket)) this.#token = undefined;
+    // `resumed` means nothing on a socket that offered no token (a confused or hostile server).
+    if (resumed && this.#offeredToken.has(socket)) this.#emit(new ResumeEvent('resumed'));
     else if (resumeError) this.#emit(new ResumeEvent('resume-failed', resumeError));
   }
 
@@ -208,13 +248,16 @@ export class BatonSocket extends EventTarget {
       if (next !== this.#next) return this.#onActiveMessage(next, data);
       const control = parseControl(data);
       if (control === undefined) this.#nextBuffer.push(data);
-      else if (control?.t === 'welcome') this.#switchTo(next, control.resumed, control.resumeError);
+      else if (control?.t === 'welcome') {
+        this.#switchTo(next, control.resumed && this.#offeredToken.has(next), control.resumeError);
+      }
     };
     const abandon = () => {
       if (next !== this.#next) return;
       this.#next = undefined;
-      // Try again while the old server still holds the connection; after that, the close path reconnects.
-      if (Date.now() + 250 < deadline && this.#active?.readyState === OPEN) {
+      // Try again while the old server still holds the connection, within the move cap; after that, the close
+      // path reconnects.
+      if (Date.now() + 250 < deadline && this.#active?.readyState === OPEN && this.#mayMove()) {
         this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadline), this.#random() * 250);
       } else {
         this.#flush();
@@ -241,7 +284,7 @@ export class BatonSocket extends EventTarget {
       setTimeout(() => old.close(1000), this.#options.lingerMs ?? 1000);
     }
     this.#emit(new MigratedEvent(resumed, resumeError));
-    this.#onWelcome(resumed, resumeError);
+    this.#onWelcome(next, resumed, resumeError);
     for (const data of this.#nextBuffer) this.#deliver(data);
     this.#nextBuffer = [];
     this.#flush();

@@ -20,7 +20,10 @@ export interface Reconnect {
 
 export type Control = Welcome | Reconnect;
 
-const TOKEN = /^[A-Za-z0-9_-]{1,8192}$/;
+/** Servers refuse a resume token longer than this (docs/protocol.md, `maxTokenBytes`): a longer one is never sent. */
+export const MAX_TOKEN_CHARS = 4096;
+
+const TOKEN = new RegExp(`^[A-Za-z0-9_-]{1,${MAX_TOKEN_CHARS}}$`);
 
 /**
  * `undefined` for an app message; a Control for a valid control message; `null` for a control frame that

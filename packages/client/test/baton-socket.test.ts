@@ -225,3 +225,128 @@ describe('BatonSocket', () => {
     );
   });
 });
+
+describe('BatonSocket against a hostile or broken server', () => {
+  const hint = (token?: string) =>
+    `${CONTROL_PREFIX}${JSON.stringify({ t: 'reconnect', v: 1, deadline: Date.now() + 60_000, reason: 'x', ...(token ? { token } : {}) })}`;
+
+  it('a server that hints every connection gets a handful of sockets, not a loop', async () => {
+    let connection = 0;
+    const url = await server((socket) => {
+      const n = ++connection;
+      socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false}`);
+      socket.send(hint());
+      // An app message right behind the hint: once the client delivers it, it has dealt with the hint.
+      socket.send(`after the hint on connection ${n}`);
+    });
+    // Count the sockets the client itself opens.
+    let opened = 0;
+    class Counting extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        opened++;
+      }
+    }
+    const socket = new BatonSocket(url, [], { WebSocket: Counting as unknown as SocketConstructor, lingerMs: 10 });
+    cleanups.push(() => socket.close());
+    // Three moves (the cap per 10 s), then the fourth connection's hint is ignored: its message arrives on
+    // a socket that stays, and no fifth socket was opened.
+    await new Promise<void>((resolve) =>
+      socket.addEventListener('message', (event) => {
+        if (String((event as MessageEvent).data) === 'after the hint on connection 4') resolve();
+      }),
+    );
+    expect(opened).toBe(4);
+    expect(socket.readyState).toBe(BatonSocket.OPEN);
+  });
+
+  it("fires 'resumed' only when a token was offered", async () => {
+    const url = await server((socket) => {
+      socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":true}`);
+      socket.send('after the welcome');
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    let resumed = 0;
+    socket.addEventListener('resumed', () => resumed++);
+    // Delivered after the welcome was read.
+    await nextEvent(socket, 'message');
+    expect(resumed).toBe(0);
+  });
+
+  it('never offers a token longer than servers accept (4096 characters)', async () => {
+    const offered: string[] = [];
+    let first = true;
+    const url = await server((socket, protocols) => {
+      offered.push(protocols);
+      if (!first) return;
+      first = false;
+      socket.send(hint('t'.repeat(5000)));
+      socket.close(1012, 'draining');
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS, restartDelayMs: 10, maxMoves: 0 });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    await nextEvent(socket, 'open');
+    expect(offered).toEqual(['baton.v1', 'baton.v1']);
+  });
+
+  it('keeps its resume token until a welcome answers it: a pod that died mid-drain is retried with it', async () => {
+    const offered: string[] = [];
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http, handleProtocols: () => 'baton.v1' });
+    let phase: 'hint' | 'serve' = 'hint';
+    wss.on('connection', (socket, request) => {
+      offered.push(String(request.headers['sec-websocket-protocol']));
+      if (phase === 'hint') {
+        socket.send(hint('tok-of-the-dead-pod'));
+        // The pod dies (SIGKILL) before the client could move: every connection gone, the port closed.
+        phase = 'serve';
+        setImmediate(() => {
+          for (const client of wss.clients) client.terminate();
+          http.close();
+        });
+      }
+    });
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const port = (http.address() as AddressInfo).port;
+    cleanups.push(() => {
+      for (const client of wss.clients) client.terminate();
+      return new Promise((resolve) => (http.listening ? http.close(resolve) : resolve(undefined)));
+    });
+    const socket = new BatonSocket(`ws://127.0.0.1:${port}`, [], {
+      WebSocket: WS,
+      initialDelayMs: 20,
+      maxDelayMs: 100,
+      maxMoves: 0,
+    });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    await nextEvent(socket, 'close');
+    // A few refused reconnects while nothing listens, then the replacement comes up on the same address.
+    let failures = 0;
+    socket.addEventListener('error', () => failures++);
+    while (failures < 2) await new Promise((resolve) => socket.addEventListener('error', resolve, { once: true }));
+    http.listen(port, '127.0.0.1');
+    await nextEvent(socket, 'open');
+    expect(offered).toEqual(['baton.v1', 'baton.v1,baton.resume.tok-of-the-dead-pod']);
+  });
+
+  it('passes socketOptions to ws (maxPayload): an oversized message is refused, not delivered', async () => {
+    const url = await server((socket) => socket.send('x'.repeat(2048)));
+    const limited = new BatonSocket(url, [], { WebSocket: WS, socketOptions: { maxPayload: 1024 }, maxRetries: 0 });
+    cleanups.push(() => limited.close());
+    let delivered = 0;
+    limited.addEventListener('message', () => delivered++);
+    const errored = nextEvent(limited, 'error');
+    await nextEvent(limited, 'close');
+    await errored;
+    expect(delivered).toBe(0);
+    // The same server, without the limit: delivered.
+    const open = new BatonSocket(url, [], { WebSocket: WS });
+    cleanups.push(() => open.close());
+    const message = await nextEvent<Event & { data: unknown }>(open, 'message');
+    expect(String(message.data)).toHaveLength(2048);
+  });
+});
