@@ -15,6 +15,20 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       await Promise.all(gateways.map((gateway) => gateway.stop()));
       gateways = [];
     });
+    /** A gateway that must refuse to start: its exit code, its last log line, and everything it printed. */
+    const startupFailure = async (env: Record<string, string>) => {
+      const child = spawn(process.execPath, [script], {
+        env: { ...process.env, PORT: '0', ADMIN_PORT: '0', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+      });
+      const [code] = await once(child, 'exit');
+      const line = JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
+      return { code: code as number | null, line, output };
+    };
     const start = async (env: Record<string, string>) => {
       const gateway = await startGateway(script, env);
       gateways.push(gateway);
@@ -150,17 +164,8 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       ["the chart's placeholder key", 'k1=REPLACE-ME-with-openssl-rand-base64-32-output', 'placeholder'],
       ['a weak key (32 × "a")', `k1=${'a'.repeat(32)}`, 'key material'],
     ])('refuses to start with %s, naming the variable, never the secret', async (_label, keys, why) => {
-      const child = spawn(process.execPath, [script], {
-        env: { ...process.env, PORT: '0', ADMIN_PORT: '0', BATON_HANDOFF_KEYS: keys },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-      });
-      const [code] = await once(child, 'exit');
+      const { code, line, output } = await startupFailure({ BATON_HANDOFF_KEYS: keys });
       expect(code).toBe(2);
-      const line = JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
       expect(line).toMatchObject({ msg: 'invalid configuration', code: 'BATON_ERR_INVALID_OPTION' });
       expect(line.err).toContain('BATON_HANDOFF_KEYS');
       expect(line.err).toContain(why);
@@ -168,23 +173,11 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
     });
 
     it('refuses to start with an impossible budget, naming the numbers to change', async () => {
-      const child = spawn(process.execPath, [script], {
-        env: {
-          ...process.env,
-          PORT: '0',
-          ADMIN_PORT: '0',
-          BATON_GRACE_PERIOD_SECONDS: '10',
-          BATON_DRAIN_WINDOW_SECONDS: '30',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+      const { code, line } = await startupFailure({
+        BATON_GRACE_PERIOD_SECONDS: '10',
+        BATON_DRAIN_WINDOW_SECONDS: '30',
       });
-      let output = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-        output += chunk;
-      });
-      const [code] = await once(child, 'exit');
       expect(code).toBe(2);
-      const line = JSON.parse(output.trim().split('\n').at(-1) ?? '{}');
       expect(line).toMatchObject({ msg: 'invalid configuration', code: 'BATON_ERR_BUDGET' });
       expect(line.err).toContain('Raise gracePeriodMs (terminationGracePeriodSeconds) to at least 52000');
     });
