@@ -41,8 +41,8 @@ app.get('/', { websocket: true }, (socket, request) => sessions.accept(socket, r
 
 app.baton.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
 app.baton.on('drained', (report) => {
-  sessions.stop();
   logger.info({ report }, 'drained');
+  if (report.terminating) sessions.stop();
 });
 
 try {

@@ -42,9 +42,12 @@ wss.on('connection', (socket, request) => sessions.accept(socket, drain.resumeOf
 
 drain.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
 drain.on('drained', (report) => {
+  logger.info({ report }, 'drained');
+  // Only a pod being deleted shuts down (drain-core then exits): a manual drain can be cancelled
+  // (DELETE /drain on the admin port) and the gateway serves again.
+  if (!report.terminating) return;
   sessions.stop();
   server.close();
-  logger.info({ report }, 'drained');
 });
 
 server.on('error', (error) => {

@@ -134,6 +134,31 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       expect(gateway.lines.filter((line) => line.msg === 'drain state' && line.to === 'draining')).toHaveLength(1);
     });
 
+    it('a manual drain can be cancelled: ready again, accepting, and the process stays', async () => {
+      const gateway = await start({
+        BATON_GRACE_PERIOD_SECONDS: '6',
+        BATON_PROPAGATION_SECONDS: '0.3',
+        BATON_DRAIN_WINDOW_SECONDS: '1',
+        BATON_CLOSE_TIMEOUT_SECONDS: '1',
+        BATON_SAFETY_MARGIN_SECONDS: '1',
+      });
+      const clients = await openClients(gateway.url, 3);
+      expect((await fetch(`${gateway.adminUrl}/drain`, { method: 'POST' })).status).toBe(202);
+      await Promise.all(clients.map((client) => client.closed));
+      await gateway.waitForLog((line) => line.msg === 'drained');
+      expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
+      const cancel = await fetch(`${gateway.adminUrl}/drain`, { method: 'DELETE' });
+      expect(cancel.status).toBe(200);
+      expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
+      const upgrade = await tryUpgrade(gateway.url);
+      expect(upgrade.status).toBe(101);
+      upgrade.ws?.close();
+      // Past the whole budget of the drain that was cancelled: still running.
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      expect(gateway.child.exitCode).toBeNull();
+      expect((await fetch(`${gateway.adminUrl}/livez`)).status).toBe(200);
+    });
+
     it('exits before the grace period although three HTTP requests on the public port are half-sent', async () => {
       const graceMs = 6_000;
       const gateway = await start({

@@ -29,6 +29,8 @@ export interface AdminTarget {
   status(): Record<string, unknown>;
   isReady(): boolean;
   startDrain(trigger: DrainTrigger): { alreadyDraining: boolean };
+  /** Cancel a manual drain; false when there is none (serving, or the pod is terminating). */
+  cancelDrain(): boolean;
   metricsRegistry(): MetricsRegistry | undefined;
 }
 
@@ -51,7 +53,6 @@ const MAX_CONNECTIONS = 64;
 export class AdminServer {
   readonly #server: Server;
   readonly #authorize: ReturnType<typeof drainAuthorizer>;
-  #boundHost = '';
   readonly #options: AdminServerOptions;
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
@@ -98,7 +99,7 @@ export class AdminServer {
         // Dual stack: IPv6-only clusters probe over IPv6, the rest over IPv4 (mapped).
         await this.#listenOn(port, '::');
       } catch (error) {
-        const code = ((error as { cause?: NodeJS.ErrnoException }).cause ?? {}).code;
+        const code = (error as { cause?: NodeJS.ErrnoException }).cause?.code;
         if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw error;
         await this.#listenOn(port, '0.0.0.0');
       }
@@ -109,7 +110,6 @@ export class AdminServer {
   }
 
   async #listenOn(port: number, host: string): Promise<void> {
-    this.#boundHost = host;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => {
         reject(
@@ -177,7 +177,7 @@ export class AdminServer {
         return sendJson(res, 200, { live: true, ...target.status() }, method === 'HEAD');
       }
       case paths.drain: {
-        if (!allow(res, method, ['GET', 'POST'])) return;
+        if (!allow(res, method, ['GET', 'POST', 'DELETE'])) return;
         const authorization = this.#authorize(req);
         if (authorization === 'refused') {
           this.#options.logger.warn({ method }, 'baton admin: drain refused (not loopback, no valid token)');
@@ -185,8 +185,20 @@ export class AdminServer {
             res,
             403,
             ErrorCodes.FORBIDDEN,
-            'Starting a drain needs a loopback peer (run baton-drain inside the container) or the admin token as Authorization: Bearer.',
+            'Starting or cancelling a drain needs a loopback peer (run baton-drain inside the container) or the admin token as Authorization: Bearer.',
           );
+        }
+        if (method === 'DELETE') {
+          if (!target.cancelDrain()) {
+            return sendError(
+              res,
+              409,
+              ErrorCodes.NOT_CANCELLABLE,
+              'No manual drain to cancel: the pod is serving, or it is being deleted (a terminating drain cannot be cancelled).',
+            );
+          }
+          this.#options.logger.info({}, 'baton admin: manual drain cancelled');
+          return sendJson(res, 200, { cancelled: true, ...target.status() });
         }
         // GET is the preStop hook (the pod is being deleted); POST is a pipeline draining a pod that stays.
         const trigger: DrainTrigger = method === 'GET' ? 'prestop' : 'admin';

@@ -63,6 +63,8 @@ export interface DrainReport {
   readonly forced: boolean;
   /** True when a signal (SIGTERM) arrived before the drain ended, whatever started it. */
   readonly signalled: boolean;
+  /** True when a manual drain was cancelled (`cancel()`, DELETE on the admin drain path) before it ended. */
+  readonly cancelled: boolean;
   /** The rollout-aware hold of a terminating drain with a `rolloutHold` hook; undefined otherwise. */
   readonly hold: HoldReport | undefined;
 }
@@ -130,6 +132,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #hinted = 0;
   #terminated = 0;
   #refusedUpgrades = 0;
+  /** The counters when the current drain began: a report counts one drain (a cancelled one can be followed by another). */
+  #base = { closed: 0, hinted: 0, terminated: 0, refusedUpgrades: 0 };
   #forced = false;
   #drained: Promise<DrainReport> | undefined;
   #resolveDrained: ((report: DrainReport) => void) | undefined;
@@ -266,6 +270,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
             this.#begin(trigger, trigger === 'prestop');
             return { alreadyDraining };
           },
+          cancelDrain: () => this.cancel(),
           metricsRegistry: (): MetricsRegistry | undefined => this.#metrics?.registry,
         },
       });
@@ -351,6 +356,65 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     return this.#drainedPromise();
   }
 
+  /**
+   * Cancel a manual drain (a pod that stays): back to serving — readiness passes, upgrades are accepted, no
+   * further connection is closed or hinted (those already closed or hinted go their way). A pending `drain()`
+   * resolves with `cancelled: true`. Returns false, and changes nothing, while serving or for a terminating
+   * drain (a pod being deleted cannot be un-deleted).
+   */
+  cancel(): boolean {
+    if (this.#state === DrainState.SERVING || this.#terminating) return false;
+    if (this.#phaseTimer !== undefined) clearTimeout(this.#phaseTimer);
+    this.#phaseTimer = undefined;
+    // Plan steps and due times stop here; close timeouts of connections already closing stay in the queue.
+    this.#plan = undefined;
+    this.#hold?.stop();
+    const report = this.#report({ cancelled: true });
+    this.options.logger.info({ ...report }, 'baton: drain cancelled; serving again');
+    this.#resolveDrained?.(report);
+    this.#drained = undefined;
+    this.#resolveDrained = undefined;
+    this.#setState(DrainState.SERVING);
+    this.#trigger = undefined;
+    this.#startedAt = 0;
+    return true;
+  }
+
+  #resetDrainRecord(): void {
+    this.#closingAt = undefined;
+    this.#closingStartedAt = 0;
+    this.#windowEnd = 0;
+    this.#hold = undefined;
+    this.#connectionsAtClosing = 0;
+    this.#endedPerSecond.length = 0;
+    this.#base = {
+      closed: this.#closed,
+      hinted: this.#hinted,
+      terminated: this.#terminated,
+      refusedUpgrades: this.#refusedUpgrades,
+    };
+  }
+
+  #report(extra: { cancelled: boolean }): DrainReport {
+    return {
+      trigger: this.#trigger ?? 'api',
+      terminating: this.#terminating,
+      startedAt: this.#startedAt,
+      closingAt: this.#closingAt,
+      drainedAt: Date.now(),
+      connectionsAtClosing: this.#connectionsAtClosing,
+      closed: this.#closed - this.#base.closed,
+      hinted: this.#hinted - this.#base.hinted,
+      perSecond: [...this.#endedPerSecond],
+      terminated: this.#terminated - this.#base.terminated,
+      refusedUpgrades: this.#refusedUpgrades - this.#base.refusedUpgrades,
+      forced: this.#forced,
+      signalled: this.#signalled,
+      cancelled: extra.cancelled,
+      hold: this.#hold?.report(this.#closingStartedAt, this.#windowEnd),
+    };
+  }
+
   #drainedPromise(): Promise<DrainReport> {
     this.#drained ??= new Promise<DrainReport>((resolve) => {
       this.#resolveDrained = resolve;
@@ -369,6 +433,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#trigger = trigger;
     this.#terminating = terminating;
     this.#startedAt = Date.now();
+    this.#resetDrainRecord();
     const budget = this.options.budget;
     this.options.logger.info(
       { trigger, terminating, connections: this.#connections.size, ...budgetLog(budget) },
@@ -500,7 +565,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** A connection's scheduled time: hint it if it can move itself, otherwise close it with 1012. */
   #due(socket: WebSocket): void {
     const flags = this.#connections.get(socket);
-    if (flags === undefined || phaseOf(flags) !== 'open') return;
+    // Not closing any more: the drain was cancelled.
+    if (flags === undefined || phaseOf(flags) !== 'open' || this.#state !== DrainState.CLOSING) return;
     if (isCapable(flags) && this.#sendHint) {
       const now = performance.now();
       const deadline = Math.min(now + this.options.hintTimeoutMs, this.#windowEnd);
@@ -655,32 +721,47 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#queue.clear();
     this.#plan = undefined;
     this.#hold?.stop();
-    const report: DrainReport = {
-      trigger: this.#trigger ?? 'api',
-      terminating: this.#terminating,
-      startedAt: this.#startedAt,
-      closingAt: this.#closingAt,
-      drainedAt: Date.now(),
-      connectionsAtClosing: this.#connectionsAtClosing,
-      closed: this.#closed,
-      hinted: this.#hinted,
-      perSecond: [...this.#endedPerSecond],
-      terminated: this.#terminated,
-      refusedUpgrades: this.#refusedUpgrades,
-      forced: this.#forced,
-      signalled: this.#signalled,
-      hold: this.#hold?.report(this.#closingStartedAt, this.#windowEnd),
-    };
+    const report = this.#report({ cancelled: false });
     this.#setState(DrainState.DRAINED);
     this.options.logger.info({ ...report }, 'baton: drained');
     this.#drainedPromise();
     this.#resolveDrained?.(report);
     this.emit('drained', report);
+    if (this.#shouldExit()) void this.#exit(report);
+  }
+
+  /**
+   * The exit policy, in one place: only a drain of a pod being deleted ends the process (never a manual
+   * drain, never destroy()): after a signal by default, or after any terminating drain with 'always'.
+   */
+  #shouldExit(): boolean {
     const exit = this.options.exitAfterDrain;
-    if (!this.#forced && (exit === 'always' || (exit === 'on-signal' && this.#signalled))) {
-      // Let 'drained' listeners and pending writes run, then exit as the default SIGTERM would have.
-      void this.#release().then(() => setImmediate(() => process.exit(0)));
+    return !this.#forced && this.#terminating && (exit === 'always' || (exit === 'on-signal' && this.#signalled));
+  }
+
+  async #exit(report: DrainReport): Promise<void> {
+    const beforeExit = this.options.beforeExit;
+    if (beforeExit) {
+      // The app's own shutdown (e.g. fastify.close()), bounded by what is left before SIGKILL.
+      const { gracePeriodMs, safetyMarginMs } = this.options.budget;
+      const leftMs = Math.max(0, report.startedAt + gracePeriodMs - safetyMarginMs / 2 - Date.now());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        await Promise.race([
+          Promise.resolve().then(() => beforeExit(report)),
+          new Promise((resolve) => {
+            timer = setTimeout(resolve, leftMs);
+          }),
+        ]);
+      } catch (error) {
+        this.options.logger.error({ err: String(error) }, 'baton: beforeExit failed; exiting anyway');
+      } finally {
+        clearTimeout(timer);
+      }
     }
+    await this.#release();
+    // Let 'drained' listeners and pending writes run, then exit as the default SIGTERM would have.
+    setImmediate(() => process.exit(0));
   }
 
   #setState(to: DrainStateName): void {

@@ -18,6 +18,8 @@ export const ErrorCodes = {
   NOT_FOUND: 'BATON_ERR_NOT_FOUND',
   /** Admin HTTP: the method is not allowed on that path (405, with Allow). */
   METHOD_NOT_ALLOWED: 'BATON_ERR_METHOD_NOT_ALLOWED',
+  /** Admin HTTP: DELETE on the drain path with no manual drain to cancel (409). */
+  NOT_CANCELLABLE: 'BATON_ERR_NOT_CANCELLABLE',
   /** Admin HTTP: a drain was asked for by a peer that is not loopback and offered no valid token (403). */
   FORBIDDEN: 'BATON_ERR_FORBIDDEN',
   /** Admin HTTP: the request could not be parsed, or its body is too large (400 / 413). */

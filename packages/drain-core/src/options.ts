@@ -51,8 +51,16 @@ export interface DrainOptions extends DrainBudgetInput {
   readyWhileManualDrain?: boolean;
   /** Signals that start a termination drain once `start()` ran. Default ['SIGTERM']; [] or false for none. */
   signals?: NodeJS.Signals[] | false;
-  /** Exit the process (code 0) when drained: after a signal-triggered drain (default), always, or never. */
+  /**
+   * Exit the process (code 0) when a drain of a pod being deleted ended: after a signal arrived (default),
+   * after any terminating drain ('always'), or never. A manual drain never ends the process.
+   */
   exitAfterDrain?: ExitAfterDrain;
+  /**
+   * Runs before that exit, e.g. the web framework's own close; bounded by what is left of the grace period
+   * (less half the safety margin), then the process exits whatever it still waits for.
+   */
+  beforeExit?: (report: import('./drain-controller.js').DrainReport) => Promise<void> | void;
   /** The admin server, started by `start()`. Default: none. */
   admin?: AdminOptions | false;
   /** baton_* Prometheus metrics (needs prom-client). Default: on when prom-client can be imported. */
@@ -100,6 +108,7 @@ export interface ResolvedDrainOptions {
   readonly hintTimeoutMs: number;
   readonly random: () => number;
   readonly rolloutHold: RolloutHold | undefined;
+  readonly beforeExit: DrainOptions['beforeExit'];
   readonly minWindowShare: number;
 }
 
@@ -127,6 +136,7 @@ const KNOWN_OPTIONS = new Set([
   'random',
   'rolloutHold',
   'minWindowShare',
+  'beforeExit',
 ]);
 
 const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
@@ -239,6 +249,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
   const sendHint = functionOption('sendHint', options.sendHint);
   const random = functionOption('random', options.random) ?? Math.random;
   const rolloutHold = functionOption('rolloutHold', options.rolloutHold);
+  const beforeExit = functionOption('beforeExit', options.beforeExit);
   const minWindowShare = numberInRange('minWindowShare', options.minWindowShare, 0.5, 0, 1);
   if (minWindowShare === 0) {
     throw range('The "minWindowShare" option must be greater than 0: a hold may not leave no window at all.');
@@ -296,6 +307,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     random,
     rolloutHold,
     minWindowShare,
+    beforeExit,
   };
 }
 

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
-import { openClient } from '../../../test/support/clients.js';
-import { DrainController, type DrainOptions } from '../src/index.js';
-import { startWsServer } from './helpers.js';
+import { openClient, openClients, tryUpgrade } from '../../../test/support/clients.js';
+import { DrainController, type DrainOptions, DrainState } from '../src/index.js';
+import { startWsServer, stateReached } from './helpers.js';
 
 const fast: DrainOptions = {
   gracePeriodMs: 10_000,
@@ -89,7 +89,7 @@ describe('admin server', () => {
     const { base, controller } = await startAdmin();
     const put = await fetch(`${base}/drain`, { method: 'PUT' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
     expect(await put.json()).toMatchObject({ error: { code: 'BATON_ERR_METHOD_NOT_ALLOWED' } });
     const postReady = await fetch(`${base}/readyz`, { method: 'POST' });
     expect(postReady.status).toBe(405);
@@ -163,5 +163,42 @@ describe('admin server', () => {
     const { base } = await startAdmin({ admin: { port: 0, host: '127.0.0.1', paths: { readiness: '/health/ready' } } });
     expect((await fetch(`${base}/health/ready`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(404);
+  });
+});
+
+describe('cancelling a manual drain (DELETE on the drain path)', () => {
+  it('restores readiness and upgrades, stops the closes, and resolves the drain as cancelled', async () => {
+    const { server, controller, base } = await startAdmin({ drainWindowMs: 5_000, exitAfterDrain: 'always' });
+    const clients = await openClients(server.url, 20);
+    const drained = controller.whenDrained();
+    expect((await fetch(`${base}/drain`, { method: 'POST' })).status).toBe(202);
+    // Manual drain: readiness fails so the endpoint goes away, closes begin after the propagation delay.
+    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    await stateReached(controller, DrainState.CLOSING);
+    const closedBefore = clients.filter((client) => client.close).length;
+    const cancel = await fetch(`${base}/drain`, { method: 'DELETE' });
+    expect(cancel.status).toBe(200);
+    expect(await cancel.json()).toMatchObject({ cancelled: true, state: 'serving' });
+    const report = await drained;
+    expect(report).toMatchObject({ cancelled: true, terminating: false });
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    expect((await tryUpgrade(server.url)).status).toBe(101);
+    // The rest of the window passes (the test's subject is time: nothing else may close).
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    const closedAfter = clients.filter((client) => client.close).length;
+    expect(closedAfter).toBeLessThanOrEqual(closedBefore + 1);
+    expect(closedAfter).toBeLessThan(clients.length);
+    // A manual drain never ended the process (exitAfterDrain 'always' concerns pods being deleted only).
+    expect(controller.state).toBe(DrainState.SERVING);
+  });
+
+  it('refuses to cancel a terminating drain or nothing at all (409, coded)', async () => {
+    const { base } = await startAdmin({ exitAfterDrain: 'never' });
+    const nothing = await fetch(`${base}/drain`, { method: 'DELETE' });
+    expect(nothing.status).toBe(409);
+    expect(await nothing.json()).toMatchObject({ error: { code: 'BATON_ERR_NOT_CANCELLABLE' } });
+    expect((await fetch(`${base}/drain`)).status).toBe(202); // GET: the preStop hook, a terminating drain
+    const terminating = await fetch(`${base}/drain`, { method: 'DELETE' });
+    expect(terminating.status).toBe(409);
   });
 });

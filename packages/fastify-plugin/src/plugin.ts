@@ -11,7 +11,6 @@ import {
   type DrainOptions,
   type DrainReport,
   ErrorCodes,
-  type ExitAfterDrain,
   type ResumeResult,
 } from '@baton/drain-core';
 import type { WebsocketPluginOptions } from '@fastify/websocket';
@@ -39,21 +38,63 @@ declare module 'fastify' {
 
 const kPreCloseRan = Symbol('baton.preCloseRan');
 
+function invalidOption(message: string): TypeError {
+  return Object.assign(new TypeError(message), { code: ErrorCodes.INVALID_OPTION });
+}
+
 const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, options) => {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError('@baton/fastify-plugin options must be an object.');
+    throw invalidOption('@baton/fastify-plugin options must be an object.');
   }
   const wss = (fastify as FastifyInstance & { websocketServer?: unknown }).websocketServer;
   if (!wss) {
     throw new BatonError(ErrorCodes.INVALID_SERVER, 'Register @fastify/websocket before @baton/fastify-plugin.');
   }
-  const { closeFastifyWhenDrained = true, exitAfterDrain = 'on-signal', ...drainOptions } = options;
+  const { closeFastifyWhenDrained = true, beforeExit, ...drainOptions } = options;
   if (typeof closeFastifyWhenDrained !== 'boolean') {
-    throw new TypeError('The "closeFastifyWhenDrained" option must be true or false.');
+    throw invalidOption('The "closeFastifyWhenDrained" option must be true or false.');
   }
-  // drain-core validates everything else (with its coded errors) here, at registration.
-  const drain = new DrainController({ logger: fastify.log, ...drainOptions, exitAfterDrain: 'never' });
-  const exitMode = exitAfterDrain as ExitAfterDrain;
+  if (beforeExit !== undefined && typeof beforeExit !== 'function') {
+    throw invalidOption('The "beforeExit" option must be a function.');
+  }
+  // fastify.close() waits for every HTTP request in flight, and a half-sent one never finishes: at the
+  // budget's end (grace period less the safety margin) the remaining HTTP connections are closed.
+  let closing: Promise<void> | undefined;
+  const closeWithinBudget = (report: DrainReport): Promise<void> => {
+    closing ??= (async () => {
+      const { gracePeriodMs, safetyMarginMs } = drain.budget;
+      const cutAt = report.startedAt + gracePeriodMs - safetyMarginMs;
+      const closed = fastify.close().then(
+        () => 'closed' as const,
+        (error: unknown) => {
+          fastify.log.error({ err: error }, 'baton: fastify.close() failed after the drain');
+          return 'closed' as const;
+        },
+      );
+      const cut = new Promise<'cut'>((resolve) =>
+        setTimeout(() => resolve('cut'), Math.max(0, cutAt - Date.now())).unref(),
+      );
+      if ((await Promise.race([closed, cut])) === 'cut') {
+        fastify.log.warn(
+          { budgetMs: gracePeriodMs - safetyMarginMs },
+          'baton: fastify.close() did not finish inside the budget; closing its remaining HTTP connections',
+        );
+        fastify.server.closeAllConnections();
+      }
+    })();
+    return closing;
+  };
+  // drain-core validates everything else (with its coded errors) here, at registration, and owns the exit
+  // policy: only a drain of a pod being deleted ends the process, after fastify's own close.
+  const drain = new DrainController({
+    logger: fastify.log,
+    ...drainOptions,
+    beforeExit: async (report) => {
+      // A drain that fastify.close() itself started needs no second close.
+      if (closeFastifyWhenDrained && report.trigger !== 'api') await closeWithinBudget(report);
+      await beforeExit?.(report);
+    },
+  });
   drain.attach(wss as never);
   fastify.decorate('baton', drain);
   fastify.decorateRequest('batonResume', {
@@ -62,42 +103,11 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
     },
   });
 
-  // 'drained' fires once per controller.
+  // A terminating drain the pod started (SIGTERM, preStop) ends with fastify's own shutdown, whether or not
+  // the process then exits (exitAfterDrain). A manual drain leaves fastify serving: it can be cancelled.
   drain.on('drained', (report: DrainReport) => {
-    if (report.forced || report.trigger === 'api') return;
-    // A drain the pod started (SIGTERM, preStop) ends with fastify's own shutdown, then the process exit
-    // that SIGTERM would have caused.
-    const shouldExit = exitMode === 'always' || (exitMode === 'on-signal' && report.signalled);
-    if (!closeFastifyWhenDrained && !shouldExit) return;
-    // fastify.close() waits for every HTTP request in flight, and a half-sent one never finishes: the drain
-    // must still end before SIGKILL. At the budget's end (grace period less the safety margin) the remaining
-    // HTTP connections are closed, and the process exits whatever close() is still waiting for.
-    const { gracePeriodMs, safetyMarginMs } = drain.budget;
-    const cutAt = report.startedAt + gracePeriodMs - safetyMarginMs;
-    const cut = new Promise<'cut'>((resolve) => {
-      setTimeout(() => resolve('cut'), Math.max(0, cutAt - Date.now())).unref();
-    });
-    const closed = closeFastifyWhenDrained
-      ? fastify.close().then(() => 'closed' as const)
-      : Promise.resolve('closed' as const);
-    void Promise.race([closed, cut]).then(
-      async (outcome) => {
-        if (outcome === 'cut') {
-          fastify.log.warn(
-            { budgetMs: gracePeriodMs - safetyMarginMs },
-            'baton: fastify.close() did not finish inside the budget; closing its remaining HTTP connections',
-          );
-          fastify.server.closeAllConnections();
-          // Whatever close() still waits for, the margin before SIGKILL is for exiting.
-          await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, safetyMarginMs / 2).unref())]);
-        }
-        if (shouldExit) process.exit(0);
-      },
-      (error: unknown) => {
-        fastify.log.error({ err: error }, 'baton: fastify.close() failed after the drain');
-        if (shouldExit) process.exit(1);
-      },
-    );
+    if (!report.terminating || report.forced || report.trigger === 'api' || !closeFastifyWhenDrained) return;
+    void closeWithinBudget(report);
   });
 
   fastify.addHook('onReady', async () => {
