@@ -1,0 +1,101 @@
+// A pod killed mid-drain: its Baton client got a reconnect hint (with its sealed session) but could not move
+// before the pod was SIGKILLed. The client keeps the token through its failed reconnects and resumes the
+// same session, counter included, on the replacement. Real gateway processes behind the lab's balancer.
+
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BatonSocket, type SocketConstructor } from '../packages/client/src/index.js';
+import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
+import { useCleanups } from './support/cleanups.js';
+import { startGateway } from './support/gateway-process.js';
+
+const cleanups = useCleanups();
+const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
+
+describe('SIGKILL mid-drain', () => {
+  it('the Baton client resumes its session (same id, counter from its token) on the replacement', async () => {
+    const env = {
+      TICK_MS: '100',
+      BATON_HANDOFF_KEYS: `k1=${'sigkill-test-secret-'.repeat(3)}`,
+      BATON_GRACE_PERIOD_SECONDS: '30',
+      BATON_PROPAGATION_SECONDS: '0.2',
+      BATON_DRAIN_WINDOW_SECONDS: '0.5',
+      BATON_CLOSE_TIMEOUT_SECONDS: '5',
+      BATON_SAFETY_MARGIN_SECONDS: '1',
+    };
+    const [doomed, replacement] = await Promise.all([
+      startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),
+      startGateway(gatewayScript, { ...env, APP_VERSION: 'v2' }),
+    ]);
+    cleanups.push(
+      () => doomed.stop(),
+      () => replacement.stop(),
+    );
+    const balancer = new LoadBalancer();
+    cleanups.push(() => balancer.close());
+    await balancer.listen();
+    await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);
+
+    // Sockets the client opens: a second one means it received the hint and tries to move.
+    let opened = 0;
+    let onMoveAttempt: () => void = () => {};
+    class Counting extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        if (++opened === 2) onMoveAttempt();
+      }
+    }
+    const ticks: { session: string; n: number; version: string }[] = [];
+    const client = new BatonSocket(`ws://127.0.0.1:${balancer.port}`, [], {
+      WebSocket: Counting as unknown as SocketConstructor,
+      initialDelayMs: 50,
+      maxDelayMs: 200,
+    });
+    cleanups.push(() => client.close());
+    let resumed = 0;
+    client.addEventListener('resumed', () => resumed++);
+    const tickOn = (version: string, atLeast: number) =>
+      new Promise<void>((resolve) => {
+        const onMessage = (event: Event) => {
+          const tick = JSON.parse(String((event as MessageEvent).data));
+          if (tick.type !== 'tick') return;
+          ticks.push(tick);
+          if (tick.version === version && ticks.filter((t) => t.version === version).length >= atLeast) {
+            client.removeEventListener('message', onMessage);
+            resolve();
+          }
+        };
+        client.addEventListener('message', onMessage);
+      });
+    await tickOn('v1', 3);
+    const before = ticks.at(-1) as { session: string; n: number };
+
+    // The pod terminates: no serving endpoint is left yet (the replacement is not ready), so the move fails.
+    await balancer.update([{ port: doomed.port, ready: true, terminating: true }]);
+    const moveAttempted = new Promise<void>((resolve) => {
+      onMoveAttempt = resolve;
+    });
+    expect((await fetch(`${doomed.adminUrl}/drain`)).status).toBe(202);
+    await moveAttempted;
+    // Killed before the client could move: every connection gone at once, no close frame. The client's
+    // first reconnect fails too (nothing serves yet): the token must survive that.
+    const reconnectFailed = new Promise((resolve) => {
+      client.addEventListener('close', () => client.addEventListener('error', resolve, { once: true }), { once: true });
+    });
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    await reconnectFailed;
+    // The replacement becomes ready; the client's next reconnect carries the token it kept.
+    const resumedOnReplacement = tickOn('v2', 2);
+    await balancer.update([{ port: replacement.port, ready: true, terminating: false }]);
+    await resumedOnReplacement;
+
+    const after = ticks.filter((tick) => tick.version === 'v2');
+    expect(resumed).toBe(1);
+    expect(after.every((tick) => tick.session === before.session)).toBe(true);
+    // The counter continues from the sealed state (the hint's snapshot), never from zero.
+    expect((after[0] as { n: number }).n).toBeGreaterThan(before.n - 5);
+    expect((after[0] as { n: number }).n).toBeGreaterThan(1);
+  });
+});
