@@ -143,6 +143,19 @@ describe('DrainController options', () => {
       { retryAfterSeconds: -1 },
       'The "retryAfterSeconds" option must be between 0 and 86400; received -1.',
     ],
+    [
+      'a zero window share',
+      { minWindowShare: 0 },
+      'The "minWindowShare" option must be greater than 0: a hold may not leave no window at all.',
+    ],
+    ['a window share above 1', { minWindowShare: 1.5 }, 'The "minWindowShare" option must be between 0 and 1'],
+    ['a hold that is not a hook', { rolloutHold: 'kubernetes' }, 'The "rolloutHold" option must be a function'],
+    ['a beforeExit that is not a function', { beforeExit: 5 }, 'The "beforeExit" option must be a function'],
+    [
+      'an admin token that is not a string',
+      { admin: { port: 0, token: 5 } },
+      'The "admin.token" option must be a string',
+    ],
   ];
   it.each(cases)('rejects %s with a coded error', (_label, options, message) => {
     let error: unknown;
