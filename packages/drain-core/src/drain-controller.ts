@@ -655,7 +655,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const token = offeredResumeToken(request);
     if (token === undefined) return;
     if (!protocol.handoff) {
-      this.#resumes.set(request, { resumed: false, error: 'BATON_ERR_RESUME_UNSUPPORTED' });
+      this.#resumes.set(request, { resumed: false, error: ErrorCodes.RESUME_UNSUPPORTED });
       return;
     }
     try {
@@ -666,7 +666,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       const code =
         typeof (error as { code?: unknown })?.code === 'string'
           ? (error as { code: string }).code
-          : 'BATON_ERR_TOKEN_MALFORMED';
+          : ErrorCodes.TOKEN_MALFORMED;
       this.#resumes.set(request, { resumed: false, error: code });
       this.options.logger.info({ code }, 'baton: resume token refused; starting a fresh session');
     }

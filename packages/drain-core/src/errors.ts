@@ -28,6 +28,13 @@ export const ErrorCodes = {
   METRICS_DISABLED: 'BATON_ERR_METRICS_DISABLED',
   /** Admin HTTP: collecting metrics failed (500). Details go to the logger, never to the response. */
   INTERNAL: 'BATON_ERR_INTERNAL',
+  /** resumeOf(): a resume token was offered, but hintProtocol has no handoff to open it (a fresh session). */
+  RESUME_UNSUPPORTED: 'BATON_ERR_RESUME_UNSUPPORTED',
+  /**
+   * resumeOf(): the handoff could not open the token and gave no code of its own. The same code as
+   * @baton/handoff's, which drain-core does not import.
+   */
+  TOKEN_MALFORMED: 'BATON_ERR_TOKEN_MALFORMED',
   /** The rolloutHold hook threw, rejected or answered something else than a RolloutHoldResult: no hold. */
   HOLD_FAILED: 'BATON_ERR_HOLD_FAILED',
 } as const;

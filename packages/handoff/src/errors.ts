@@ -22,17 +22,22 @@ export const HandoffErrorCodes = {
 
 export type HandoffErrorCode = (typeof HandoffErrorCodes)[keyof typeof HandoffErrorCodes];
 
+/** Marks a HandoffError across copies of this package (two installed versions do not share a class). */
+const kHandoffError = Symbol.for('baton.handoff.error');
+
 export class HandoffError extends Error {
   readonly code: HandoffErrorCode;
   constructor(code: HandoffErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'HandoffError';
     this.code = code;
+    Object.defineProperty(this, kHandoffError, { value: true });
   }
 }
 
+/** True for a HandoffError from any copy of @baton/handoff: a Symbol.for marker, not instanceof. */
 export function isHandoffError(value: unknown): value is HandoffError {
-  return value instanceof HandoffError;
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kHandoffError] === true;
 }
 
 export function optionError<T extends TypeErrorConstructor | RangeErrorConstructor>(
