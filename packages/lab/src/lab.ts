@@ -171,7 +171,6 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   const environment = {
     replicas: options.replicas,
     balancer,
-    api,
     store,
     graceMs: scale(REAL.graceMs),
     readiness,

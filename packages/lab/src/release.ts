@@ -15,7 +15,6 @@
 // no ReplicaSet (KEP-3973). A rollback is a rollout back to the older template: its ReplicaSet, with the same
 // pod-template-hash, scales up again. The selector flip (blue/green) stays a separate strategy.
 
-import type { KubeApi } from './kube-api.js';
 import type { LoadBalancer } from './load-balancer.js';
 import { Pod } from './pod.js';
 import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
@@ -53,8 +52,7 @@ export type ReadinessModel =
 export interface ReleaseEnvironment {
   replicas: number;
   balancer: LoadBalancer;
-  /** The pod API the gateways' rollout hold reads (its store is the cluster's). */
-  api: KubeApi;
+  /** The pods as the API shows them (served to the gateways' rollout hold by the lab's KubeApi). */
   store: PodStore;
   /** Gateway script for a version's pods. */
   script: (version: string) => string;
