@@ -495,12 +495,7 @@ async function perform(
       if (!victim) throw new Error('lab: no pod to preempt');
       cluster.preempt(victim, scale(15_000 + cluster.environment.random() * 10_000));
       const { replicas } = cluster.environment;
-      await cluster.until(
-        () =>
-          victim.exited &&
-          cluster.pods.filter((pod) => !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined)
-            .length >= replicas,
-      );
+      await cluster.until(() => victim.exited && cluster.available() >= replicas);
       return {
         startedAt,
         cutOverAt: victim.deletedAt as number,

@@ -180,6 +180,17 @@ export class Cluster {
     return this.#versions.get(port);
   }
 
+  /** Pods that are available (ready for minReadySeconds) and not terminating, of one version or all: what a ReplicaSet and a PDB count. */
+  available(version?: string): number {
+    return this.pods.filter(
+      (pod) =>
+        (version === undefined || pod.version === version) &&
+        !pod.exited &&
+        pod.deletedAt === undefined &&
+        pod.availableAt !== undefined,
+    ).length;
+  }
+
   live(version?: string): LabPod[] {
     return this.pods.filter((pod) => !pod.exited && (version === undefined || pod.version === version));
   }
@@ -297,7 +308,7 @@ export class DeploymentController {
     await this.cluster.until(
       () =>
         oldPods.every((pod) => pod.exited || (pod.version === this.#template && pod.deletedAt === undefined)) &&
-        (this.#template !== version || this.#available(version) === this.#replicas),
+        (this.#template !== version || this.cluster.available(version) === this.#replicas),
     );
     const deleted = oldPods.filter((pod) => pod.deletedAt !== undefined);
     const processes = await Promise.all(deleted.map((pod) => pod.started));
@@ -356,19 +367,19 @@ export class DeploymentController {
     const oldCount = oldRSs.reduce((sum, rs) => sum + rs.replicas, 0);
     if (oldCount === 0) return;
     const minAvailable = replicas - maxUnavailable;
-    const newRSUnavailable = newRS.replicas - this.#available(newRS.version);
+    const newRSUnavailable = newRS.replicas - this.cluster.available(newRS.version);
     const maxScaledDown = total() - minAvailable - newRSUnavailable;
     if (maxScaledDown <= 0) return;
     // cleanupUnhealthyReplicas: old pods that are not available go first, up to maxScaledDown.
     let cleaned = 0;
     for (const rs of oldRSs) {
-      const unhealthy = rs.replicas - this.#available(rs.version);
+      const unhealthy = rs.replicas - this.cluster.available(rs.version);
       const count = Math.min(maxScaledDown - cleaned, Math.max(0, unhealthy));
       rs.replicas -= count;
       cleaned += count;
     }
     // scaleDownOldReplicaSetsForRollingUpdate: only what keeps minAvailable available.
-    const available = [...this.#replicaSets.values()].reduce((sum, rs) => sum + this.#available(rs.version), 0);
+    const available = this.cluster.available();
     if (available <= minAvailable) return;
     let budget = available - minAvailable;
     for (const rs of oldRSs) {
@@ -393,12 +404,6 @@ export class DeploymentController {
       const ranked = [...active].sort((a, b) => (b.readyAt ?? Infinity) - (a.readyAt ?? Infinity));
       for (const pod of ranked.slice(0, active.length - replicaSet.replicas)) this.cluster.delete(pod);
     }
-  }
-
-  #available(version: string): number {
-    return this.cluster.pods.filter(
-      (pod) => pod.version === version && !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined,
-    ).length;
   }
 }
 
@@ -451,17 +456,15 @@ export async function nodeSurgeUpgrade(cluster: Cluster, deployment: DeploymentC
   const startedAt = Date.now();
   const { replicas } = cluster.environment;
   const oldPods = cluster.live().filter((pod) => pod.deletedAt === undefined);
-  const available = () =>
-    cluster.pods.filter((pod) => !pod.exited && pod.deletedAt === undefined && pod.availableAt !== undefined).length;
   let previous: LabPod | undefined;
   for (const pod of oldPods) {
     const drained = previous;
-    await cluster.until(() => (drained === undefined || drained.exited) && available() >= replicas);
+    await cluster.until(() => (drained === undefined || drained.exited) && cluster.available() >= replicas);
     cluster.delete(pod);
     deployment.reconcile();
     previous = pod;
   }
-  await cluster.until(() => oldPods.every((pod) => pod.exited) && available() >= replicas);
+  await cluster.until(() => oldPods.every((pod) => pod.exited) && cluster.available() >= replicas);
   const fresh = cluster.pods.filter((pod) => !oldPods.includes(pod) && !pod.exited);
   return timeline(startedAt, oldPods[0]?.deletedAt ?? startedAt, oldPods, fresh);
 }
