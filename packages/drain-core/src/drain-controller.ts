@@ -377,6 +377,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#setState(DrainState.SERVING);
     this.#trigger = undefined;
     this.#startedAt = 0;
+    // Nothing of the cancelled drain may show in status() while serving (its closing time, its hold).
+    this.#resetDrainRecord();
     return true;
   }
 

@@ -178,7 +178,7 @@ describe('cancelling a manual drain (DELETE on the drain path)', () => {
     const closedBefore = clients.filter((client) => client.close).length;
     const cancel = await fetch(`${base}/drain`, { method: 'DELETE' });
     expect(cancel.status).toBe(200);
-    expect(await cancel.json()).toMatchObject({ cancelled: true, state: 'serving' });
+    expect(await cancel.json()).toMatchObject({ cancelled: true, state: 'serving', closingAt: null, holding: false });
     const report = await drained;
     expect(report).toMatchObject({ cancelled: true, terminating: false });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
