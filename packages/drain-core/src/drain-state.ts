@@ -1,4 +1,8 @@
-// The drain lifecycle of one process. States only move forward: serving → draining → closing → drained.
+// The drain lifecycle of one process: serving → draining → closing → drained. States move forward, except
+// that a manual drain (a pod that stays) can be cancelled back to serving before it is drained.
+
+import type { DrainReport } from './drain-record.js';
+import type { TrackedConnection } from './tracked-connection.js';
 
 export const DrainState = {
   /** Accepting upgrades; nothing scheduled. */
@@ -25,3 +29,22 @@ export function stateIndex(state: DrainStateName): number {
  * `api` is a call to `drain()`, terminating unless told otherwise.
  */
 export type DrainTrigger = 'signal' | 'prestop' | 'admin' | 'api';
+
+export interface StateChange {
+  readonly from: DrainStateName;
+  readonly to: DrainStateName;
+  readonly trigger: DrainTrigger | undefined;
+}
+
+export interface DrainControllerEvents {
+  state: [StateChange];
+  drained: [DrainReport];
+  connection: [TrackedConnection];
+}
+
+export interface DrainRequest {
+  /** Default 'api'. */
+  trigger?: DrainTrigger;
+  /** For trigger 'api': whether the pod is being deleted (readiness keeps passing). Default true. */
+  terminating?: boolean;
+}

@@ -12,15 +12,17 @@ export {
   shuffle,
   spreadOffsets,
 } from './close-schedule.js';
+export { CLOSE_CODE_SERVICE_RESTART } from './closing-phase.js';
+export { DrainController } from './drain-controller.js';
+export type { DrainReport } from './drain-record.js';
 export {
-  CLOSE_CODE_SERVICE_RESTART,
-  DrainController,
   type DrainControllerEvents,
-  type DrainReport,
   type DrainRequest,
+  DrainState,
+  type DrainStateName,
+  type DrainTrigger,
   type StateChange,
-} from './drain-controller.js';
-export { DrainState, type DrainStateName, type DrainTrigger } from './drain-state.js';
+} from './drain-state.js';
 export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
 export {
   BATON_PROTOCOL,

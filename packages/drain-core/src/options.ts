@@ -60,7 +60,7 @@ export interface DrainOptions extends DrainBudgetInput {
    * Runs before that exit, e.g. the web framework's own close; bounded by what is left of the grace period
    * (less half the safety margin), then the process exits whatever it still waits for.
    */
-  beforeExit?: (report: import('./drain-controller.js').DrainReport) => Promise<void> | void;
+  beforeExit?: (report: import('./drain-record.js').DrainReport) => Promise<void> | void;
   /** The admin server, started by `start()`. Default: none. */
   admin?: AdminOptions | false;
   /** baton_* Prometheus metrics (needs prom-client). Default: on when prom-client can be imported. */

@@ -52,3 +52,15 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
     if (server.options.verifyClient === gated) server.options.verifyClient = original;
   };
 }
+
+/** Duck-typed: a ws WebSocketServer from any installed copy of ws. */
+export function isWebSocketServer(value: unknown): value is WebSocketServer {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Partial<WebSocketServer>;
+  return (
+    typeof candidate.handleUpgrade === 'function' &&
+    typeof candidate.on === 'function' &&
+    typeof candidate.options === 'object' &&
+    candidate.options !== null
+  );
+}

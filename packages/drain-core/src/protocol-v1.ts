@@ -1,0 +1,100 @@
+// The server's side of Baton protocol v1 (docs/protocol.md) as connection hooks: a connection is capable when
+// it offered `baton.v1`; it is welcomed before the app's handler runs; its offered resume token is opened
+// before the upgrade completes; its hint is a `reconnect` control message carrying a freshly sealed token.
+// The wire format lives in hint-protocol.ts.
+
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import type { ConnectionHooks } from './connection-hooks.js';
+import { ErrorCodes } from './errors.js';
+import {
+  BATON_PROTOCOL,
+  encodeControl,
+  type HintProtocolOptions,
+  installProtocolFilter,
+  offeredProtocols,
+  offeredResumeToken,
+  type ResumeResult,
+} from './hint-protocol.js';
+import type { ResolvedLogger } from './logger.js';
+import type { SendHint } from './tracked-connection.js';
+
+export function protocolV1Hooks(protocol: HintProtocolOptions, logger: ResolvedLogger): ConnectionHooks {
+  // Keyed by the upgrade request ws hands to 'connection': nothing is kept once the request is collected.
+  const resumes = new WeakMap<IncomingMessage, ResumeResult>();
+
+  const admit = async (request: IncomingMessage): Promise<void> => {
+    const token = offeredResumeToken(request);
+    if (token === undefined) return;
+    if (!protocol.handoff) {
+      resumes.set(request, { resumed: false, error: ErrorCodes.RESUME_UNSUPPORTED });
+      return;
+    }
+    try {
+      const state = await protocol.handoff.open(token);
+      resumes.set(request, { resumed: true, state });
+    } catch (error) {
+      // The code only: a token is a bearer secret and never goes to a log.
+      const code = errorCode(error) ?? ErrorCodes.TOKEN_MALFORMED;
+      resumes.set(request, { resumed: false, error: code });
+      logger.info({ code }, 'baton: resume token refused; starting a fresh session');
+    }
+  };
+
+  const accepted = (socket: WebSocket, request: IncomingMessage | undefined): void => {
+    const resume = request ? resumes.get(request) : undefined;
+    socket.send(
+      encodeControl({
+        t: 'welcome',
+        v: 1,
+        resumed: resume?.resumed === true,
+        ...(resume && !resume.resumed && resume.error ? { resumeError: resume.error } : {}),
+      }),
+    );
+  };
+
+  const sendHint: SendHint = (connection, { deadlineAt, reason }) => {
+    const socket = connection.socket;
+    const send = (token?: string) => {
+      if (socket.readyState !== socket.OPEN) return;
+      socket.send(encodeControl({ t: 'reconnect', v: 1, deadline: deadlineAt, reason, ...(token ? { token } : {}) }));
+    };
+    const { handoff, snapshot } = protocol;
+    if (!handoff || !snapshot) {
+      send();
+      return true;
+    }
+    let state: unknown;
+    try {
+      state = snapshot(socket);
+    } catch (error) {
+      logger.error({ err: String(error) }, 'baton: snapshot threw; hinting without a resume token');
+      send();
+      return true;
+    }
+    Promise.resolve()
+      .then(() => handoff.seal(state))
+      .then(send, (error: unknown) => {
+        logger.error(
+          { code: errorCode(error), err: String(error) },
+          'baton: sealing failed; hinting without a resume token',
+        );
+        send();
+      });
+    return true;
+  };
+
+  return {
+    isCapable: (_socket, request) => offeredProtocols(request).includes(BATON_PROTOCOL),
+    sendHint,
+    admit,
+    accepted,
+    install: installProtocolFilter,
+    resumeOf: (request) => resumes.get(request) ?? { resumed: false },
+  };
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
