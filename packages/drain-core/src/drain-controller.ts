@@ -21,6 +21,8 @@ import {
   DrainState,
   type DrainStateName,
   type DrainTrigger,
+  type ResolvedDrainRequest,
+  resolveDrainRequest,
   type StateChange,
   stateIndex,
 } from './drain-state.js';
@@ -55,6 +57,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #startedAt = 0;
   /** Monotonic bounds of this drain, set at its trigger. */
   #times: DrainTimes | undefined;
+  /** This drain's propagation delay and window (the budget's unless the drain request shortened them). */
+  #span: { propagationDelayMs: number; drainWindowMs: number };
   #hold: HoldRun | undefined;
   /** One timer for the phase boundaries: the start of closing, then the end of the window. */
   readonly #phaseTimer = new PhaseTimer();
@@ -68,6 +72,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   constructor(options: DrainOptions = {}) {
     super();
     this.options = resolveDrainOptions(options);
+    this.#span = this.options.budget;
     const { hintProtocol, logger } = this.options;
     this.#hooks = hintProtocol
       ? protocolV1Hooks(hintProtocol, logger)
@@ -84,7 +89,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       isReady: () => this.isReady(),
       startDrain: (trigger) => {
         const alreadyDraining = this.#state !== DrainState.SERVING;
-        this.#begin(trigger, trigger === 'prestop');
+        this.#begin({ trigger, terminating: trigger === 'prestop' });
         return { alreadyDraining };
       },
       cancelDrain: () => this.cancel(),
@@ -97,7 +102,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         }),
       onSignal: () => {
         this.#signalled = true;
-        this.#begin('signal', true);
+        this.#begin({ trigger: 'signal', terminating: true });
       },
     });
     const controller = this;
@@ -199,7 +204,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   status(): Record<string, unknown> {
     const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
     const started = this.#startedAt || undefined;
-    const budget = this.options.budget;
+    const { propagationDelayMs, drainWindowMs } = this.#span;
     return {
       state: this.#state,
       trigger: this.#trigger ?? null,
@@ -207,11 +212,11 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       connections: this.#connections.size,
       startedAt: iso(started),
       // The earliest closing can start (trigger + propagation delay); a hold may start it later.
-      plannedClosingAt: iso(started && started + budget.propagationDelayMs),
+      plannedClosingAt: iso(started && started + propagationDelayMs),
       // When closing actually started; null before.
       closingAt: iso(this.#record.closingAt),
       holding: this.#hold?.pending === true,
-      deadlineAt: iso(started && started + budget.worstCaseDrainMs),
+      deadlineAt: iso(started && started + propagationDelayMs + drainWindowMs + this.options.budget.closeTimeoutMs),
     };
   }
 
@@ -220,9 +225,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
    * returns the same promise and never restarts a timer.
    */
   drain(request: DrainRequest = {}): Promise<DrainReport> {
-    const trigger = request.trigger ?? 'api';
-    const terminating = request.terminating ?? (trigger === 'signal' || trigger === 'prestop' || trigger === 'api');
-    this.#begin(trigger, terminating);
+    this.#begin(resolveDrainRequest(request));
     return this.#drainedPromise();
   }
 
@@ -301,7 +304,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     return this.#drained;
   }
 
-  #begin(trigger: DrainTrigger, terminating: boolean): void {
+  #begin(request: Pick<ResolvedDrainRequest, 'trigger' | 'terminating'> & Partial<ResolvedDrainRequest>): void {
+    const { trigger, terminating } = request;
     const { budget, logger, rolloutHold, minWindowShare } = this.options;
     if (this.#state !== DrainState.SERVING) {
       // A pod drained by hand that then gets deleted becomes a termination drain (readiness, exit), but its
@@ -314,7 +318,11 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#terminating = terminating;
     this.#startedAt = Date.now();
     this.#record.reset();
-    const { gracePeriodMs, propagationDelayMs, drainWindowMs, closeTimeoutMs } = budget;
+    // This drain's own span: the budget's, or shorter when the server's own close started it.
+    const propagationDelayMs = request.skipPropagationDelay ? 0 : budget.propagationDelayMs;
+    const drainWindowMs = Math.min(budget.drainWindowMs, request.drainWindowMs ?? budget.drainWindowMs);
+    this.#span = { propagationDelayMs, drainWindowMs };
+    const { gracePeriodMs, closeTimeoutMs } = budget;
     logger.info(
       {
         trigger,
@@ -328,9 +336,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       'baton: drain started',
     );
     this.#setState(DrainState.DRAINING);
-    this.#times = drainTimes(performance.now(), budget, minWindowShare);
-    // Only a pod being deleted can be part of a rollout; a manual drain never waits for other pods.
-    if (terminating && rolloutHold) {
+    this.#times = drainTimes(performance.now(), this.#span, minWindowShare);
+    // Only a pod being deleted can be part of a rollout; a manual drain never waits for other pods, nor does
+    // a server that already refuses new connections.
+    if (terminating && rolloutHold && !request.skipPropagationDelay) {
       this.#hold = new HoldRun(rolloutHold, {
         times: this.#times,
         propagationDelayMs,
@@ -354,7 +363,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const now = performance.now();
     const times = this.#times as DrainTimes;
     const groupWindowEnd = this.#hold?.begin(now, budget);
-    const windowEnd = windowEndAt(times, now, budget.drainWindowMs * minWindowShare, groupWindowEnd);
+    const windowEnd = windowEndAt(times, now, this.#span.drainWindowMs * minWindowShare, groupWindowEnd);
     this.#record.closingStarted(this.#connections.size, now);
     this.#setState(DrainState.CLOSING);
     this.#closing.begin(now, windowEnd);

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, type RecordedClient, tryUpgrade } from '../../../test/support/clients.js';
+import { expectSpread } from '../../../test/support/spread.js';
 import { DrainController, type DrainOptions, DrainState, type StateChange } from '../src/index.js';
 import { openSilentClient, startWsServer, stateReached } from './helpers.js';
 
@@ -102,12 +103,84 @@ describe.each(['server', 'noServer'] as const)('DrainController in %s mode', (mo
 });
 
 describe('DrainController', () => {
+  it('spreads the closes over the window: the k-th close falls in the k-th slot, none before its time', async () => {
+    const windowMs = 1_200;
+    const { server, controller } = await setup('server', { drainWindowMs: windowMs });
+    const clients = await Promise.all(Array.from({ length: 12 }, () => openClient(server.url)));
+    const report = await controller.drain();
+    const closes = await Promise.all(clients.map((client) => client.closed));
+    expect(closes.every((close) => close.code === 1012)).toBe(true);
+    expect(report.closingAt! - report.startedAt).toBeGreaterThanOrEqual(fast.propagationDelayMs!);
+    expectSpread(
+      closes.map((close) => close.at),
+      { startAt: report.closingAt!, windowMs, lateMs: 150 },
+    );
+  });
+
+  it('closes what maxClosesPerSecond cannot fit at the window end, and says so', async () => {
+    const warnings: string[] = [];
+    const logger = { info() {}, error() {}, warn: (_: unknown, message: string) => warnings.push(message) };
+    // 4 closes per second over 500 ms: slots of 250 ms, so 2 of 6 fit and 4 close at the window's end.
+    const { server, controller } = await setup('server', {
+      drainWindowMs: 500,
+      maxClosesPerSecond: 4,
+      logger,
+      jitter: 0,
+    });
+    const clients = await Promise.all(Array.from({ length: 6 }, () => openClient(server.url)));
+    const report = await controller.drain();
+    const offsets = (await Promise.all(clients.map((client) => client.closed)))
+      .map((close) => close.at - report.closingAt!)
+      .sort((a, b) => a - b);
+    expect(warnings.some((message) => message.includes('maxClosesPerSecond cannot close every connection'))).toBe(true);
+    // jitter 0: slot centres at 125 and 375 ms, then the window's end (500 ms) for the rest.
+    expect(offsets[0]).toBeGreaterThanOrEqual(120);
+    expect(offsets[1]).toBeGreaterThanOrEqual(370);
+    for (const offset of offsets.slice(2)) {
+      expect(offset).toBeGreaterThanOrEqual(495);
+      expect(offset).toBeLessThan(500 + 150);
+    }
+  });
+
+  it('gives a connection accepted after closing began a time in what is left of the window', async () => {
+    const windowMs = 800;
+    const server = await startWsServer('server', {
+      // An async verifyClient that answers only once closing has begun: the upgrade was let through the gate
+      // while draining and completes across the boundary.
+      verifyClient: (_info: unknown, done: (result: boolean) => void) => {
+        if (controller.state === DrainState.SERVING) return done(true);
+        void stateReached(controller, DrainState.CLOSING).then(() => done(true));
+      },
+    });
+    const controller = new DrainController({ ...fast, drainWindowMs: windowMs });
+    const early = await openClient(server.url);
+    controller.attach(server.wss);
+    cleanups.push(
+      () => server.close(),
+      () => controller.destroy(),
+    );
+    const drained = controller.drain();
+    const late = await openClient(server.url);
+    const report = await drained;
+    const close = await late.closed;
+    expect(close.code).toBe(1012);
+    expect(late.openedAt).toBeGreaterThanOrEqual(report.closingAt!);
+    expect(close.at).toBeLessThanOrEqual(report.closingAt! + windowMs + 150);
+    expect((await early.closed).code).toBe(1012);
+    // Open when closing began: only the early one; closed: both.
+    expect(report.connectionsAtClosing).toBe(1);
+    expect(report.closed).toBe(2);
+  });
+
   it('is idempotent: later triggers return the same promise and never restart timers', async () => {
     const { server, controller } = await setup('server');
     const client = await openClient(server.url);
     const states: string[] = [];
     controller.on('state', ({ to }) => states.push(to));
     const first = controller.drain();
+    // A second trigger well after the first (a connection opened in between), while propagating.
+    await openClient(server.url);
+    expect(controller.state).toBe(DrainState.DRAINING);
     const second = controller.drain({ trigger: 'admin' });
     expect(second).toBe(first);
     await stateReached(controller, DrainState.CLOSING);
@@ -187,6 +260,7 @@ describe('DrainController', () => {
     const paths = new WeakMap<object, string>();
     const { server, controller } = await setup('server', {
       hintTimeoutMs: 200,
+      drainWindowMs: 1_200,
       isCapable: (_socket, request) => String(request?.headers['sec-websocket-protocol'] ?? '').includes('baton.v1'),
       sendHint: (connection, context) => {
         hinted.push(paths.get(connection.socket) ?? '');
@@ -203,13 +277,66 @@ describe('DrainController', () => {
     // The mover leaves on its own as soon as it is hinted, as a Baton client would.
     mover.ws.on('message', () => mover.ws.close(1000));
 
+    let hintedAt = 0;
+    capable.ws.once('message', () => {
+      hintedAt = Date.now();
+    });
+
     const report = await controller.drain();
     expect(hinted.sort()).toEqual(['/capable', '/mover']);
     expect(hints).toEqual([{ type: 'reconnect', deadlineAt: expect.any(Number) }]);
-    expect((await capable.closed).code).toBe(1012);
+    const capableClose = await capable.closed;
+    expect(capableClose.code).toBe(1012);
+    // Closed at its hint deadline: hintTimeoutMs (200 ms, shorter than a quarter of the window) after its hint.
+    const { deadlineAt } = hints[0] as { deadlineAt: number };
+    expect(deadlineAt - hintedAt).toBeGreaterThanOrEqual(200 - 10);
+    expect(deadlineAt - hintedAt).toBeLessThanOrEqual(200 + 10);
+    expect(capableClose.at).toBeGreaterThanOrEqual(deadlineAt - 5);
+    expect(capableClose.at).toBeLessThanOrEqual(deadlineAt + 150);
     expect((await mover.closed).code).toBe(1000);
     expect((await plain.closed).code).toBe(1012);
     expect(report).toMatchObject({ hinted: 2, closed: 2 });
+  });
+
+  it('closes hinted connections that do not move at their own deadlines, keeping the spread', async () => {
+    const windowMs = 1_200;
+    // hintTimeoutMs longer than a quarter of the window: each deadline is its hint + 300 ms (window / 4), and the
+    // hints are spread over the window less that lead.
+    const { server, controller } = await setup('server', {
+      drainWindowMs: windowMs,
+      hintTimeoutMs: 5_000,
+      isCapable: () => true,
+      sendHint: (connection, context) => {
+        connection.socket.send(String(context.deadlineAt));
+        return true;
+      },
+    });
+    const clients = await Promise.all(Array.from({ length: 10 }, () => openClient(server.url)));
+    const hintTimes = clients.map(
+      (client) =>
+        new Promise<{ at: number; deadlineAt: number }>((resolve) =>
+          client.ws.once('message', (data) => resolve({ at: Date.now(), deadlineAt: Number(String(data)) })),
+        ),
+    );
+    const report = await controller.drain();
+    const closes = await Promise.all(clients.map((client) => client.closed));
+    const hintsSeen = await Promise.all(hintTimes);
+    const leadMs = windowMs / 4;
+    expectSpread(
+      hintsSeen.map((hint) => hint.at),
+      { startAt: report.closingAt!, windowMs: windowMs - leadMs, lateMs: 150 },
+    );
+    for (const [i, hint] of hintsSeen.entries()) {
+      expect(hint.deadlineAt - hint.at).toBeGreaterThanOrEqual(leadMs - 10);
+      expect(hint.deadlineAt - hint.at).toBeLessThanOrEqual(leadMs + 10);
+      expect(closes[i]!.code).toBe(1012);
+      expect(closes[i]!.at).toBeGreaterThanOrEqual(hint.deadlineAt - 5);
+    }
+    // The closes keep the hints' spread, one lead later: never all together at the window's end.
+    expectSpread(
+      closes.map((close) => close.at),
+      { startAt: report.closingAt! + leadMs, windowMs: windowMs - leadMs, lateMs: 150 },
+    );
   });
 
   it('destroy() terminates everything at once, is idempotent and resolves the drain', async () => {

@@ -37,6 +37,23 @@ declare module 'fastify' {
 }
 
 const kPreCloseRan = Symbol('baton.preCloseRan');
+const kCloseWindowMs = Symbol('baton.closeWindowMs');
+/** Kept free between the drain's worst case and fastify's pluginTimeout (timers fire late, hooks run after). */
+const PLUGIN_TIMEOUT_MARGIN_MS = 500;
+
+/**
+ * fastify runs every preClose hook under its `pluginTimeout` (default 10 s) and rejects close() with
+ * AVV_ERR_READY_TIMEOUT past it. The drain fastify.close() runs (no propagation delay: fastify already refuses
+ * new requests) must end inside it: its window is the budget's, shortened when the window and the close
+ * timeout would not fit. 0 (no timeout) leaves the budget's window.
+ */
+function closeWindowMs(pluginTimeoutMs: number, budget: { drainWindowMs: number; closeTimeoutMs: number }): number {
+  if (!(pluginTimeoutMs > 0)) return budget.drainWindowMs;
+  return Math.max(
+    0,
+    Math.min(budget.drainWindowMs, pluginTimeoutMs - budget.closeTimeoutMs - PLUGIN_TIMEOUT_MARGIN_MS),
+  );
+}
 
 function invalidOption(message: string): TypeError {
   return Object.assign(new TypeError(message), { code: ErrorCodes.INVALID_OPTION });
@@ -97,6 +114,17 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
   });
   drain.attach(wss as never);
   fastify.decorate('baton', drain);
+  const pluginTimeoutMs = fastify.initialConfig.pluginTimeout ?? 10_000;
+  const windowOnCloseMs = closeWindowMs(pluginTimeoutMs, drain.budget);
+  (fastify as unknown as Record<symbol, number>)[kCloseWindowMs] = windowOnCloseMs;
+  if (windowOnCloseMs < drain.budget.drainWindowMs) {
+    const neededMs = drain.budget.drainWindowMs + drain.budget.closeTimeoutMs + PLUGIN_TIMEOUT_MARGIN_MS;
+    fastify.log.warn(
+      { pluginTimeoutMs, drainWindowMs: drain.budget.drainWindowMs, windowOnCloseMs },
+      `baton: fastify's pluginTimeout (${pluginTimeoutMs} ms) is shorter than the drain fastify.close() would run (window + closeTimeoutMs = ${neededMs - PLUGIN_TIMEOUT_MARGIN_MS} ms); ` +
+        `a drain started by fastify.close() spreads its closes over ${windowOnCloseMs} ms instead. Set Fastify({ pluginTimeout: ${neededMs} }) (or 0) for the full window. SIGTERM and preStop drains are not affected.`,
+    );
+  }
   fastify.decorateRequest('batonResume', {
     getter(this: { raw: Parameters<DrainController['resumeOf']>[0] }) {
       return drain.resumeOf(this.raw);
@@ -120,6 +148,7 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
       fastify.log.warn(
         "baton: @fastify/websocket's default preClose ran (it closes every client at once, without a code); register it with { preClose: batonPreClose }",
       );
+      void drain.drain({ trigger: 'api', skipPropagationDelay: true, drainWindowMs: windowOnCloseMs });
       await drain.close();
     }
   });
@@ -147,6 +176,10 @@ export const batonPreClose: NonNullable<WebsocketPluginOptions['preClose']> = fu
     for (const client of fastify.websocketServer.clients) client.close(1012, 'server restarting');
     return finish();
   }
+  // fastify already refuses new requests and upgrades: no propagation delay, and a window that fits fastify's
+  // pluginTimeout. A drain already started (SIGTERM, preStop) keeps its own timers.
+  const drainWindowMs = fastify[kCloseWindowMs as never] as number | undefined;
+  void fastify.baton.drain({ trigger: 'api', skipPropagationDelay: true, drainWindowMs });
   fastify.baton.close().then(finish, (error: unknown) => done(error as Error));
 } as never;
 

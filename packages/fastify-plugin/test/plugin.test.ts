@@ -4,6 +4,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { expectSpread } from '../../../test/support/spread.js';
 import { openSilentClient } from '../../drain-core/test/helpers.js';
 import baton, { type BatonPluginOptions, batonFastifyPlugin, batonPreClose } from '../src/index.js';
 
@@ -58,18 +59,75 @@ describe('@baton/fastify-plugin', () => {
     expect(meta).toMatchObject({ name: '@baton/fastify-plugin', fastify: '5.x', dependencies: ['@fastify/websocket'] });
   });
 
-  it('fastify.close() drains with 1012 over the window instead of closing everyone at once without a code', async () => {
-    const { app, url } = await gateway();
-    const clients = await Promise.all([1, 2, 3, 4].map(() => client(url)));
-    expect(app.baton.connectionCount).toBe(4);
+  it('fastify.close() drains with 1012 spread over the window, at once (no propagation delay), instead of closing everyone at once without a code', async () => {
+    const windowMs = 1_000;
+    const { app, url } = await gateway({ ...fast, drainWindowMs: windowMs });
+    const clients = await Promise.all(Array.from({ length: 10 }, () => client(url)));
+    expect(app.baton.connectionCount).toBe(10);
+    const report = app.baton.whenDrained();
+    await app.close();
+    const { startedAt, closingAt } = await report;
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    expect(closes.every((close) => close.code === 1012)).toBe(true);
+    // fastify already refuses new requests: closing starts at once.
+    expect(closingAt! - startedAt).toBeLessThan(50);
+    expectSpread(
+      closes.map((close) => close.at),
+      { startAt: closingAt!, windowMs, lateMs: 150 },
+    );
+    expect(app.baton.state).toBe('drained');
+  });
+
+  it('with default options: await app.close() resolves at once with no connections and without a plugin timeout', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await app.register(websocket, { preClose: batonPreClose });
+    await app.register(baton);
+    await app.listen({ port: 0, host: '127.0.0.1' });
     const started = Date.now();
     await app.close();
-    const closes = await Promise.all(clients.map((c) => c.closed));
-    for (const close of closes) {
-      expect(close.code).toBe(1012);
-      expect(close.at).toBeGreaterThanOrEqual(started + fast.propagationDelayMs!);
-    }
+    expect(Date.now() - started).toBeLessThan(2_000);
     expect(app.baton.state).toBe('drained');
+  });
+
+  it('with default options: 50 open connections get 1012, spread, and close() resolves inside the budget', async () => {
+    const warnings: string[] = [];
+    const app = Fastify();
+    apps.push(app);
+    await app.register(websocket, { preClose: batonPreClose });
+    app.log.warn = ((message: unknown, text?: string) => warnings.push(String(text ?? message))) as never;
+    await app.register(baton);
+    app.get('/', { websocket: true }, () => {});
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `ws://127.0.0.1:${(app.server.address() as AddressInfo).port}/`;
+    // The default budget's window (8 s) plus its close timeout (5 s) does not fit fastify's default
+    // pluginTimeout (10 s): the plugin said so at registration and fits the window fastify.close() runs.
+    expect(warnings.some((w) => w.includes('pluginTimeout (10000 ms)') && w.includes('4500 ms'))).toBe(true);
+    const clients = await Promise.all(Array.from({ length: 50 }, () => client(url)));
+    const report = app.baton.whenDrained();
+    const started = Date.now();
+    await app.close();
+    const elapsed = Date.now() - started;
+    const { closingAt } = await report;
+    const closes = await Promise.all(clients.map((c) => c.closed));
+    expect(closes.every((close) => close.code === 1012)).toBe(true);
+    expect(elapsed).toBeLessThan(app.baton.budget.gracePeriodMs);
+    expect(elapsed).toBeLessThan(10_000);
+    expectSpread(
+      closes.map((close) => close.at),
+      { startAt: closingAt!, windowMs: 4_500, lateMs: 250 },
+    );
+  });
+
+  it('does not warn about pluginTimeout when the drain fits it', async () => {
+    const warnings: string[] = [];
+    const app = Fastify({ pluginTimeout: 20_000 });
+    apps.push(app);
+    await app.register(websocket, { preClose: batonPreClose });
+    app.log.warn = ((message: unknown, text?: string) => warnings.push(String(text ?? message))) as never;
+    await app.register(baton, { signals: false });
+    await app.ready();
+    expect(warnings.filter((w) => w.includes('pluginTimeout'))).toEqual([]);
   });
 
   it('fastify.close() with a client that never answers the close handshake finishes inside the budget', async () => {
