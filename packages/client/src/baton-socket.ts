@@ -5,12 +5,16 @@
 // token. Control messages never reach the app.
 
 import { type BackoffOptions, reconnectDelay } from './backoff.js';
-import { BatonCloseEvent, BatonMessageEvent, MigratedEvent, ResumeEvent } from './events.js';
+import { BatonCloseEvent, BatonMessageEvent, type BatonSocketEventMap, MigratedEvent, ResumeEvent } from './events.js';
 import { BATON_PROTOCOL, MAX_TOKEN_CHARS, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';
 
 type Data = string | ArrayBufferLike | Blob | ArrayBufferView;
 
-/** The part of a WebSocket this client uses: the browser's, or `ws`'s in Node. */
+/**
+ * The part of a WebSocket this client uses: the browser's (lib.dom), `ws`'s in Node, or any class of that
+ * shape. The handlers take `never` so that each implementation's own event types fit without a cast; the
+ * client reads only `data` from a message and `code`, `reason`, `wasClean` from a close.
+ */
 export interface UnderlyingSocket {
   readonly readyState: number;
   readonly protocol: string;
@@ -19,12 +23,13 @@ export interface UnderlyingSocket {
   binaryType: string;
   send(data: never): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string; wasClean?: boolean }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: ((event: never) => void) | null;
+  onmessage: ((event: never) => void) | null;
+  onclose: ((event: never) => void) | null;
+  onerror: ((event: never) => void) | null;
 }
 
+/** A WebSocket class: `WebSocket` from 'ws', the browser's global `WebSocket`, or one of that shape. */
 export type SocketConstructor = new (
   url: string,
   protocols?: string | string[],
@@ -32,11 +37,31 @@ export type SocketConstructor = new (
   options?: never,
 ) => UnderlyingSocket;
 
+type MessageHandler = (event: { data: unknown }) => void;
+type CloseHandler = (event: { code: number; reason: string; wasClean?: boolean }) => void;
+
+/** Where the next connection goes; see the `url` option. */
+export interface UrlContext {
+  /** 'connect': the first connection; 'move': a hint's make-before-break; 'reconnect': after a close. */
+  readonly reason: 'connect' | 'move' | 'reconnect';
+  /** The URL of the connection being replaced (the constructor's URL for 'connect'). */
+  readonly current: string;
+  /** Reconnects in a row so far (0 for 'connect' and 'move'). */
+  readonly attempt: number;
+}
+
 export interface BatonSocketOptions extends BackoffOptions {
   /** WebSocket implementation. Default globalThis.WebSocket; in Node 20 pass `WebSocket` from 'ws'. */
   WebSocket?: SocketConstructor;
   /** Message → id, to drop the duplicates a switch can deliver (both servers send during the overlap). */
-  dedupe?: (data: unknown) => string | number | undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: the same `data` as a message event's (lib.dom types it `any`).
+  dedupe?: (data: any) => string | number | undefined;
+  /**
+   * Where each connection goes. Default: the constructor's URL every time, so a move reaches another server
+   * only because the load balancer (the Kubernetes Service) no longer routes to the draining one. Without a
+   * load balancer, give a function that picks the next server, e.g. round-robin over a list.
+   */
+  url?: (context: UrlContext) => string | URL;
   /** How many recent ids dedupe remembers. Default 4096. */
   dedupeWindow?: number;
   /** How long after switching the old connection may still deliver before it is closed with 1000. Default 1000. */
@@ -101,6 +126,9 @@ export class BatonSocket extends EventTarget {
   #ids = new Set<string | number>();
   #closedByApp = false;
   #opened = false;
+  /** The URL of the active connection (the constructor's unless the `url` option chose another). */
+  #currentUrl: string;
+  readonly #urls = new WeakMap<UnderlyingSocket, string>();
 
   constructor(url: string | URL, protocols: string | string[] = [], options: BatonSocketOptions = {}) {
     super();
@@ -109,11 +137,43 @@ export class BatonSocket extends EventTarget {
       throw new TypeError('No WebSocket implementation: pass options.WebSocket (in Node 20, WebSocket from "ws").');
     }
     this.url = String(url);
+    this.#currentUrl = this.url;
+    if (options.url !== undefined && typeof options.url !== 'function') {
+      throw new TypeError('options.url must be a function ({ reason, current, attempt }) => string | URL.');
+    }
     this.#protocols = typeof protocols === 'string' ? [protocols] : [...protocols];
     this.#options = options;
     this.#Socket = Socket;
     this.#random = options.random ?? Math.random;
     this.#connect();
+  }
+
+  override addEventListener<K extends keyof BatonSocketEventMap>(
+    type: K,
+    listener: ((this: BatonSocket, event: BatonSocketEventMap[K]) => unknown) | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  override addEventListener(type: string, listener: unknown, options?: boolean | AddEventListenerOptions): void {
+    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  }
+
+  override removeEventListener<K extends keyof BatonSocketEventMap>(
+    type: K,
+    listener: ((this: BatonSocket, event: BatonSocketEventMap[K]) => unknown) | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  override removeEventListener(type: string, listener: unknown, options?: boolean | EventListenerOptions): void {
+    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
   }
 
   /** The subprotocol the server selected for the app ('' when it selected only Baton's). */
@@ -160,14 +220,33 @@ export class BatonSocket extends EventTarget {
     }
   }
 
-  #open(resumeToken: string | undefined): UnderlyingSocket {
+  /** The URL of the connection currently in use: the constructor's, or the one the `url` option chose. */
+  get currentUrl(): string {
+    return this.#currentUrl;
+  }
+
+  #target(reason: UrlContext['reason']): string {
+    const choose = this.#options.url;
+    if (!choose) return this.url;
+    try {
+      const chosen = choose({ reason, current: this.#currentUrl, attempt: reason === 'reconnect' ? this.#attempt : 0 });
+      if (typeof chosen === 'string' || chosen instanceof URL) return String(chosen);
+    } catch {
+      // An app bug must not stop the reconnect loop: fall back to the constructor's URL.
+    }
+    return this.url;
+  }
+
+  #open(resumeToken: string | undefined, reason: UrlContext['reason']): UnderlyingSocket {
     const offered = [...this.#protocols, BATON_PROTOCOL];
     // A token the server would refuse (too long) is not sent at all.
     const token = resumeToken && resumeToken.length <= MAX_TOKEN_CHARS ? resumeToken : undefined;
     if (token) offered.push(RESUME_PROTOCOL_PREFIX + token);
+    const url = this.#target(reason);
     const socket = this.#options.socketOptions
-      ? new this.#Socket(this.url, offered, this.#options.socketOptions as never)
-      : new this.#Socket(this.url, offered);
+      ? new this.#Socket(url, offered, this.#options.socketOptions as never)
+      : new this.#Socket(url, offered);
+    this.#urls.set(socket, url);
     if (token) this.#offeredToken.add(socket);
     if (this.#binaryType) socket.binaryType = this.#binaryType;
     return socket;
@@ -175,8 +254,9 @@ export class BatonSocket extends EventTarget {
 
   #connect(): void {
     // The token stays until a welcome answers it: a reconnect that fails (the pod died) tries it again.
-    const socket = this.#open(this.#token);
+    const socket = this.#open(this.#token, this.#opened || this.#attempt > 0 ? 'reconnect' : 'connect');
     this.#active = socket;
+    this.#currentUrl = this.#urls.get(socket) ?? this.url;
     socket.onopen = () => {
       this.#attempt = 0;
       this.#opened = true;
@@ -189,11 +269,11 @@ export class BatonSocket extends EventTarget {
 
   /** Make `socket` the one whose messages, errors and close the app sees. */
   #own(socket: UnderlyingSocket): void {
-    socket.onmessage = ({ data }) => this.#onActiveMessage(socket, data);
+    socket.onmessage = (({ data }) => this.#onActiveMessage(socket, data)) satisfies MessageHandler;
     socket.onerror = () => {
       if (socket === this.#active) this.#emit(new Event('error'));
     };
-    socket.onclose = ({ code, reason, wasClean }) => {
+    socket.onclose = (({ code, reason, wasClean }) => {
       if (socket !== this.#active) return;
       this.#active = undefined;
       // A move still under way when the old connection goes is abandoned: one reconnect path, not two.
@@ -205,7 +285,7 @@ export class BatonSocket extends EventTarget {
       this.readyState = CONNECTING;
       if (wasOpen) this.#emit(new BatonCloseEvent(code, reason, wasClean ?? false));
       this.#scheduleReconnect(code);
-    };
+    }) satisfies CloseHandler;
   }
 
   #onActiveMessage(socket: UnderlyingSocket, data: unknown): void {
@@ -241,17 +321,17 @@ export class BatonSocket extends EventTarget {
   /** Make-before-break: a second connection, switched to on its welcome. */
   #migrate(token: string | undefined, deadline: number): void {
     this.#token = token;
-    const next = this.#open(token);
+    const next = this.#open(token, 'move');
     this.#next = next;
     this.#nextBuffer = [];
-    next.onmessage = ({ data }) => {
+    next.onmessage = (({ data }) => {
       if (next !== this.#next) return this.#onActiveMessage(next, data);
       const control = parseControl(data);
       if (control === undefined) this.#nextBuffer.push(data);
       else if (control?.t === 'welcome') {
         this.#switchTo(next, control.resumed && this.#offeredToken.has(next), control.resumeError);
       }
-    };
+    }) satisfies MessageHandler;
     const abandon = () => {
       if (next !== this.#next) return;
       this.#next = undefined;
@@ -270,15 +350,16 @@ export class BatonSocket extends EventTarget {
   #switchTo(next: UnderlyingSocket, resumed: boolean, resumeError: string | undefined): void {
     const old = this.#active;
     this.#active = next;
+    this.#currentUrl = this.#urls.get(next) ?? this.url;
     this.#next = undefined;
     this.#token = undefined;
     this.#own(next);
     if (old) {
       // The old connection may still deliver what it had in flight (answers to earlier sends); dedupe drops
       // the overlap. Then it is let go with 1000, its close invisible to the app.
-      old.onmessage = ({ data }) => {
+      old.onmessage = (({ data }) => {
         if (parseControl(data) === undefined) this.#deliver(data);
-      };
+      }) satisfies MessageHandler;
       old.onclose = null;
       old.onerror = ignore;
       setTimeout(() => old.close(1000), this.#options.lingerMs ?? 1000);

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { CONTROL_PREFIX } from '../../drain-core/src/index.js';
-import { BatonSocket, type SocketConstructor } from '../src/index.js';
+import { BatonSocket } from '../src/index.js';
 
-const WS = WebSocket as unknown as SocketConstructor;
+const WS = WebSocket;
 const cleanups = useCleanups();
 
 async function server(
@@ -33,6 +33,39 @@ function nextEvent<T extends Event>(target: EventTarget, type: string): Promise<
 }
 
 describe('BatonSocket', () => {
+  it('moves to the server the url option picks when there is no load balancer', async () => {
+    const welcome = `${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false}`;
+    const b = await server((socket) => {
+      socket.send(welcome);
+      socket.send('from b');
+    });
+    const a = await server((socket) => {
+      socket.send(welcome);
+      socket.send(`${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":${Date.now() + 5_000},"reason":"draining"}`);
+    });
+    const reasons: string[] = [];
+    const socket = new BatonSocket(a, [], {
+      WebSocket: WS,
+      url: ({ reason, current }) => {
+        reasons.push(reason);
+        return reason === 'connect' ? current : b;
+      },
+    });
+    cleanups.push(() => socket.close());
+    const message = nextEvent<MessageEvent>(socket, 'message');
+    await nextEvent(socket, 'migrated');
+    expect((await message).data).toBe('from b');
+    expect(reasons).toEqual(['connect', 'move']);
+    expect(socket.currentUrl).toBe(b);
+    expect(socket.url).toBe(a);
+  });
+
+  it('refuses a url option that is not a function, with a TypeError', () => {
+    expect(() => new BatonSocket('ws://127.0.0.1:1/', [], { WebSocket: WS, url: 'ws://x' as never })).toThrow(
+      TypeError,
+    );
+  });
+
   it('offers baton.v1 after the app protocols and hides it from the app', async () => {
     const offered: string[] = [];
     const url = await server((_socket, protocols) => offered.push(protocols));
@@ -63,10 +96,10 @@ describe('BatonSocket', () => {
     });
     const socket = new BatonSocket(url, [], { WebSocket: WS });
     cleanups.push(() => socket.close());
-    const failed = nextEvent<Event & { code?: string }>(socket, 'resume-failed');
+    const failed = nextEvent<Event & { resumeError?: string }>(socket, 'resume-failed');
     const message = await nextEvent<Event & { data: unknown }>(socket, 'message');
     expect(String(message.data)).toBe('app message');
-    expect((await failed).code).toBe('BATON_ERR_TOKEN_EXPIRED');
+    expect((await failed).resumeError).toBe('BATON_ERR_TOKEN_EXPIRED');
   });
 
   it('throws on send before the first open, like a WebSocket', async () => {
@@ -247,7 +280,7 @@ describe('BatonSocket against a hostile or broken server', () => {
         opened++;
       }
     }
-    const socket = new BatonSocket(url, [], { WebSocket: Counting as unknown as SocketConstructor, lingerMs: 10 });
+    const socket = new BatonSocket(url, [], { WebSocket: Counting, lingerMs: 10 });
     cleanups.push(() => socket.close());
     // Three moves (the cap per 10 s), then the fourth connection's hint is ignored: its message arrives on
     // a socket that stays, and no fifth socket was opened.

@@ -2,7 +2,7 @@
 // that reconnect with capped exponential back-off and full jitter (clients whose back-off nobody can change),
 // or Baton clients. Each records what its user would notice. Driven over IPC by fleet.ts.
 
-import { BatonSocket, type SocketConstructor } from '@baton/client';
+import { BatonSocket } from '@baton/client';
 import { WebSocket } from 'ws';
 
 export interface FleetStart {
@@ -120,7 +120,7 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
   let hadDisconnect = false;
   const timer = setTimeout(() => {
     socket = new BatonSocket(start.url, [], {
-      WebSocket: WebSocket as unknown as SocketConstructor,
+      WebSocket,
       initialDelayMs: start.initialDelayMs,
       maxDelayMs: start.maxDelayMs,
       dedupe: (data) => {
