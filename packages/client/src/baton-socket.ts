@@ -37,6 +37,10 @@ export type SocketConstructor = new (
   options?: never,
 ) => UnderlyingSocket;
 
+// Spelled out rather than lib.dom's names, so the types also compile in a Node project without the DOM lib.
+type ListenerOptions = boolean | { capture?: boolean; once?: boolean; passive?: boolean; signal?: AbortSignal };
+type Listener = ((event: Event) => unknown) | { handleEvent(event: Event): unknown } | null;
+
 type MessageHandler = (event: { data: unknown }) => void;
 type CloseHandler = (event: { code: number; reason: string; wasClean?: boolean }) => void;
 
@@ -151,29 +155,21 @@ export class BatonSocket extends EventTarget {
   override addEventListener<K extends keyof BatonSocketEventMap>(
     type: K,
     listener: ((this: BatonSocket, event: BatonSocketEventMap[K]) => unknown) | null,
-    options?: boolean | AddEventListenerOptions,
+    options?: ListenerOptions,
   ): void;
-  override addEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | AddEventListenerOptions,
-  ): void;
-  override addEventListener(type: string, listener: unknown, options?: boolean | AddEventListenerOptions): void {
-    super.addEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  override addEventListener(type: string, listener: Listener, options?: ListenerOptions): void;
+  override addEventListener(type: string, listener: unknown, options?: ListenerOptions): void {
+    super.addEventListener(type, listener as Parameters<EventTarget['addEventListener']>[1], options);
   }
 
   override removeEventListener<K extends keyof BatonSocketEventMap>(
     type: K,
     listener: ((this: BatonSocket, event: BatonSocketEventMap[K]) => unknown) | null,
-    options?: boolean | EventListenerOptions,
+    options?: ListenerOptions,
   ): void;
-  override removeEventListener(
-    type: string,
-    listener: EventListenerOrEventListenerObject | null,
-    options?: boolean | EventListenerOptions,
-  ): void;
-  override removeEventListener(type: string, listener: unknown, options?: boolean | EventListenerOptions): void {
-    super.removeEventListener(type, listener as EventListenerOrEventListenerObject | null, options);
+  override removeEventListener(type: string, listener: Listener, options?: ListenerOptions): void;
+  override removeEventListener(type: string, listener: unknown, options?: ListenerOptions): void {
+    super.removeEventListener(type, listener as Parameters<EventTarget['removeEventListener']>[1], options);
   }
 
   /** The subprotocol the server selected for the app ('' when it selected only Baton's). */

@@ -1,17 +1,12 @@
-export { type AdminPaths, AdminServer, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+// The public API of @baton/drain-core: exactly what its README documents (API, Options, Events, Error codes,
+// protocol constants). Everything else is internal and may change in any release.
+export { type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
 export {
   BUDGET_DEFAULTS,
   type DrainBudget,
   type DrainBudgetInput,
   resolveDrainBudget,
 } from './budget.js';
-export {
-  buildClosingPlan,
-  type ClosingPlanOptions,
-  type SpreadOptions,
-  shuffle,
-  spreadOffsets,
-} from './close-schedule.js';
 export { CLOSE_CODE_SERVICE_RESTART } from './closing-phase.js';
 export { DrainController } from './drain-controller.js';
 export type { DrainReport } from './drain-record.js';
@@ -28,7 +23,6 @@ export {
   BATON_PROTOCOL,
   CONTROL_PREFIX,
   type ControlMessage,
-  encodeControl,
   type HintProtocolOptions,
   PROTOCOL_VERSION,
   RESUME_PROTOCOL_PREFIX,
@@ -47,5 +41,4 @@ export type {
   RolloutHoldContext,
   RolloutHoldResult,
 } from './rollout-hold.js';
-export { TimerQueue, type TimerQueueOptions } from './timer-queue.js';
 export type { ConnectionPhase, HintContext, SendHint, TrackedConnection } from './tracked-connection.js';

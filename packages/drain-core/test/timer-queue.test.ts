@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { TimerQueue } from '../src/index.js';
+import { TimerQueue } from '../src/timer-queue.js';
 
 describe('TimerQueue', () => {
   let now = 0;
