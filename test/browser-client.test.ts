@@ -8,9 +8,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { budgetEnv, type GatewayProcess, startGateway } from '../packages/lab/src/gateway-launcher.js';
 import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
 import { launchChromium } from './support/chromium.js';
-import { type GatewayProcess, startGateway } from './support/gateway-process.js';
 
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
 const bundle = fileURLToPath(new URL('../packages/client/dist/baton-client.min.js', import.meta.url));
@@ -43,11 +43,13 @@ describe('@baton/client in headless Chromium', () => {
       APP_VERSION: version,
       TICK_MS: '100',
       BATON_HANDOFF_KEYS: `k1=${'browser-test-secret-'.repeat(3)}`,
-      BATON_GRACE_PERIOD_SECONDS: '6',
-      BATON_PROPAGATION_SECONDS: '0.5',
-      BATON_DRAIN_WINDOW_SECONDS: '2',
-      BATON_CLOSE_TIMEOUT_SECONDS: '1',
-      BATON_SAFETY_MARGIN_SECONDS: '1',
+      ...budgetEnv({
+        gracePeriodMs: 6_000,
+        propagationDelayMs: 500,
+        drainWindowMs: 2_000,
+        closeTimeoutMs: 1_000,
+        safetyMarginMs: 1_000,
+      }),
     });
     const pods: GatewayProcess[] = [];
     cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));

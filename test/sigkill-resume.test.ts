@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket, type SocketConstructor } from '../packages/client/src/index.js';
+import { budgetEnv, startGateway } from '../packages/lab/src/gateway-launcher.js';
 import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
 import { useCleanups } from './support/cleanups.js';
-import { startGateway } from './support/gateway-process.js';
 
 const cleanups = useCleanups();
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
@@ -18,11 +18,13 @@ describe('SIGKILL mid-drain', () => {
     const env = {
       TICK_MS: '100',
       BATON_HANDOFF_KEYS: `k1=${'sigkill-test-secret-'.repeat(3)}`,
-      BATON_GRACE_PERIOD_SECONDS: '30',
-      BATON_PROPAGATION_SECONDS: '0.2',
-      BATON_DRAIN_WINDOW_SECONDS: '0.5',
-      BATON_CLOSE_TIMEOUT_SECONDS: '5',
-      BATON_SAFETY_MARGIN_SECONDS: '1',
+      ...budgetEnv({
+        gracePeriodMs: 30_000,
+        propagationDelayMs: 200,
+        drainWindowMs: 500,
+        closeTimeoutMs: 5_000,
+        safetyMarginMs: 1_000,
+      }),
     };
     const [doomed, replacement] = await Promise.all([
       startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),

@@ -110,7 +110,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       { server: 'a', resumedFrom: null },
       { server: 'b', resumedFrom: 'a' },
     ]);
-    // The moved client's old connection is closed by the server at its hint deadline (a quarter of the 600 ms
+    // The moved client's old connection is closed by the server at its hint deadline (a tenth of the 600 ms
     // window) before the client's own linger (1 s) lets it go: 3 plain + 1 hinted closes.
     expect(result.report).toEqual({ closed: 4, hinted: 1, connectionsAtClosing: 4 });
   });

@@ -17,12 +17,12 @@ export function readConfig(env) {
     adminToken: env.BATON_ADMIN_TOKEN === '' ? undefined : env.BATON_ADMIN_TOKEN,
     adminPort: integer(env, 'ADMIN_PORT', 9090),
     appVersion: env.APP_VERSION ?? 'dev',
-    tickMs: seconds(env, 'TICK_MS', 1000, 1),
-    gracePeriodMs: seconds(env, 'BATON_GRACE_PERIOD_SECONDS', 30, 1000),
-    propagationDelayMs: seconds(env, 'BATON_PROPAGATION_SECONDS', 15, 1000),
+    tickMs: milliseconds(env, 'TICK_MS', 1000),
+    gracePeriodMs: seconds(env, 'BATON_GRACE_PERIOD_SECONDS', 30),
+    propagationDelayMs: seconds(env, 'BATON_PROPAGATION_SECONDS', 15),
     drainWindowMs: optionalSeconds(env, 'BATON_DRAIN_WINDOW_SECONDS'),
-    closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5, 1000),
-    safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2, 1000),
+    closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5),
+    safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2),
     handoffKeys: handoffKeys(env),
     rolloutHold: rolloutHoldSource(env),
     minWindowShare: share(env, 'BATON_MIN_WINDOW_SHARE'),
@@ -89,19 +89,38 @@ function integer(env, name, fallback) {
 }
 
 /**
+ * A variable given in seconds (BATON_*_SECONDS), as a number of milliseconds.
  * @param {NodeJS.ProcessEnv} env
  * @param {string} name
- * @param {number} fallback in the variable's own unit
- * @param {number} toMs
+ * @param {number} fallback in seconds
  */
-function seconds(env, name, fallback, toMs) {
+function seconds(env, name, fallback) {
+  return nonNegative(env, name, fallback) * 1000;
+}
+
+/**
+ * A variable given in milliseconds (TICK_MS), as a number of milliseconds.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ * @param {number} fallback
+ */
+function milliseconds(env, name, fallback) {
+  return nonNegative(env, name, fallback);
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ * @param {number} fallback
+ */
+function nonNegative(env, name, fallback) {
   const raw = env[name];
-  if (raw === undefined || raw === '') return fallback * toMs;
+  if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0) {
     throw new RangeError(`${name} must be a non-negative number; got ${JSON.stringify(raw)}.`);
   }
-  return value * toMs;
+  return value;
 }
 
 /**
@@ -109,7 +128,7 @@ function seconds(env, name, fallback, toMs) {
  * @param {string} name
  */
 function optionalSeconds(env, name) {
-  return env[name] === undefined || env[name] === '' ? undefined : seconds(env, name, 0, 1000);
+  return env[name] === undefined || env[name] === '' ? undefined : seconds(env, name, 0);
 }
 
 /**

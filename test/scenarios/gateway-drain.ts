@@ -5,8 +5,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
 import { openClients, tryUpgrade } from '../support/clients.js';
-import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
 
 export function defineGatewayDrainScenarios(name: string, script: string): void {
   describe(`${name}: drain scenarios`, () => {
@@ -45,11 +45,13 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
         APP_VERSION: 'v1',
         // Few ticks: this test measures close times in its own process, which must not be busy with ticks.
         TICK_MS: '5000',
-        BATON_GRACE_PERIOD_SECONDS: String(graceMs / 1000),
-        BATON_PROPAGATION_SECONDS: String(propagationMs / 1000),
-        BATON_DRAIN_WINDOW_SECONDS: String(windowMs / 1000),
-        BATON_CLOSE_TIMEOUT_SECONDS: String(closeTimeoutMs / 1000),
-        BATON_SAFETY_MARGIN_SECONDS: '1',
+        ...budgetEnv({
+          gracePeriodMs: graceMs,
+          propagationDelayMs: propagationMs,
+          drainWindowMs: windowMs,
+          closeTimeoutMs: closeTimeoutMs,
+          safetyMarginMs: 1_000,
+        }),
       });
       const clients = await openClients(gateway.url, clientCount);
 
@@ -95,11 +97,13 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
     it('accepts upgrades while propagating, refuses them after with 503, keeps readiness, ignores repeated triggers', async () => {
       const gateway = await start({
         APP_VERSION: 'v1',
-        BATON_GRACE_PERIOD_SECONDS: '8',
-        BATON_PROPAGATION_SECONDS: '1.5',
-        BATON_DRAIN_WINDOW_SECONDS: '3',
-        BATON_CLOSE_TIMEOUT_SECONDS: '1',
-        BATON_SAFETY_MARGIN_SECONDS: '1',
+        ...budgetEnv({
+          gracePeriodMs: 8_000,
+          propagationDelayMs: 1_500,
+          drainWindowMs: 3_000,
+          closeTimeoutMs: 1_000,
+          safetyMarginMs: 1_000,
+        }),
       });
       const clients = await openClients(gateway.url, 5);
       gateway.child.kill('SIGTERM');
@@ -136,11 +140,13 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
 
     it('a manual drain can be cancelled: ready again, accepting, and the process stays', async () => {
       const gateway = await start({
-        BATON_GRACE_PERIOD_SECONDS: '6',
-        BATON_PROPAGATION_SECONDS: '0.3',
-        BATON_DRAIN_WINDOW_SECONDS: '1',
-        BATON_CLOSE_TIMEOUT_SECONDS: '1',
-        BATON_SAFETY_MARGIN_SECONDS: '1',
+        ...budgetEnv({
+          gracePeriodMs: 6_000,
+          propagationDelayMs: 300,
+          drainWindowMs: 1_000,
+          closeTimeoutMs: 1_000,
+          safetyMarginMs: 1_000,
+        }),
       });
       const clients = await openClients(gateway.url, 3);
       expect((await fetch(`${gateway.adminUrl}/drain`, { method: 'POST' })).status).toBe(202);
@@ -162,10 +168,7 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
     it('exits before the grace period although three HTTP requests on the public port are half-sent', async () => {
       const graceMs = 6_000;
       const gateway = await start({
-        BATON_GRACE_PERIOD_SECONDS: String(graceMs / 1000),
-        BATON_PROPAGATION_SECONDS: '0.5',
-        BATON_CLOSE_TIMEOUT_SECONDS: '1',
-        BATON_SAFETY_MARGIN_SECONDS: '1',
+        ...budgetEnv({ gracePeriodMs: graceMs, propagationDelayMs: 500, closeTimeoutMs: 1_000, safetyMarginMs: 1_000 }),
       });
       const sockets = await Promise.all(
         [1, 2, 3].map(async () => {

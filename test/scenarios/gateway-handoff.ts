@@ -4,8 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket, type SocketConstructor } from '../../packages/client/src/index.js';
+import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
 import { LoadBalancer } from '../../packages/lab/src/load-balancer.js';
-import { type GatewayProcess, startGateway } from '../support/gateway-process.js';
 
 const HANDOFF_KEYS = `k1=${'test-only-secret-'.repeat(3)}`;
 
@@ -94,11 +94,13 @@ export function defineGatewayHandoffScenarios(name: string, script: string): voi
         APP_VERSION: version,
         TICK_MS: '100',
         BATON_HANDOFF_KEYS: HANDOFF_KEYS,
-        BATON_GRACE_PERIOD_SECONDS: '10',
-        BATON_PROPAGATION_SECONDS: '1',
-        BATON_DRAIN_WINDOW_SECONDS: '4',
-        BATON_CLOSE_TIMEOUT_SECONDS: '1',
-        BATON_SAFETY_MARGIN_SECONDS: '1',
+        ...budgetEnv({
+          gracePeriodMs: 10_000,
+          propagationDelayMs: 1_000,
+          drainWindowMs: 4_000,
+          closeTimeoutMs: 1_000,
+          safetyMarginMs: 1_000,
+        }),
       });
       const pods: GatewayProcess[] = [];
       cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));

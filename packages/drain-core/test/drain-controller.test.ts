@@ -260,7 +260,7 @@ describe('DrainController', () => {
     const paths = new WeakMap<object, string>();
     const { server, controller } = await setup('server', {
       hintTimeoutMs: 200,
-      drainWindowMs: 1_200,
+      drainWindowMs: 2_400,
       isCapable: (_socket, request) => String(request?.headers['sec-websocket-protocol'] ?? '').includes('baton.v1'),
       sendHint: (connection, context) => {
         hinted.push(paths.get(connection.socket) ?? '');
@@ -287,7 +287,7 @@ describe('DrainController', () => {
     expect(hints).toEqual([{ type: 'reconnect', deadlineAt: expect.any(Number) }]);
     const capableClose = await capable.closed;
     expect(capableClose.code).toBe(1012);
-    // Closed at its hint deadline: hintTimeoutMs (200 ms, shorter than a quarter of the window) after its hint.
+    // Closed at its hint deadline: hintTimeoutMs (200 ms, shorter than a tenth of the window) after its hint.
     const { deadlineAt } = hints[0] as { deadlineAt: number };
     expect(deadlineAt - hintedAt).toBeGreaterThanOrEqual(200 - 10);
     expect(deadlineAt - hintedAt).toBeLessThanOrEqual(200 + 10);
@@ -300,7 +300,7 @@ describe('DrainController', () => {
 
   it('closes hinted connections that do not move at their own deadlines, keeping the spread', async () => {
     const windowMs = 1_200;
-    // hintTimeoutMs longer than a quarter of the window: each deadline is its hint + 300 ms (window / 4), and the
+    // hintTimeoutMs longer than a tenth of the window: each deadline is its hint + 120 ms (window / 10), and the
     // hints are spread over the window less that lead.
     const { server, controller } = await setup('server', {
       drainWindowMs: windowMs,
@@ -321,7 +321,7 @@ describe('DrainController', () => {
     const report = await controller.drain();
     const closes = await Promise.all(clients.map((client) => client.closed));
     const hintsSeen = await Promise.all(hintTimes);
-    const leadMs = windowMs / 4;
+    const leadMs = windowMs / 10;
     expectSpread(
       hintsSeen.map((hint) => hint.at),
       { startAt: report.closingAt!, windowMs: windowMs - leadMs, lateMs: 150 },

@@ -1,4 +1,11 @@
 export { type ClientRecord, Fleet, type FleetOptions } from './fleet.js';
+export {
+  budgetEnv,
+  type GatewayProcess,
+  type LogLine,
+  type StartGatewayOptions,
+  startGateway,
+} from './gateway-launcher.js';
 export { KubeApi, type KubeApiControls } from './kube-api.js';
 export { type LabOptions, REAL, REAL_BUDGET, runStrategy, type StrategyResult, type StrategyRun } from './lab.js';
 export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';

@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
+import { budgetEnv } from './gateway-launcher.js';
 import { KubeApi } from './kube-api.js';
 import { LoadBalancer } from './load-balancer.js';
 import type { Pod } from './pod.js';
@@ -121,13 +122,18 @@ export const REAL = {
 };
 
 /** The pods' budget at a time scale, by drain-core's own rule (the window is derived from it). */
-function labBudget(scale: (ms: number) => number, propagationMs: number) {
-  return resolveDrainBudget({
+/** The lab's drain budget, scaled: the real one compressed by the time scale (drain-core's rule resolves it). */
+function labBudgetInput(scale: (ms: number) => number, propagationMs: number) {
+  return {
     gracePeriodMs: scale(REAL.graceMs),
     propagationDelayMs: scale(propagationMs),
     closeTimeoutMs: scale(REAL.closeTimeoutMs),
     safetyMarginMs: scale(REAL.marginMs),
-  });
+  };
+}
+
+function labBudget(scale: (ms: number) => number, propagationMs: number) {
+  return resolveDrainBudget(labBudgetInput(scale, propagationMs));
 }
 
 /** The real-world budget (window 83 s). */
@@ -147,7 +153,7 @@ function percentile(values: number[], p: number): number {
 
 export async function runStrategy(run: StrategyRun, options: LabOptions): Promise<StrategyResult> {
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
-  const seconds = (ms: number) => String(scale(ms) / 1000);
+  const scaledSeconds = (ms: number) => String(scale(ms) / 1000);
   const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
   const { drainWindowMs: windowMs } = labBudget(scale, propagationMs);
   const balancer = new LoadBalancer({
@@ -180,15 +186,12 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures
       // gaps, not throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
       TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
-      BATON_GRACE_PERIOD_SECONDS: seconds(REAL.graceMs),
-      BATON_PROPAGATION_SECONDS: seconds(propagationMs),
-      BATON_CLOSE_TIMEOUT_SECONDS: seconds(REAL.closeTimeoutMs),
-      BATON_SAFETY_MARGIN_SECONDS: seconds(REAL.marginMs),
+      ...budgetEnv(labBudgetInput(scale, propagationMs)),
       BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
       ...(run.rolloutHold
         ? {
             BATON_ROLLOUT_HOLD: 'kubernetes',
-            BATON_KUBERNETES_TIMEOUT_SECONDS: seconds(5_000),
+            BATON_KUBERNETES_TIMEOUT_SECONDS: scaledSeconds(5_000),
             POD_NAMESPACE: LAB_NAMESPACE,
             KUBECONFIG: api.kubeconfig(),
           }

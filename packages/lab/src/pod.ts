@@ -1,79 +1,48 @@
-// A gateway pod of the lab: a real process of an example gateway, its JSON log lines, its exit.
+// A gateway pod of the lab: a real process of an example gateway (started by gateway-launcher.ts, as the
+// tests start theirs), with the times the lab reports: when it was deleted and when it exited.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
+import { type GatewayExit, type GatewayProcess, type LogLine, startGateway } from './gateway-launcher.js';
 
-export interface LogLine {
-  msg: string;
-  time: number;
-  [key: string]: unknown;
-}
+export type { LogLine } from './gateway-launcher.js';
 
 export class Pod {
-  readonly lines: LogLine[] = [];
-  port = 0;
   deletedAt = 0;
   exitedAt = 0;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-  readonly #listening: Promise<void>;
+  readonly exited: Promise<GatewayExit>;
 
   private constructor(
     readonly name: string,
     readonly version: string,
-    readonly child: ChildProcess,
+    readonly process: GatewayProcess,
   ) {
-    this.exited = once(child, 'exit').then(([code, signal]) => {
-      this.exitedAt = Date.now();
-      return { code, signal, at: this.exitedAt };
-    });
-    this.#listening = new Promise((resolve, reject) => {
-      createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (text) => {
-        let line: LogLine;
-        try {
-          line = JSON.parse(text);
-        } catch {
-          return;
-        }
-        this.lines.push(line);
-        if (line.msg === 'listening') {
-          this.port = line.port as number;
-          resolve();
-        }
-      });
-      void this.exited.then(({ code }) => reject(new Error(`pod ${name} exited (${code}) before listening`)));
+    this.exited = process.exited.then((exit) => {
+      this.exitedAt = exit.at;
+      return exit;
     });
   }
 
   static async start(name: string, script: string, version: string, env: Record<string, string>): Promise<Pod> {
-    const child = spawn(process.execPath, [script], {
-      env: {
-        ...process.env,
-        HOST: '127.0.0.1',
-        ADMIN_HOST: '127.0.0.1',
-        PORT: '0',
-        ADMIN_PORT: '0',
-        APP_VERSION: version,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const pod = new Pod(name, version, child);
-    await pod.#listening;
-    return pod;
+    const process = await startGateway(script, { APP_VERSION: version, ...env }, { stderr: 'inherit' });
+    return new Pod(name, version, process);
+  }
+
+  get port(): number {
+    return this.process.port;
+  }
+
+  get lines(): LogLine[] {
+    return this.process.lines;
   }
 
   /** What the kubelet does when the pod is deleted: SIGTERM (the preStop GET is the same trigger for Baton). */
   terminate(): void {
     this.deletedAt = Date.now();
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    this.process.terminate();
   }
 
   /** SIGKILL, as at the end of the grace period. */
   async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      this.child.kill('SIGKILL');
-      await this.exited;
-    }
+    await this.process.stop();
+    await this.exited;
   }
 }
