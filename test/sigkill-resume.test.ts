@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { BatonSocket, type SocketConstructor } from '../packages/client/src/index.js';
+import { BatonSocket } from '../packages/client/src/index.js';
 import { budgetEnv, startGateway } from '../packages/lab/src/gateway-launcher.js';
 import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
 import { useCleanups } from './support/cleanups.js';
@@ -50,7 +50,7 @@ describe('SIGKILL mid-drain', () => {
     }
     const ticks: { session: string; n: number; version: string }[] = [];
     const client = new BatonSocket(`ws://127.0.0.1:${balancer.port}`, [], {
-      WebSocket: Counting as unknown as SocketConstructor,
+      WebSocket: Counting,
       initialDelayMs: 50,
       maxDelayMs: 200,
     });

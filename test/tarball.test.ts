@@ -4,8 +4,9 @@
 // real sockets, and the client bundled for the browser. Also: `pnpm publish -r --dry-run` lists LICENSE and
 // README in every package. The install needs the npm registry (as `pnpm install` does).
 
-import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -136,6 +137,67 @@ describe('the packed packages, installed with npm outside the workspace', () => 
     );
     expect(stdout.trim()).toBe('function');
   });
+});
+
+/** Every JavaScript block of the READMEs and docs a user reads. */
+function codeBlocks(): { file: string; index: number; lang: string; code: string }[] {
+  const files = [
+    'README.md',
+    ...readdirSync(join(root, 'docs')).map((file) => `docs/${file}`),
+    ...PUBLISHED.map((name) => `packages/${name}/README.md`),
+  ].filter((file) => file.endsWith('.md'));
+  return files.flatMap((file) =>
+    [...readFileSync(join(root, file), 'utf8').matchAll(/^```(\w*)[^\n]*\n([\s\S]*?)^```/gm)]
+      .map((match, index) => ({ file, index, lang: match[1] as string, code: match[2] as string }))
+      .filter((block) => ['js', 'javascript', 'mjs', 'ts', 'typescript'].includes(block.lang)),
+  );
+}
+
+const DOC_ENV = {
+  // What the blocks read from the environment, as a deployment would provide it.
+  HANDOFF_KEY: 'b7e2f4a9c1d8e3f6a0b5c2d9e4f1a8b3c6d0e7f2a5b8c1d4e9f3a6b0c7d2e5f8',
+  HANDOFF_KEY_K1: 'c3a9e1f7b2d6a0c8e4f1b9d3a7c5e2f0b8d4a6c1e9f3b7d0a2c8e5f1b4d9a3c6',
+  HANDOFF_KEY_K2: 'd1f8b3e6a9c2f5d0b7e4a1c8f3d6b9e2a5c0f7d4b1e8a3c6f9d2b5e0a7c4f1b8',
+};
+
+describe('code blocks of the READMEs and docs', () => {
+  const blocks = codeBlocks();
+  const fragments = blocks.filter((block) => block.code.startsWith('// fragment'));
+  const runnable = blocks.filter((block) => !block.code.startsWith('// fragment'));
+
+  it('are either marked as fragments or run below', () => {
+    expect(blocks.length).toBeGreaterThan(5);
+    expect(runnable.length).toBeGreaterThanOrEqual(5);
+    for (const block of fragments) expect(block.code).toMatch(/^\/\/ fragment: \S/);
+    // A TypeScript block would need compiling first; none is runnable as it stands.
+    expect(runnable.filter((block) => block.lang.startsWith('t'))).toEqual([]);
+  });
+
+  it.each(runnable.map((block) => [`${block.file} #${block.index + 1}`, block] as const))(
+    'runs %s against the installed packages',
+    async (_name, block) => {
+      const file = join(project, `doc-${block.file.replaceAll('/', '-')}-${block.index}.mjs`);
+      writeFileSync(file, block.code);
+      // Node 20 has a global WebSocket only behind this flag; browser-side blocks rely on one.
+      const child = fork(join(project, 'run-doc-block.mjs'), [file], {
+        cwd: project,
+        env: { ...process.env, ...DOC_ENV },
+        execArgv: process.version.startsWith('v20.') ? ['--experimental-websocket', '--no-warnings'] : [],
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
+      let stderr = '';
+      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      const exited = once(child, 'exit');
+      const [message] = (await Promise.race([once(child, 'message'), exited.then(() => [{ exited: true }])])) as [
+        { evaluated?: true; error?: string; exited?: true },
+      ];
+      child.kill('SIGKILL');
+      await exited;
+      expect(message, stderr).toEqual({ evaluated: true });
+    },
+  );
 });
 
 describe('pnpm publish -r --dry-run', () => {

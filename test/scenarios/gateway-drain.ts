@@ -5,8 +5,16 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { BatonSocket } from '../../packages/client/src/index.js';
+import { openSilentClient } from '../../packages/drain-core/test/helpers.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
+import { useCleanups } from '../support/cleanups.js';
 import { openClients, tryUpgrade } from '../support/clients.js';
+import { expectSpread } from '../support/spread.js';
+
+const BATON_DRAIN_BIN = new URL('../../packages/drain-core/dist/baton-drain.js', import.meta.url).pathname;
+const cleanups = useCleanups();
 
 export function defineGatewayDrainScenarios(name: string, script: string): void {
   describe(`${name}: drain scenarios`, () => {
@@ -92,6 +100,87 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       const serverPerSecond = (drained.report as { perSecond: number[] }).perSecond;
       expect(serverPerSecond.reduce((sum, count) => sum + count, 0)).toBe(clientCount);
       expect(Math.max(...serverPerSecond)).toBeLessThanOrEqual(1.2 * evenRate);
+    });
+
+    it('the Kubernetes order — preStop baton-drain, then SIGTERM — with plain, Baton and unresponsive clients: paced, metrics live, exit 0', async () => {
+      const windowMs = 2_000;
+      const closeTimeoutMs = 1_000;
+      const graceMs = 8_000;
+      const gateway = await start({
+        APP_VERSION: 'v1',
+        TICK_MS: '5000',
+        ...budgetEnv({
+          gracePeriodMs: graceMs,
+          propagationDelayMs: 500,
+          drainWindowMs: windowMs,
+          closeTimeoutMs,
+          safetyMarginMs: 1_000,
+        }),
+      });
+      const plain = await openClients(gateway.url, 6);
+      const silent = await openSilentClient(gateway.port);
+      const baton = await Promise.all(
+        [1, 2].map(async () => {
+          const socket = new BatonSocket(gateway.url, [], { WebSocket, maxRetries: 0 });
+          const hinted = new Promise<void>((resolve) => {
+            // The hint itself is hidden from the app; its effect is a move attempt, which fails here (one pod, and
+            // it refuses upgrades while closing), so the server closes the connection at its hint deadline.
+            socket.addEventListener('close', () => resolve(), { once: true });
+          });
+          await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }));
+          return { socket, hinted };
+        }),
+      );
+      cleanups.push(() => {
+        for (const { socket } of baton) socket.close();
+        silent.socket.destroy();
+      });
+      const states: string[] = [];
+      const closingSeen = gateway.waitForLog((line) => line.msg === 'drain state' && line.to === 'closing');
+
+      // 1. The kubelet runs the preStop hook — the package's own bin — and waits for it to exit.
+      const t0 = Date.now();
+      const preStop = spawn(process.execPath, [BATON_DRAIN_BIN, '--port', String(gateway.adminPort)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const [preStopCode] = await once(preStop, 'exit');
+      expect(preStopCode).toBe(0);
+      const draining = await gateway.waitForLog((line) => line.msg === 'drain state' && line.to === 'draining');
+      expect(draining.trigger).toBe('prestop');
+      // 2. Then SIGTERM, which must neither restart nor shorten the drain.
+      gateway.child.kill('SIGTERM');
+
+      // 3. Metrics while closing.
+      await closingSeen;
+      const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
+      expect(metrics).toMatch(/baton_drain_state\{state="closing"\} 1/);
+      expect(metrics).toMatch(/baton_drain_started_timestamp_seconds [1-9]/);
+      states.push('closing');
+
+      const closes = await Promise.all(plain.map((client) => client.closed));
+      await Promise.all(baton.map(({ hinted }) => hinted));
+      const exit = await gateway.exited;
+      const drained = await gateway.waitForLog((line) => line.msg === 'drained');
+      const closing = await closingSeen;
+
+      expect(exit).toMatchObject({ code: 0, signal: null });
+      expect(exit.at - t0).toBeLessThan(graceMs);
+      expect(closes.every((close) => close.code === 1012)).toBe(true);
+      expectSpread(
+        closes.map((close) => close.at),
+        { startAt: closing.time, windowMs, lateMs: 200 },
+      );
+      // The unresponsive client never answered the close handshake: terminated closeTimeoutMs after its close.
+      await silent.closed;
+      expect(drained.report).toMatchObject({
+        trigger: 'prestop',
+        terminating: true,
+        signalled: true,
+        connectionsAtClosing: 9,
+        hinted: 2,
+        terminated: 1,
+      });
+      expect(gateway.lines.filter((line) => line.msg === 'drain state' && line.to === 'draining')).toHaveLength(1);
     });
 
     it('accepts upgrades while propagating, refuses them after with 503, keeps readiness, ignores repeated triggers', async () => {

@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { BatonSocket, type SocketConstructor } from '../../packages/client/src/index.js';
+import { BatonSocket } from '../../packages/client/src/index.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
 import { LoadBalancer } from '../../packages/lab/src/load-balancer.js';
 
@@ -31,7 +31,7 @@ interface ObservedClient {
 
 function observe(url: string, index: number): Promise<ObservedClient> {
   const socket = new BatonSocket(url, [], {
-    WebSocket: WebSocket as unknown as SocketConstructor,
+    WebSocket,
     // Ticks carry (session, n); echoes their own id: both identify a message across the overlap.
     dedupe: (data) => {
       const message = JSON.parse(String(data)) as { type: string; session?: string; n?: number; id?: string };
@@ -64,7 +64,7 @@ function observe(url: string, index: number): Promise<ObservedClient> {
       }),
   };
   socket.addEventListener('message', (event) => {
-    const message = JSON.parse(String((event as unknown as { data: unknown }).data));
+    const message = JSON.parse(String(event.data));
     if (message.type === 'tick') {
       client.ticks.push(message);
       if (message.version === 'v2') markV2();
@@ -73,7 +73,7 @@ function observe(url: string, index: number): Promise<ObservedClient> {
       onReply();
     }
   });
-  socket.addEventListener('close', (event) => client.appCloses.push((event as unknown as { code: number }).code));
+  socket.addEventListener('close', (event) => client.appCloses.push(event.code));
   socket.addEventListener('migrated', () => client.migrations++);
   socket.addEventListener('resumed', () => client.resumed++);
   return new Promise((resolve, reject) => {

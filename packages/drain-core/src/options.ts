@@ -45,7 +45,7 @@ export interface DrainOptions extends DrainBudgetInput {
   closeReason?: string;
   /** Retry-After (seconds) on upgrades refused with 503 while closing. Default 1. */
   retryAfterSeconds?: number;
-  /** Readiness during a drain of a pod being deleted (SIGTERM, preStop). Default true: see DESIGN §2 / cilium#17252. */
+  /** Readiness during a drain of a pod being deleted (SIGTERM, preStop). Default true: docs/kubernetes.md, "Failing readiness on the old pods?" (cilium#17252). */
   readyWhileTerminating?: boolean;
   /** Readiness during a manual drain (admin POST) of a pod that stays. Default false, so the endpoint goes away. */
   readyWhileManualDrain?: boolean;
@@ -112,32 +112,39 @@ export interface ResolvedDrainOptions {
   readonly minWindowShare: number;
 }
 
-const KNOWN_OPTIONS = new Set([
-  'gracePeriodMs',
-  'propagationDelayMs',
-  'drainWindowMs',
-  'closeTimeoutMs',
-  'safetyMarginMs',
-  'maxClosesPerSecond',
-  'jitter',
-  'closeReason',
-  'retryAfterSeconds',
-  'readyWhileTerminating',
-  'readyWhileManualDrain',
-  'signals',
-  'exitAfterDrain',
-  'admin',
-  'metrics',
-  'logger',
-  'isCapable',
-  'sendHint',
-  'hintProtocol',
-  'hintTimeoutMs',
-  'random',
-  'rolloutHold',
-  'minWindowShare',
-  'beforeExit',
-]);
+// Every key of DrainOptions, checked by the compiler both ways: an option added to the interface and not here
+// (or listed here and not there) fails the build, so the unknown-option check can never drift.
+const KNOWN_OPTION_KEYS = {
+  gracePeriodMs: true,
+  propagationDelayMs: true,
+  drainWindowMs: true,
+  closeTimeoutMs: true,
+  safetyMarginMs: true,
+  maxClosesPerSecond: true,
+  jitter: true,
+  closeReason: true,
+  retryAfterSeconds: true,
+  readyWhileTerminating: true,
+  readyWhileManualDrain: true,
+  signals: true,
+  exitAfterDrain: true,
+  admin: true,
+  metrics: true,
+  logger: true,
+  isCapable: true,
+  sendHint: true,
+  hintProtocol: true,
+  hintTimeoutMs: true,
+  random: true,
+  rolloutHold: true,
+  minWindowShare: true,
+  beforeExit: true,
+} as const satisfies Record<keyof DrainOptions, true>;
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.keys(KNOWN_OPTION_KEYS));
+const KNOWN_ADMIN_KEYS = { port: true, host: true, token: true, paths: true } as const satisfies Record<
+  keyof AdminOptions,
+  true
+>;
 
 const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
 
@@ -198,6 +205,14 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     const a = options.admin as unknown;
     if (typeof a !== 'object' || a === null) {
       throw invalid(`The "admin" option must be an object such as { port: 9090 }, or false; received ${describe(a)}.`);
+    }
+    for (const key of Object.keys(a)) {
+      // `{ admin: { prot: 9090 } }` or `{ admin: { tokne } }` must not silently mean something else.
+      if (!(key in KNOWN_ADMIN_KEYS)) {
+        throw invalid(
+          `Unknown admin option "${key}". Known admin options: ${Object.keys(KNOWN_ADMIN_KEYS).join(', ')}.`,
+        );
+      }
     }
     const { port, host, paths, token } = a as AdminOptions;
     if (typeof port !== 'number' || !Number.isInteger(port)) {

@@ -88,6 +88,7 @@ describe('DrainController options', () => {
   const cases: [string, unknown, string][] = [
     ['not an object', 42, 'The options must be an object; received the number 42.'],
     ['unknown option', { gracePeriodSeconds: 30 }, 'Unknown option "gracePeriodSeconds".'],
+    ['unknown admin option', { admin: { prot: 9090 } }, 'Unknown admin option "prot".'],
     ['bad jitter', { jitter: 2 }, 'The "jitter" option must be between 0 and 1; received 2.'],
     ['bad rate', { maxClosesPerSecond: 0 }, 'The "maxClosesPerSecond" option must be greater than 0; received 0.'],
     [

@@ -179,8 +179,10 @@ describe('@baton/fastify-plugin', () => {
     const admin = `http://127.0.0.1:${app.baton.adminAddress()!.port}`;
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
     const existing = await client(url);
+    // Listening before the trigger: the state change cannot be missed.
+    const closing = new Promise<void>((resolve) => app.baton.on('state', ({ to }) => to === 'closing' && resolve()));
     expect((await fetch(`${admin}/drain`, { method: 'POST' })).status).toBe(202);
-    await new Promise<void>((resolve) => app.baton.on('state', ({ to }) => to === 'closing' && resolve()));
+    await closing;
     const refused = new WebSocket(url);
     const [, response] = await once(refused, 'unexpected-response');
     expect(response.statusCode).toBe(503);

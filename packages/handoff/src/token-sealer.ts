@@ -86,6 +86,9 @@ export class TokenSealer {
     }
     if (!BASE64URL.test(token)) throw malformed('a token is base64url');
     const bytes = Buffer.from(token, 'base64url');
+    // Node's decoder ignores a dangling character and unused low bits: without this check one token would have
+    // many spellings (a trailing character appended still opened it). Only the encoding seal() writes opens.
+    if (bytes.toString('base64url') !== token) throw malformed('a token is canonical base64url');
     if (bytes.length < 2 + 1 + IV_BYTES + TAG_BYTES) throw malformed('too short');
     if (bytes[0] !== TOKEN_VERSION) throw malformed(`unsupported version ${bytes[0]}`);
     const idLength = bytes[1] as number;

@@ -21,16 +21,11 @@ export interface FleetStart {
 export interface ClientRecord {
   /** App-visible disconnects: closes of an open connection (a Baton move is not one). */
   disconnects: number;
-  /** Epoch ms of each reconnect that succeeded after a disconnect. */
-  reconnectsAt: number[];
-  closeCodes: number[];
   /** Baton clients: moves without an app-visible close. */
   migrations: number;
   /** Ticks missing inside one session (gaps), and ticks delivered twice. */
   ticksLost: number;
   ticksDuplicated: number;
-  /** Version of the last tick seen. */
-  lastVersion: string;
   connected: boolean;
 }
 
@@ -44,7 +39,6 @@ function track(record: ClientRecord, sessions: Map<string, number>, data: unknow
     return;
   }
   if (message.type !== 'tick') return;
-  record.lastVersion = message.version;
   const last = sessions.get(message.session);
   if (last !== undefined) {
     if (message.n <= last) record.ticksDuplicated++;
@@ -56,12 +50,9 @@ function track(record: ClientRecord, sessions: Map<string, number>, data: unknow
 function newRecord(): ClientRecord {
   return {
     disconnects: 0,
-    reconnectsAt: [],
-    closeCodes: [],
     migrations: 0,
     ticksLost: 0,
     ticksDuplicated: 0,
-    lastVersion: '',
     connected: false,
   };
 }
@@ -75,7 +66,6 @@ function plainClient(start: FleetStart): { record: ClientRecord; stop: () => voi
   let stopped = false;
   let socket: WebSocket | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let hadDisconnect = false;
   const open = () => {
     if (stopped) return;
     const ws = new WebSocket(start.url);
@@ -85,17 +75,12 @@ function plainClient(start: FleetStart): { record: ClientRecord; stop: () => voi
       opened = true;
       attempt = 0;
       record.connected = true;
-      if (hadDisconnect) record.reconnectsAt.push(Date.now());
     });
     ws.on('message', (data) => track(record, sessions, data));
     ws.on('error', () => {});
-    ws.on('close', (code) => {
+    ws.on('close', () => {
       record.connected = false;
-      if (opened) {
-        record.disconnects++;
-        record.closeCodes.push(code);
-        hadDisconnect = true;
-      }
+      if (opened) record.disconnects++;
       if (stopped) return;
       // Full jitter over a doubling cap: what a typical client library does, and what this team cannot change.
       const cap = Math.min(start.maxDelayMs, start.initialDelayMs * 2 ** attempt++);
@@ -117,7 +102,6 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
   const record = newRecord();
   const sessions = new Map<string, number>();
   let socket: BatonSocket | undefined;
-  let hadDisconnect = false;
   const timer = setTimeout(() => {
     socket = new BatonSocket(start.url, [], {
       WebSocket,
@@ -134,20 +118,14 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
     });
     socket.addEventListener('open', () => {
       record.connected = true;
-      if (hadDisconnect) record.reconnectsAt.push(Date.now());
     });
-    socket.addEventListener('message', (event) =>
-      track(record, sessions, (event as unknown as { data: unknown }).data),
-    );
-    socket.addEventListener('close', (event) => {
+    socket.addEventListener('message', (event) => track(record, sessions, event.data));
+    socket.addEventListener('close', () => {
       record.connected = false;
       record.disconnects++;
-      record.closeCodes.push((event as unknown as { code: number }).code);
-      hadDisconnect = true;
     });
     socket.addEventListener('migrated', () => {
       record.migrations++;
-      record.reconnectsAt.push(Date.now());
     });
   }, Math.random() * start.rampMs);
   return {

@@ -1,6 +1,6 @@
 // The strategies the lab compares: the realistic default set (`pnpm demo`) and the full matrix (`--matrix`).
 // "Realistic" means new pods do not all become ready at once: on GKE a surge waits for nodes, images and
-// probes, so the Deployment controller deletes old pods in batches (DESIGN.md §2).
+// probes, so the Deployment controller deletes old pods in batches (docs/kubernetes.md, "Questions teams ask").
 
 import { REAL_BUDGET, type StrategyRun } from './lab.js';
 import type { ReadinessModel } from './release.js';
