@@ -63,6 +63,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** One timer for the phase boundaries: the start of closing, then the end of the window. */
   readonly #phaseTimer = new PhaseTimer();
   #drained: Promise<DrainReport> | undefined;
+  /** The report of the drain that ended the process's serving (set once drained), and whether exit began. */
+  #finalReport: DrainReport | undefined;
+  #exiting = false;
   #resolveDrained: ((report: DrainReport) => void) | undefined;
   readonly #services: DrainServices;
   #released: Promise<void> | undefined;
@@ -103,6 +106,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       onSignal: () => {
         this.#signalled = true;
         this.#begin({ trigger: 'signal', terminating: true });
+        // Drained before the signal came (a preStop drain that finished first, a manual drain then the pod's
+        // deletion): our handler replaced the default one, so the exit is ours to do now.
+        if (this.#state === DrainState.DRAINED) this.#exitIfDue();
       },
     });
     const controller = this;
@@ -410,10 +416,16 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#drainedPromise();
     this.#resolveDrained?.(report);
     this.emit('drained', report);
-    if (this.#shouldExit()) {
-      const { beforeExit, budget, logger } = this.options;
-      void exitAfterDrain(report, { beforeExit, budget, logger, release: () => this.#release() });
-    }
+    this.#finalReport = report;
+    this.#exitIfDue();
+  }
+
+  #exitIfDue(): void {
+    const report = this.#finalReport;
+    if (!report || this.#exiting || !this.#shouldExit()) return;
+    this.#exiting = true;
+    const { beforeExit, budget, logger } = this.options;
+    void exitAfterDrain(report, { beforeExit, budget, logger, release: () => this.#release() });
   }
 
   /**
