@@ -12,7 +12,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { DrainBudget } from './budget.js';
 import { ClosingPhase } from './closing-phase.js';
 import { type ConnectionHooks, customHooks } from './connection-hooks.js';
-import { exitAfterDrain } from './drain-exit.js';
+import { ExitPolicy } from './drain-exit.js';
 import { DrainRecord, type DrainReport } from './drain-record.js';
 import { DrainServices } from './drain-services.js';
 import {
@@ -26,26 +26,25 @@ import {
   type StateChange,
   stateIndex,
 } from './drain-state.js';
-import { BatonError, codedError, ErrorCodes } from './errors.js';
 import type { ResumeResult } from './hint-protocol.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { PhaseTimer } from './phase-timer.js';
 import { protocolV1Hooks } from './protocol-v1.js';
 import { type DrainTimes, drainTimes, HoldRun, windowEndAt } from './rollout-hold.js';
+import { ServerAttachments } from './server-attachment.js';
 import {
   type ConnectionFlags,
   connectionFlags,
   type TrackedConnection,
   trackedConnection,
 } from './tracked-connection.js';
-import { installUpgradeGate, isWebSocketServer } from './upgrade-gate.js';
 
 const stateChannel = channel('baton:drain-core:state');
 
 export class DrainController extends EventEmitter<DrainControllerEvents> {
   readonly options: ResolvedDrainOptions;
   readonly #connections = new Map<WebSocket, ConnectionFlags>();
-  readonly #servers = new Map<WebSocketServer, () => void>();
+  readonly #attachments: ServerAttachments;
   readonly #hooks: ConnectionHooks;
   readonly #record = new DrainRecord();
   readonly #closing: ClosingPhase;
@@ -63,9 +62,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** One timer for the phase boundaries: the start of closing, then the end of the window. */
   readonly #phaseTimer = new PhaseTimer();
   #drained: Promise<DrainReport> | undefined;
-  /** The report of the drain that ended the process's serving (set once drained), and whether exit began. */
-  #finalReport: DrainReport | undefined;
-  #exiting = false;
+  readonly #exitPolicy: ExitPolicy;
   #resolveDrained: ((report: DrainReport) => void) | undefined;
   readonly #services: DrainServices;
   #released: Promise<void> | undefined;
@@ -106,11 +103,34 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       onSignal: () => {
         this.#signalled = true;
         this.#begin({ trigger: 'signal', terminating: true });
-        // Drained before the signal came (a preStop drain that finished first, a manual drain then the pod's
-        // deletion): our handler replaced the default one, so the exit is ours to do now.
-        if (this.#state === DrainState.DRAINED) this.#exitIfDue();
+        this.#exitPolicy.signalled();
       },
     });
+    this.#attachments = new ServerAttachments({
+      hooks: this.#hooks,
+      gate: {
+        accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
+        onRefused: () => {
+          this.#record.refusedUpgrades++;
+        },
+        retryAfterSeconds: this.options.retryAfterSeconds,
+      },
+      refusal: () =>
+        stateIndex(this.#state) >= stateIndex(DrainState.CLOSING)
+          ? `Cannot attach a server while the drain is ${this.#state}.`
+          : undefined,
+      track: (socket, request) => this.#track(socket, request),
+    });
+    const { exitAfterDrain, beforeExit, budget } = this.options;
+    this.#exitPolicy = new ExitPolicy(
+      exitAfterDrain,
+      { beforeExit, budget, logger, release: () => this.#release() },
+      () => ({
+        forced: this.#forced,
+        terminating: this.#terminating,
+        signalled: this.#signalled,
+      }),
+    );
     const controller = this;
     this.#onSocketClose = function onSocketClose(this: WebSocket) {
       controller.#untrack(this);
@@ -137,37 +157,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** Track the connections of a ws server (server or noServer mode) and gate its upgrades. */
   attach(server: WebSocketServer): this {
-    if (!isWebSocketServer(server)) {
-      throw codedError(TypeError, ErrorCodes.INVALID_SERVER, 'attach() needs a ws WebSocketServer instance.');
-    }
-    if (this.#servers.has(server)) {
-      throw new BatonError(
-        ErrorCodes.INVALID_SERVER,
-        'This WebSocketServer is already attached to this DrainController.',
-      );
-    }
-    if (stateIndex(this.#state) >= stateIndex(DrainState.CLOSING)) {
-      throw new BatonError(ErrorCodes.NOT_SERVING, `Cannot attach a server while the drain is ${this.#state}.`);
-    }
-    const onConnection = (socket: WebSocket, request: IncomingMessage) => this.#track(socket, request);
-    // First in line, so the welcome precedes anything the app's own handler sends.
-    server.prependListener('connection', onConnection);
-    const removeGate = installUpgradeGate(server, {
-      accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
-      ...(this.#hooks.admit ? { admit: this.#hooks.admit } : {}),
-      onRefused: () => {
-        this.#record.refusedUpgrades++;
-      },
-      retryAfterSeconds: this.options.retryAfterSeconds,
-    });
-    const uninstall = this.#hooks.install?.(server);
-    this.#servers.set(server, () => {
-      server.off('connection', onConnection);
-      removeGate();
-      uninstall?.();
-    });
-    // Connections opened before attach() are drained too.
-    for (const socket of server.clients ?? []) this.#track(socket, undefined);
+    this.#attachments.attach(server);
     return this;
   }
 
@@ -181,10 +171,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** Stop tracking a server's new connections and remove its gate. Already tracked connections stay tracked. */
   detach(server: WebSocketServer): void {
-    const remove = this.#servers.get(server);
-    if (!remove) return;
-    remove();
-    this.#servers.delete(server);
+    this.#attachments.detach(server);
   }
 
   /**
@@ -416,25 +403,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#drainedPromise();
     this.#resolveDrained?.(report);
     this.emit('drained', report);
-    this.#finalReport = report;
-    this.#exitIfDue();
-  }
-
-  #exitIfDue(): void {
-    const report = this.#finalReport;
-    if (!report || this.#exiting || !this.#shouldExit()) return;
-    this.#exiting = true;
-    const { beforeExit, budget, logger } = this.options;
-    void exitAfterDrain(report, { beforeExit, budget, logger, release: () => this.#release() });
-  }
-
-  /**
-   * The exit policy, in one place: only a drain of a pod being deleted ends the process (never a manual
-   * drain, never destroy()): after a signal by default, or after any terminating drain with 'always'.
-   */
-  #shouldExit(): boolean {
-    const exit = this.options.exitAfterDrain;
-    return !this.#forced && this.#terminating && (exit === 'always' || (exit === 'on-signal' && this.#signalled));
+    this.#exitPolicy.drained(report);
   }
 
   #setState(to: DrainStateName): void {
@@ -447,7 +416,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #release(): Promise<void> {
     this.#released ??= (async () => {
-      for (const server of [...this.#servers.keys()]) this.detach(server);
+      this.#attachments.detachAll();
       await this.#services.release();
     })();
     return this.#released;
