@@ -315,7 +315,7 @@ export class BatonSocket extends EventTarget {
   }
 
   /** Make-before-break: a second connection, switched to on its welcome. */
-  #migrate(token: string | undefined, deadline: number): void {
+  #migrate(token: string | undefined, deadlineAt: number): void {
     this.#token = token;
     const next = this.#open(token, 'move');
     this.#next = next;
@@ -333,8 +333,8 @@ export class BatonSocket extends EventTarget {
       this.#next = undefined;
       // Try again while the old server still holds the connection, within the move cap; after that, the close
       // path reconnects.
-      if (Date.now() + 250 < deadline && this.#active?.readyState === OPEN && this.#mayMove()) {
-        this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadline), this.#random() * 250);
+      if (Date.now() + 250 < deadlineAt && this.#active?.readyState === OPEN && this.#mayMove()) {
+        this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadlineAt), this.#random() * 250);
       } else {
         this.#flush();
       }

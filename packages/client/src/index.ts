@@ -1,4 +1,5 @@
-export { type BackoffOptions, reconnectDelay } from './backoff.js';
+// The public API of @baton/client: exactly what its README documents. Everything else is internal.
+export type { BackoffOptions } from './backoff.js';
 export {
   BatonSocket,
   type BatonSocketOptions,
@@ -7,4 +8,3 @@ export {
   type UrlContext,
 } from './baton-socket.js';
 export { BatonCloseEvent, BatonMessageEvent, type BatonSocketEventMap, MigratedEvent, ResumeEvent } from './events.js';
-export { BATON_PROTOCOL, CONTROL_PREFIX, type Control, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';

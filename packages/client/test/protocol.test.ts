@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as server from '../../drain-core/src/hint-protocol.js';
-import { BATON_PROTOCOL, CONTROL_PREFIX, parseControl, RESUME_PROTOCOL_PREFIX, reconnectDelay } from '../src/index.js';
+import { reconnectDelay } from '../src/backoff.js';
+import { BATON_PROTOCOL, CONTROL_PREFIX, parseControl, RESUME_PROTOCOL_PREFIX } from '../src/protocol.js';
 
 describe('protocol constants', () => {
   it('agree with the server side (two copies by design: the client imports nothing server-side)', () => {
