@@ -14,18 +14,29 @@ export interface SpreadCheck {
   lateMs: number;
   /** How early an event may be seen before its slot starts: clock granularity between two Date.now(). */
   earlyMs?: number;
+  /**
+   * Slots in the plan, when `times` are only some of its connections (default: one per time). The k-th of a
+   * subset then holds rank k … k + (slots − n) in the whole plan, and is checked against that range.
+   */
+  slots?: number;
 }
 
-export function expectSpread(times: readonly number[], { startAt, windowMs, lateMs, earlyMs = 5 }: SpreadCheck): void {
+export function expectSpread(
+  times: readonly number[],
+  { startAt, windowMs, lateMs, earlyMs = 5, slots = times.length }: SpreadCheck,
+): void {
   const sorted = [...times].sort((a, b) => a - b);
-  const slotMs = windowMs / sorted.length;
+  const slotMs = windowMs / slots;
+  const missing = slots - sorted.length;
   const offsets = sorted.map((at) => Math.round(at - startAt));
   for (let k = 0; k < sorted.length; k++) {
     const offset = offsets[k] as number;
-    const within = offset >= k * slotMs - earlyMs && offset <= (k + 1) * slotMs + lateMs;
+    const earliest = k * slotMs;
+    const latest = (k + missing + 1) * slotMs;
+    const within = offset >= earliest - earlyMs && offset <= latest + lateMs;
     if (!within) {
       expect.fail(
-        `event ${k + 1} of ${sorted.length} at +${offset} ms lies outside its slot [${Math.round(k * slotMs)}, ${Math.round((k + 1) * slotMs)}] ms ` +
+        `event ${k + 1} of ${sorted.length} at +${offset} ms lies outside its slots [${Math.round(earliest)}, ${Math.round(latest)}] ms ` +
           `(window ${windowMs} ms; all offsets: ${offsets.join(', ')})`,
       );
     }
