@@ -155,6 +155,12 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/baton_drain_state\{state="closing"\} 1/);
       expect(metrics).toMatch(/baton_drain_started_timestamp_seconds [1-9]/);
+      // The plan, for the dashboard's "closes per second against plan": 9 connections over a 2 s window.
+      expect(metrics).toMatch(/baton_drain_connections_at_closing 9\n/);
+      // What is left of the 2 s window when the phase timer fired (a millisecond or so late).
+      const windowSeconds = Number(/baton_drain_window_seconds ([\d.]+)\n/.exec(metrics)?.[1]);
+      expect(windowSeconds).toBeGreaterThan(1.9);
+      expect(windowSeconds).toBeLessThanOrEqual(2);
       states.push('closing');
 
       const closes = await Promise.all(plain.map((client) => client.closed));

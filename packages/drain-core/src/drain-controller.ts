@@ -75,7 +75,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#span = this.options.budget;
     const { hintProtocol, logger } = this.options;
     this.#hooks = hintProtocol
-      ? protocolV1Hooks(hintProtocol, logger)
+      ? protocolV1Hooks(hintProtocol, logger, this.#record)
       : customHooks(this.options.isCapable, this.options.sendHint, logger);
     this.#closing = new ClosingPhase({
       options: this.options,
@@ -357,7 +357,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const times = this.#times as DrainTimes;
     const groupWindowEnd = this.#hold?.begin(now, budget);
     const windowEnd = windowEndAt(times, now, this.#span.drainWindowMs * minWindowShare, groupWindowEnd);
-    this.#record.closingStarted(this.#connections.size, now);
+    this.#record.closingStarted(this.#connections.size, now, Math.max(0, windowEnd - now));
     this.#setState(DrainState.CLOSING);
     this.#closing.begin(now, windowEnd);
     logger.info(

@@ -55,6 +55,11 @@ export class DrainRecord {
   hinted = 0;
   terminated = 0;
   refusedUpgrades = 0;
+  /** Protocol v1 resume tokens opened / refused, since start. */
+  resumed = 0;
+  resumeRefused = 0;
+  /** The window of the closing phase, in ms (0 before it). */
+  windowMs = 0;
   /** Connections open when closing began. */
   connectionsAtClosing = 0;
   /** Epoch ms at which closing actually started; undefined before. */
@@ -70,6 +75,7 @@ export class DrainRecord {
     this.connectionsAtClosing = 0;
     this.closingAt = undefined;
     this.closingStartedAt = 0;
+    this.windowMs = 0;
     this.#perSecond.length = 0;
     this.#base = {
       closed: this.closed,
@@ -79,7 +85,8 @@ export class DrainRecord {
     };
   }
 
-  closingStarted(connections: number, now: number): void {
+  closingStarted(connections: number, now: number, windowMs: number): void {
+    this.windowMs = windowMs;
     this.connectionsAtClosing = connections;
     this.closingAt = Date.now();
     this.closingStartedAt = now;
@@ -127,6 +134,10 @@ export class DrainRecord {
       hinted: this.hinted,
       terminated: this.terminated,
       drainStartedAtSeconds: live.startedAt / 1000,
+      connectionsAtClosing: this.connectionsAtClosing,
+      windowSeconds: this.windowMs / 1000,
+      resumed: this.resumed,
+      resumeRefused: this.resumeRefused,
       ...(live.hold ?? { holdSeconds: 0, holdOutcome: undefined }),
     };
   }

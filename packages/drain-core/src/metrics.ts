@@ -18,6 +18,12 @@ export interface DrainCounters {
   /** The rollout hold: seconds closing started later than the propagation delay (so far), and its outcome. */
   readonly holdSeconds: number;
   readonly holdOutcome: string | undefined;
+  /** The closing phase: connections open when it began and the window they are spread over (0 before). */
+  readonly connectionsAtClosing: number;
+  readonly windowSeconds: number;
+  /** Protocol v1: offered resume tokens opened, and refused (the session started fresh). */
+  readonly resumed: number;
+  readonly resumeRefused: number;
 }
 
 /** The part of a prom-client Registry Baton uses. */
@@ -41,6 +47,9 @@ export const METRIC_NAMES = [
   'baton_drain_started_timestamp_seconds',
   'baton_drain_hold_seconds',
   'baton_drain_hold_outcome',
+  'baton_drain_connections_at_closing',
+  'baton_drain_window_seconds',
+  'baton_resumes_total',
 ] as const;
 
 const HOLD_OUTCOMES = ['holding', 'released', 'capped', 'no-rollout', 'unknown'] as const;
@@ -131,6 +140,34 @@ export async function createDrainMetrics(
     collect() {
       const current = read().holdOutcome;
       for (const outcome of HOLD_OUTCOMES) this.set({ outcome }, outcome === current ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'baton_drain_connections_at_closing',
+    help: 'Connections open when the closing phase began, 0 before: with baton_drain_window_seconds, the planned close rate.',
+    registers,
+    collect() {
+      this.set(read().connectionsAtClosing);
+    },
+  });
+  new client.Gauge({
+    name: 'baton_drain_window_seconds',
+    help: 'The window the closing phase spreads its closes over, in seconds, 0 before closing.',
+    registers,
+    collect() {
+      this.set(read().windowSeconds);
+    },
+  });
+  new client.Counter({
+    name: 'baton_resumes_total',
+    help: 'Protocol v1 resume tokens offered with an upgrade, by result: resumed (session restored) or refused (started fresh).',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      const counters = read();
+      this.reset();
+      this.inc({ result: 'resumed' }, counters.resumed);
+      this.inc({ result: 'refused' }, counters.resumeRefused);
     },
   });
   return {

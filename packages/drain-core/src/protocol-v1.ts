@@ -19,7 +19,11 @@ import {
 import type { ResolvedLogger } from './logger.js';
 import type { SendHint } from './tracked-connection.js';
 
-export function protocolV1Hooks(protocol: HintProtocolOptions, logger: ResolvedLogger): ConnectionHooks {
+export function protocolV1Hooks(
+  protocol: HintProtocolOptions,
+  logger: ResolvedLogger,
+  counts: { resumed: number; resumeRefused: number },
+): ConnectionHooks {
   // Keyed by the upgrade request ws hands to 'connection': nothing is kept once the request is collected.
   const resumes = new WeakMap<IncomingMessage, ResumeResult>();
 
@@ -27,15 +31,18 @@ export function protocolV1Hooks(protocol: HintProtocolOptions, logger: ResolvedL
     const token = offeredResumeToken(request);
     if (token === undefined) return;
     if (!protocol.handoff) {
+      counts.resumeRefused++;
       resumes.set(request, { resumed: false, error: ErrorCodes.RESUME_UNSUPPORTED });
       return;
     }
     try {
       const state = await protocol.handoff.open(token);
+      counts.resumed++;
       resumes.set(request, { resumed: true, state });
     } catch (error) {
       // The code only: a token is a bearer secret and never goes to a log.
       const code = errorCode(error) ?? ErrorCodes.TOKEN_MALFORMED;
+      counts.resumeRefused++;
       resumes.set(request, { resumed: false, error: code });
       logger.info({ code }, 'baton: resume token refused; starting a fresh session');
     }

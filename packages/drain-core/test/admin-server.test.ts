@@ -133,6 +133,9 @@ describe('admin server', () => {
     expect(text).toContain('baton_drain_state{state="serving"} 1');
     expect(text).toContain('baton_drain_closes_total{method="close"} 0');
     expect(text).toContain('baton_upgrades_refused_total 0');
+    expect(text).toContain('baton_drain_window_seconds 0');
+    expect(text).toContain('baton_drain_connections_at_closing 0');
+    expect(text).toContain('baton_resumes_total{result="refused"} 0');
   });
 
   it('registers into the app registry when given one', async () => {
