@@ -27,6 +27,9 @@ export function readConfig(env) {
     rolloutHold: rolloutHoldSource(env),
     minWindowShare: share(env, 'BATON_MIN_WINDOW_SHARE'),
     kubernetesTimeoutMs: optionalSeconds(env, 'BATON_KUBERNETES_TIMEOUT_SECONDS'),
+    // Admission control, off unless BATON_MAX_ACCEPTS_PER_SECOND is set (drain-core validates the numbers).
+    maxAcceptsPerSecond: optionalNumber(env, 'BATON_MAX_ACCEPTS_PER_SECOND'),
+    acceptBurst: optionalNumber(env, 'BATON_ACCEPT_BURST'),
   };
 }
 
@@ -86,6 +89,14 @@ function integer(env, name, fallback) {
     throw new RangeError(`${name} must be a port number between 0 and 65535; got ${JSON.stringify(raw)}.`);
   }
   return value;
+}
+
+/**
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} name
+ */
+function optionalNumber(env, name) {
+  return env[name] === undefined || env[name] === '' ? undefined : nonNegative(env, name, 0);
 }
 
 /**
@@ -166,6 +177,14 @@ export async function drainOptions(config, sessions, logger) {
   return {
     ...(rolloutHold ? { rolloutHold } : {}),
     ...(config.minWindowShare === undefined ? {} : { minWindowShare: config.minWindowShare }),
+    ...(config.maxAcceptsPerSecond === undefined
+      ? {}
+      : {
+          admission: {
+            maxAcceptsPerSecond: config.maxAcceptsPerSecond,
+            ...(config.acceptBurst === undefined ? {} : { burst: config.acceptBurst }),
+          },
+        }),
     gracePeriodMs: config.gracePeriodMs,
     propagationDelayMs: config.propagationDelayMs,
     drainWindowMs: config.drainWindowMs,

@@ -297,6 +297,19 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       expect(output).not.toContain(keys.slice(3, 15));
     });
 
+    it('with BATON_MAX_ACCEPTS_PER_SECOND: accepts the burst, refuses the excess with 503 before the upgrade', async () => {
+      const gateway = await start({ BATON_MAX_ACCEPTS_PER_SECOND: '2', BATON_ACCEPT_BURST: '3' });
+      const answers = await Promise.all(Array.from({ length: 10 }, () => tryUpgrade(gateway.url)));
+      const accepted = answers.filter((answer) => answer.status === 101);
+      expect(accepted.length).toBeGreaterThanOrEqual(3);
+      expect(accepted.length).toBeLessThan(10);
+      for (const answer of answers.filter((a) => a.status !== 101)) {
+        expect(answer.status).toBe(503);
+        expect(JSON.parse(answer.body ?? '')).toMatchObject({ error: { code: 'BATON_ERR_ADMISSION_LIMIT' } });
+      }
+      for (const answer of accepted) answer.ws?.close();
+    });
+
     it('refuses to start with an impossible budget, naming the numbers to change', async () => {
       const { code, line } = await startupFailure({
         BATON_GRACE_PERIOD_SECONDS: '10',

@@ -42,9 +42,10 @@ export async function openClients(url: string, count: number, concurrency = 100)
 /** The upgrade answer as a client sees it: 101, or the refusal status and headers. */
 export function tryUpgrade(
   url: string,
+  protocols?: string[],
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; ws?: WebSocket; body?: string }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, protocols);
     ws.once('open', () => resolve({ status: 101, headers: {}, ws }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';

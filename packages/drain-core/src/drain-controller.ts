@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { AdmissionControl } from './admission-control.js';
 import type { DrainBudget } from './budget.js';
 import { ClosingPhase } from './closing-phase.js';
 import { type ConnectionHooks, customHooks } from './connection-hooks.js';
@@ -84,6 +85,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       sendHint: this.#hooks.sendHint,
       isClosing: () => this.#state === DrainState.CLOSING,
     });
+    const admission = this.options.admission
+      ? new AdmissionControl(this.options.admission, this.options.random)
+      : undefined;
     this.#services = new DrainServices(this.options, {
       status: () => this.status(),
       isReady: () => this.isReady(),
@@ -99,6 +103,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
           state: this.#state,
           startedAt: this.#startedAt,
           hold: this.#hold?.metrics(this.#record.closingStartedAt),
+          admission: admission?.counts,
         }),
       onSignal: () => {
         this.#signalled = true;
@@ -110,6 +115,12 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       hooks: this.#hooks,
       gate: {
         accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
+        ...(admission
+          ? {
+              admission: (request: IncomingMessage) =>
+                admission.decide(this.#hooks.resumeOf?.(request).resumed === true ? 'resume' : 'fresh'),
+            }
+          : {}),
         onRefused: () => {
           this.#record.refusedUpgrades++;
         },

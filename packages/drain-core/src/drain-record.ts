@@ -2,6 +2,7 @@
 // and the pacing record (closes and hints per second of the closing phase). The controller decides; this
 // file only counts.
 
+import type { AdmissionCounts } from './admission-control.js';
 import type { DrainStateName, DrainTrigger } from './drain-state.js';
 import type { DrainCounters } from './metrics.js';
 import type { HoldReport } from './rollout-hold.js';
@@ -124,6 +125,7 @@ export class DrainRecord {
     state: DrainStateName;
     startedAt: number;
     hold: { holdSeconds: number; holdOutcome: string | undefined } | undefined;
+    admission: AdmissionCounts | undefined;
   }): DrainCounters {
     return {
       connections: live.connections,
@@ -138,6 +140,7 @@ export class DrainRecord {
       windowSeconds: this.windowMs / 1000,
       resumed: this.resumed,
       resumeRefused: this.resumeRefused,
+      admission: live.admission,
       ...(live.hold ?? { holdSeconds: 0, holdOutcome: undefined }),
     };
   }

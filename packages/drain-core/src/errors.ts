@@ -37,6 +37,8 @@ export const ErrorCodes = {
   TOKEN_MALFORMED: 'BATON_ERR_TOKEN_MALFORMED',
   /** The rolloutHold hook threw, rejected or answered something else than a RolloutHoldResult: no hold. */
   HOLD_FAILED: 'BATON_ERR_HOLD_FAILED',
+  /** An upgrade refused (503 + Retry-After) by admission control: over the pod's accepts per second. */
+  ADMISSION_LIMIT: 'BATON_ERR_ADMISSION_LIMIT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -1,6 +1,7 @@
 // The public API of @baton/drain-core: exactly what its README documents (API, Options, Events, Error codes,
 // protocol constants). Everything else is internal and may change in any release.
 export { type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+export type { AdmissionOptions } from './admission-control.js';
 export {
   BUDGET_DEFAULTS,
   type DrainBudget,

@@ -1,6 +1,7 @@
 // Prometheus metrics through prom-client, an optional peer: loaded only when metrics are wanted and present.
 // Values are read at scrape time through collect(), so the connection hot path pays nothing for them.
 
+import type { AdmissionCounts } from './admission-control.js';
 import type { DrainStateName } from './drain-state.js';
 import { DrainState } from './drain-state.js';
 
@@ -24,6 +25,8 @@ export interface DrainCounters {
   /** Protocol v1: offered resume tokens opened, and refused (the session started fresh). */
   readonly resumed: number;
   readonly resumeRefused: number;
+  /** Admission control's decisions, when it is on. */
+  readonly admission: AdmissionCounts | undefined;
 }
 
 /** The part of a prom-client Registry Baton uses. */
@@ -50,6 +53,7 @@ export const METRIC_NAMES = [
   'baton_drain_connections_at_closing',
   'baton_drain_window_seconds',
   'baton_resumes_total',
+  'baton_admission_total',
 ] as const;
 
 const HOLD_OUTCOMES = ['holding', 'released', 'capped', 'no-rollout', 'unknown'] as const;
@@ -168,6 +172,21 @@ export async function createDrainMetrics(
       this.reset();
       this.inc({ result: 'resumed' }, counters.resumed);
       this.inc({ result: 'refused' }, counters.resumeRefused);
+    },
+  });
+  new client.Counter({
+    name: 'baton_admission_total',
+    help: 'Admission control (when configured): upgrades admitted or refused (503) by the accepts-per-second cap, by kind: fresh, or resume (a resume token that opened).',
+    labelNames: ['kind', 'result'],
+    registers,
+    collect() {
+      const counts = read().admission;
+      this.reset();
+      if (!counts) return;
+      for (const kind of ['fresh', 'resume'] as const) {
+        this.inc({ kind, result: 'admitted' }, counts.admitted[kind]);
+        this.inc({ kind, result: 'refused' }, counts.refused[kind]);
+      }
     },
   });
   return {

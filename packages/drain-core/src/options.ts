@@ -4,6 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { type AdminPaths, DEFAULT_ADMIN_PATHS } from './admin-server.js';
+import type { AdmissionOptions } from './admission-control.js';
 import { type DrainBudget, type DrainBudgetInput, describe, durationOption, resolveDrainBudget } from './budget.js';
 import { codedError, ErrorCodes } from './errors.js';
 import type { HintProtocolOptions } from './hint-protocol.js';
@@ -87,6 +88,11 @@ export interface DrainOptions extends DrainBudgetInput {
   rolloutHold?: RolloutHold;
   /** The hold never shrinks the drain window below this share of it, 0 < share <= 1. Default 0.5. */
   minWindowShare?: number;
+  /**
+   * Admission control: at most this many accepted upgrades per second (token bucket), the excess refused with
+   * 503 and a jittered Retry-After before the upgrade. Off by default. See admission-control.ts.
+   */
+  admission?: AdmissionOptions | false;
 }
 
 export interface ResolvedDrainOptions {
@@ -110,6 +116,7 @@ export interface ResolvedDrainOptions {
   readonly rolloutHold: RolloutHold | undefined;
   readonly beforeExit: DrainOptions['beforeExit'];
   readonly minWindowShare: number;
+  readonly admission: Required<AdmissionOptions> | undefined;
 }
 
 // Every key of DrainOptions, checked by the compiler both ways: an option added to the interface and not here
@@ -138,6 +145,7 @@ const KNOWN_OPTION_KEYS = {
   random: true,
   rolloutHold: true,
   minWindowShare: true,
+  admission: true,
   beforeExit: true,
 } as const satisfies Record<keyof DrainOptions, true>;
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.keys(KNOWN_OPTION_KEYS));
@@ -322,6 +330,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     random,
     rolloutHold,
     minWindowShare,
+    admission: admissionOption(options.admission),
     beforeExit,
   };
 }
@@ -340,6 +349,58 @@ function adminToken(token: unknown): string | undefined {
     );
   }
   return token;
+}
+
+const KNOWN_ADMISSION_KEYS = {
+  maxAcceptsPerSecond: true,
+  burst: true,
+  resumeAcceptsPerSecond: true,
+  maxRetryAfterSeconds: true,
+} as const satisfies Record<keyof AdmissionOptions, true>;
+
+function admissionOption(value: unknown): Required<AdmissionOptions> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalid(
+      `The "admission" option must be an object such as { maxAcceptsPerSecond: 200 }, or false; received ${describe(value)}.`,
+    );
+  }
+  for (const key of Object.keys(value)) {
+    if (!(key in KNOWN_ADMISSION_KEYS)) {
+      throw invalid(`Unknown admission option "${key}". Known: ${Object.keys(KNOWN_ADMISSION_KEYS).join(', ')}.`);
+    }
+  }
+  const options = value as AdmissionOptions;
+  if (options.maxAcceptsPerSecond === undefined) {
+    throw invalid(
+      'The "admission.maxAcceptsPerSecond" option is required: the accepted upgrades per second of one pod.',
+    );
+  }
+  const maxAcceptsPerSecond = positiveNumber('admission.maxAcceptsPerSecond', options.maxAcceptsPerSecond, 0);
+  const burst = positiveNumber('admission.burst', options.burst, Math.max(1, maxAcceptsPerSecond));
+  if (burst < 1) throw range(`The "admission.burst" option must be at least 1; received ${burst}.`);
+  const maxRetryAfterSeconds = numberInRange(
+    'admission.maxRetryAfterSeconds',
+    options.maxRetryAfterSeconds,
+    5,
+    1,
+    3600,
+  );
+  if (!Number.isInteger(maxRetryAfterSeconds)) {
+    throw range(
+      `The "admission.maxRetryAfterSeconds" option must be a whole number of seconds; received ${maxRetryAfterSeconds}.`,
+    );
+  }
+  return {
+    maxAcceptsPerSecond,
+    burst,
+    resumeAcceptsPerSecond: positiveNumber(
+      'admission.resumeAcceptsPerSecond',
+      options.resumeAcceptsPerSecond,
+      maxAcceptsPerSecond,
+    ),
+    maxRetryAfterSeconds,
+  };
 }
 
 function invalid(message: string): TypeError {

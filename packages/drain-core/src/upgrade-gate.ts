@@ -16,13 +16,24 @@ export interface UpgradeGate {
   accepts(): boolean;
   /** Work to finish before the app's own verifyClient runs (opening a resume token). Must not throw. */
   admit?: (request: IncomingMessage) => void | Promise<void>;
-  /** Called for each refused upgrade. */
+  /** Called for each upgrade refused because the server is closing. */
   onRefused(): void;
   retryAfterSeconds: number;
+  /**
+   * Admission control, after `admit` (so it may know whether a resume token opened) and before the app's own
+   * verifyClient: refuse with the seconds to wait, or admit.
+   */
+  admission?: (request: IncomingMessage) => { admitted: true } | { admitted: false; retryAfterSeconds: number };
 }
 
 const REFUSAL_BODY = JSON.stringify({
   error: { code: ErrorCodes.DRAINING, message: 'This server is draining; retry and you will reach another one.' },
+});
+const ADMISSION_BODY = JSON.stringify({
+  error: {
+    code: ErrorCodes.ADMISSION_LIMIT,
+    message: 'This server accepts no more connections this second; retry after the Retry-After delay.',
+  },
 });
 
 /** Install the gate; returns the function that removes it. */
@@ -38,6 +49,13 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
       return;
     }
     const verify = () => {
+      const admission = gate.admission?.(info.req);
+      if (admission && !admission.admitted) {
+        return done(false, 503, ADMISSION_BODY, {
+          'Retry-After': String(admission.retryAfterSeconds),
+          'Content-Type': 'application/json',
+        });
+      }
       if (!original) return done(true);
       if (original.length >= 2) return (original as VerifyClientCallbackAsync)(info, done);
       done((original as VerifyClientCallbackSync)(info));
