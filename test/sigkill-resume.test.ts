@@ -100,4 +100,64 @@ describe('SIGKILL mid-drain', () => {
     expect((after[0] as { n: number }).n).toBeGreaterThan(before.n - 5);
     expect((after[0] as { n: number }).n).toBeGreaterThan(1);
   });
+
+  it('a pod SIGKILLed with no drain at all: its Baton client resumes from its last checkpoint', async () => {
+    const env = {
+      TICK_MS: '100',
+      BATON_HANDOFF_KEYS: `k1=${'sigkill-test-secret-'.repeat(3)}`,
+      BATON_CHECKPOINT_SECONDS: '0.3',
+      ...budgetEnv({ gracePeriodMs: 30_000, propagationDelayMs: 200, closeTimeoutMs: 5_000, safetyMarginMs: 1_000 }),
+    };
+    const [doomed, replacement] = await Promise.all([
+      startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),
+      startGateway(gatewayScript, { ...env, APP_VERSION: 'v2' }),
+    ]);
+    cleanups.push(
+      () => doomed.stop(),
+      () => replacement.stop(),
+    );
+    const balancer = new LoadBalancer();
+    cleanups.push(() => balancer.close());
+    await balancer.listen();
+    await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);
+    const client = new BatonSocket(`ws://127.0.0.1:${balancer.port}`, [], {
+      WebSocket,
+      initialDelayMs: 50,
+      maxDelayMs: 200,
+    });
+    cleanups.push(() => client.close());
+    const ticks: { session: string; n: number; version: string }[] = [];
+    const tickOn = (version: string, atLeast: number) =>
+      new Promise<void>((resolve) => {
+        const onMessage = (event: MessageEvent) => {
+          const tick = JSON.parse(String(event.data));
+          if (tick.type !== 'tick') return;
+          ticks.push(tick);
+          if (tick.version === version && ticks.filter((t) => t.version === version).length >= atLeast) {
+            client.removeEventListener('message', onMessage);
+            resolve();
+          }
+        };
+        client.addEventListener('message', onMessage);
+      });
+    // 10 ticks of 100 ms: at least three checkpoint intervals of 300 ms went by.
+    await tickOn('v1', 10);
+    const before = ticks.at(-1) as { session: string; n: number };
+    const resumedEvent = new Promise<void>((resolve) =>
+      client.addEventListener('resumed', () => resolve(), { once: true }),
+    );
+
+    // No preStop, no SIGTERM, no hint: the process is gone at once (an OOM kill, a lost node).
+    doomed.child.kill('SIGKILL');
+    await doomed.exited;
+    const onReplacement = tickOn('v2', 2);
+    await balancer.update([{ port: replacement.port, ready: true, terminating: false }]);
+    await Promise.all([resumedEvent, onReplacement]);
+
+    const after = ticks.filter((tick) => tick.version === 'v2');
+    expect(after.every((tick) => tick.session === before.session)).toBe(true);
+    // Resumed as of the last checkpoint (at most one interval, 3 ticks, plus delivery behind the last tick seen).
+    expect((after[0] as { n: number }).n).toBeGreaterThanOrEqual(before.n - 5);
+    expect((after[0] as { n: number }).n).toBeGreaterThan(5);
+  });
 });

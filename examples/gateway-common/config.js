@@ -30,6 +30,9 @@ export function readConfig(env) {
     // Admission control, off unless BATON_MAX_ACCEPTS_PER_SECOND is set (drain-core validates the numbers).
     maxAcceptsPerSecond: optionalNumber(env, 'BATON_MAX_ACCEPTS_PER_SECOND'),
     acceptBurst: optionalNumber(env, 'BATON_ACCEPT_BURST'),
+    // With handoff keys, every Baton client gets a fresh resume token this often (0: off), so it resumes after
+    // its pod dies without a hint.
+    checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS', 5),
   };
 }
 
@@ -197,6 +200,12 @@ export async function drainOptions(config, sessions, logger) {
     },
     logger,
     // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
-    hintProtocol: handoff ? { handoff, snapshot: (socket) => sessions.snapshot(socket) } : true,
+    hintProtocol: handoff
+      ? {
+          handoff,
+          snapshot: (socket) => sessions.snapshot(socket),
+          ...(config.checkpointIntervalMs > 0 ? { checkpointIntervalMs: config.checkpointIntervalMs } : {}),
+        }
+      : true,
   };
 }

@@ -289,7 +289,11 @@ export class BatonSocket extends EventTarget {
     if (control === undefined) return this.#deliver(data);
     if (control === null) return;
     if (control.t === 'welcome') this.#onWelcome(socket, control.resumed, control.resumeError);
-    else if (socket === this.#active && !this.#next) {
+    else if (control.t === 'checkpoint') {
+      // The latest session state from the server we are on: what a reconnect offers if that server dies
+      // without a hint. A move under way carries its own (fresher) token.
+      if (socket === this.#active && !this.#next) this.#token = control.token;
+    } else if (socket === this.#active && !this.#next) {
       // Kept for a reconnect, whether or not the move cap lets us move now.
       if (control.token) this.#token = control.token;
       if (this.#mayMove()) this.#migrate(control.token, control.deadline);

@@ -18,7 +18,13 @@ export interface Reconnect {
   token?: string;
 }
 
-export type Control = Welcome | Reconnect;
+/** A fresh resume token for a reconnect after an unplanned loss of the server (protocol v1, §4a). */
+export interface Checkpoint {
+  t: 'checkpoint';
+  token: string;
+}
+
+export type Control = Welcome | Reconnect | Checkpoint;
 
 /** Servers refuse a resume token longer than this (docs/protocol.md, `maxTokenBytes`): a longer one is never sent. */
 export const MAX_TOKEN_CHARS = 4096;
@@ -51,6 +57,9 @@ export function parseControl(data: unknown): Control | null | undefined {
     };
     if (typeof message.token === 'string' && TOKEN.test(message.token)) reconnect.token = message.token;
     return reconnect;
+  }
+  if (message.t === 'checkpoint' && typeof message.token === 'string' && TOKEN.test(message.token)) {
+    return { t: 'checkpoint', token: message.token };
   }
   return null;
 }

@@ -60,6 +60,27 @@ describe('BatonSocket', () => {
     expect(socket.url).toBe(a);
   });
 
+  it('keeps the latest checkpoint token, hidden from the app, and offers it when the server is lost without a hint', async () => {
+    const offered: string[] = [];
+    const url = await server((socket, protocols) => {
+      offered.push(protocols);
+      socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":${offered.length > 1}}`);
+      if (offered.length === 1) {
+        socket.send(`${CONTROL_PREFIX}{"t":"checkpoint","v":1,"token":"first-token"}`);
+        socket.send(`${CONTROL_PREFIX}{"t":"checkpoint","v":1,"token":"latest-token"}`);
+        // Then the server dies: no close frame, no hint (terminated once the frames were written).
+        socket.send('app message', () => socket.terminate());
+      }
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS, initialDelayMs: 10, maxDelayMs: 20 });
+    cleanups.push(() => socket.close());
+    const appMessages: unknown[] = [];
+    socket.addEventListener('message', (event) => appMessages.push(event.data));
+    await nextEvent(socket, 'resumed');
+    expect(appMessages).toEqual(['app message']);
+    expect(offered[1]).toBe('baton.v1,baton.resume.latest-token');
+  });
+
   it('refuses a url option that is not a function, with a TypeError', () => {
     expect(() => new BatonSocket('ws://127.0.0.1:1/', [], { WebSocket: WS, url: 'ws://x' as never })).toThrow(
       TypeError,

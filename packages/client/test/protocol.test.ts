@@ -37,6 +37,13 @@ describe('protocol constants', () => {
 });
 
 describe('parseControl', () => {
+  it('reads a checkpoint, and agrees with the server encoding it', () => {
+    expect(parseControl(server.encodeControl({ t: 'checkpoint', v: 1, token: 'abc-_' }))).toEqual({
+      t: 'checkpoint',
+      token: 'abc-_',
+    });
+  });
+
   it('leaves app messages alone', () => {
     expect(parseControl('{"type":"tick"}')).toBeUndefined();
     expect(parseControl(new Uint8Array([0, 98]))).toBeUndefined();
@@ -50,6 +57,8 @@ describe('parseControl', () => {
     `${CONTROL_PREFIX}{"t":"welcome","v":1}`,
     `${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":"soon"}`,
     `${CONTROL_PREFIX}{"t":"shutdown","v":1}`,
+    `${CONTROL_PREFIX}{"t":"checkpoint","v":1}`,
+    `${CONTROL_PREFIX}{"t":"checkpoint","v":1,"token":"a b"}`,
   ])('drops a malformed or unknown control frame: %j', (frame) => {
     expect(parseControl(frame)).toBeNull();
   });

@@ -19,6 +19,8 @@ export interface ConnectionHooks {
   readonly accepted?: (socket: WebSocket, request: IncomingMessage | undefined) => void;
   /** Per-server set-up; returns its removal. */
   readonly install?: (server: WebSocketServer) => () => void;
+  /** Send the connection a fresh resume token (protocol v1's checkpoint); resolves false when none was sent. */
+  readonly checkpoint?: (socket: WebSocket) => Promise<boolean>;
   /** What became of an upgrade's resume token. */
   readonly resumeOf?: (request: IncomingMessage) => ResumeResult;
 }

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { AdmissionControl } from './admission-control.js';
 import type { DrainBudget } from './budget.js';
+import { CheckpointTimer } from './checkpoint-timer.js';
 import { ClosingPhase } from './closing-phase.js';
 import { type ConnectionHooks, customHooks } from './connection-hooks.js';
 import { ExitPolicy } from './drain-exit.js';
@@ -36,6 +37,8 @@ import { ServerAttachments } from './server-attachment.js';
 import {
   type ConnectionFlags,
   connectionFlags,
+  isCapable,
+  phaseOf,
   type TrackedConnection,
   trackedConnection,
 } from './tracked-connection.js';
@@ -64,6 +67,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   readonly #phaseTimer = new PhaseTimer();
   #drained: Promise<DrainReport> | undefined;
   readonly #exitPolicy: ExitPolicy;
+  readonly #checkpoints: CheckpointTimer | undefined;
   #resolveDrained: ((report: DrainReport) => void) | undefined;
   readonly #services: DrainServices;
   #released: Promise<void> | undefined;
@@ -142,6 +146,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         signalled: this.#signalled,
       }),
     );
+    const interval = hintProtocol?.checkpointIntervalMs;
+    this.#checkpoints = interval
+      ? new CheckpointTimer(
+          interval,
+          () => this.#checkpointable(),
+          (socket) => void this.checkpoint(socket),
+        )
+      : undefined;
     const controller = this;
     this.#onSocketClose = function onSocketClose(this: WebSocket) {
       controller.#untrack(this);
@@ -170,6 +182,19 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   attach(server: WebSocketServer): this {
     this.#attachments.attach(server);
     return this;
+  }
+
+  /**
+   * With `hintProtocol` and a handoff: send this connection a `checkpoint`, a resume token of its session as of
+   * now, for a reconnect after this server is lost without a hint (a crash, a lost node). Resolves false when
+   * none was sent: not a Baton connection, not open, already hinted or closing, or sealing failed.
+   */
+  checkpoint(socket: WebSocket): Promise<boolean> {
+    const flags = this.#connections.get(socket);
+    if (flags === undefined || !isCapable(flags) || phaseOf(flags) !== 'open' || !this.#hooks.checkpoint) {
+      return Promise.resolve(false);
+    }
+    return this.#hooks.checkpoint(socket);
   }
 
   /**
@@ -425,8 +450,17 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.emit('state', change);
   }
 
+  *#checkpointable(): Iterable<WebSocket> {
+    // Not while closing: a hint carries the session from then on.
+    if (this.#state === DrainState.CLOSING || this.#state === DrainState.DRAINED) return;
+    for (const [socket, flags] of this.#connections) {
+      if (isCapable(flags) && phaseOf(flags) === 'open') yield socket;
+    }
+  }
+
   #release(): Promise<void> {
     this.#released ??= (async () => {
+      this.#checkpoints?.stop();
       this.#attachments.detachAll();
       await this.#services.release();
     })();

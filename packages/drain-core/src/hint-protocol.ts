@@ -30,7 +30,14 @@ export interface ReconnectMessage {
   token?: string;
 }
 
-export type ControlMessage = WelcomeMessage | ReconnectMessage;
+export interface CheckpointMessage {
+  t: 'checkpoint';
+  v: 1;
+  /** A resume token of the session as of now, for a reconnect after the server is lost without a hint. */
+  token: string;
+}
+
+export type ControlMessage = WelcomeMessage | ReconnectMessage | CheckpointMessage;
 
 export function encodeControl(message: ControlMessage): string {
   return CONTROL_PREFIX + JSON.stringify(message);
@@ -99,6 +106,12 @@ export interface SessionHandoff {
 export interface HintProtocolOptions {
   /** Seal the snapshot into the hint's resume token and open offered tokens. Without it, clients move but start fresh. */
   handoff?: SessionHandoff;
-  /** The session state to hand off, taken at the connection's hint time. */
+  /** The session state to hand off, taken at the connection's hint time (and at each checkpoint). */
   snapshot?: (socket: WebSocket) => unknown;
+  /**
+   * Send every capable connection a `checkpoint` (a fresh resume token) this often, in ms, so a client whose
+   * server dies without a hint resumes as of its last checkpoint. Needs `handoff` and `snapshot`. Default: off
+   * (`checkpoint(socket)` still works).
+   */
+  checkpointIntervalMs?: number;
 }

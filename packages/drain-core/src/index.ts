@@ -22,6 +22,7 @@ export {
 export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
 export {
   BATON_PROTOCOL,
+  type CheckpointMessage,
   CONTROL_PREFIX,
   type ControlMessage,
   type HintProtocolOptions,

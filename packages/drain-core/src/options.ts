@@ -307,7 +307,20 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
         'The "hintProtocol.handoff" option needs "hintProtocol.snapshot" too: the state to seal at hint time.',
       );
     }
-    hintProtocol = { ...(handoff ? { handoff } : {}), ...(snapshot ? { snapshot } : {}) };
+    const { checkpointIntervalMs } = given;
+    if (checkpointIntervalMs !== undefined) {
+      durationOption('hintProtocol.checkpointIntervalMs', checkpointIntervalMs, 0, 100);
+      if (!handoff) {
+        throw invalid(
+          'The "hintProtocol.checkpointIntervalMs" option needs "hintProtocol.handoff" and "snapshot": a checkpoint is a sealed snapshot.',
+        );
+      }
+    }
+    hintProtocol = {
+      ...(handoff ? { handoff } : {}),
+      ...(snapshot ? { snapshot } : {}),
+      ...(checkpointIntervalMs !== undefined ? { checkpointIntervalMs } : {}),
+    };
   }
 
   return {

@@ -91,9 +91,24 @@ export function protocolV1Hooks(
     return true;
   };
 
+  const checkpoint = async (socket: WebSocket): Promise<boolean> => {
+    const { handoff, snapshot } = protocol;
+    if (!handoff || !snapshot || socket.readyState !== socket.OPEN) return false;
+    try {
+      const token = await handoff.seal(snapshot(socket));
+      if (socket.readyState !== socket.OPEN) return false;
+      socket.send(encodeControl({ t: 'checkpoint', v: 1, token }));
+      return true;
+    } catch (error) {
+      logger.error({ code: errorCode(error), err: String(error) }, 'baton: checkpoint failed; the previous one stands');
+      return false;
+    }
+  };
+
   return {
     isCapable: (_socket, request) => offeredProtocols(request).includes(BATON_PROTOCOL),
     sendHint,
+    checkpoint,
     admit,
     accepted,
     install: installProtocolFilter,

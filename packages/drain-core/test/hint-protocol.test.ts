@@ -72,6 +72,45 @@ describe('hint protocol v1 (server side)', () => {
     expect(seen[0]).toEqual({ protocol: 'baton.v1', resume: { resumed: false } });
   });
 
+  it('checkpoint(socket) sends a resume token of the session as of now; periodically with checkpointIntervalMs', async () => {
+    const snapshot = (socket: WebSocket) => (socket as WebSocket & { session?: unknown }).session;
+    const { server, controller } = await gateway({ hintProtocol: { handoff, snapshot, checkpointIntervalMs: 200 } });
+    const client = await connect(server.url, ['baton.v1']);
+    const plain = await connect(server.url, []);
+    const sockets = [...server.wss.clients];
+    const capable = sockets.find((socket) => socket.protocol === 'baton.v1') as WebSocket;
+    const notCapable = sockets.find((socket) => socket.protocol === '') as WebSocket;
+    expect(await controller.checkpoint(capable)).toBe(true);
+    expect(await controller.checkpoint(notCapable)).toBe(false);
+    // welcome, the checkpoint asked for, and two periodic ones (200 ms apart).
+    await client.received(4);
+    const checkpoints = client.messages.slice(1, 4) as { t: string; v: number; token: string }[];
+    for (const checkpoint of checkpoints) {
+      expect(checkpoint).toMatchObject({ t: 'checkpoint', v: 1 });
+      expect(await handoff.open(checkpoint.token)).toEqual({ n: 7 });
+    }
+    expect(plain.messages).toEqual([]);
+  });
+
+  it('sends no checkpoint once the connection was hinted', async () => {
+    const { server, controller } = await gateway({ hintProtocol: { handoff, snapshot: () => ({}) } });
+    const client = await connect(server.url, ['baton.v1']);
+    const socket = [...server.wss.clients][0] as WebSocket;
+    void controller.drain();
+    await client.received(2); // welcome, reconnect
+    expect(client.messages[1]).toMatchObject({ t: 'reconnect' });
+    expect(await controller.checkpoint(socket)).toBe(false);
+  });
+
+  it('refuses checkpointIntervalMs without a handoff', () => {
+    expect(() => new DrainController({ ...fast, hintProtocol: { checkpointIntervalMs: 1000 } })).toThrowError(
+      expect.objectContaining({
+        code: 'BATON_ERR_INVALID_OPTION',
+        message: expect.stringContaining('needs "hintProtocol.handoff"'),
+      }),
+    );
+  });
+
   it("lets the app's handleProtocols choose among its own entries only", async () => {
     const offeredToApp: string[][] = [];
     const { server } = await gateway(
