@@ -89,6 +89,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         'HandoffError',
         'HandoffErrorCodes',
         'MemoryStore',
+        'RedisStore',
         'TOKEN_VERSION',
         'TokenSealer',
         'isHandoffError',

@@ -33,6 +33,8 @@ export function readConfig(env) {
     // With handoff keys, every Baton client gets a fresh resume token this often (0: off), so it resumes after
     // its pod dies without a hint.
     checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS', 5),
+    // Store mode on Redis (redis://…): sessions stay in Redis, tokens only name them (single use).
+    handoffStoreUrl: env.BATON_HANDOFF_STORE_URL === '' ? undefined : env.BATON_HANDOFF_STORE_URL,
   };
 }
 
@@ -149,10 +151,11 @@ function optionalSeconds(env, name) {
  * A Handoff from BATON_HANDOFF_KEYS; a weak or placeholder key stops start-up with a coded error that names
  * the variable (and never the secret).
  * @param {{ id: string, secret: string }[]} keys
+ * @param {import('@baton/handoff').SessionStore} [store]
  */
-function handoffFromEnv(keys) {
+function handoffFromEnv(keys, store) {
   try {
-    return new Handoff({ keys });
+    return new Handoff({ keys, ...(store ? { store } : {}) });
   } catch (error) {
     const { code } = /** @type {{ code?: string }} */ (error);
     const named = new RangeError(`BATON_HANDOFF_KEYS: ${/** @type {Error} */ (error).message}`);
@@ -169,7 +172,9 @@ function handoffFromEnv(keys) {
  * @returns {Promise<import('@baton/drain-core').DrainOptions>}
  */
 export async function drainOptions(config, sessions, logger) {
-  const handoff = config.handoffKeys ? handoffFromEnv(config.handoffKeys) : undefined;
+  const store =
+    config.handoffKeys && config.handoffStoreUrl ? await redisStore(config.handoffStoreUrl, logger) : undefined;
+  const handoff = config.handoffKeys ? handoffFromEnv(config.handoffKeys, store) : undefined;
   // Loaded only when asked for: the Kubernetes client costs a few hundred ms of start-up.
   const rolloutHold =
     config.rolloutHold === 'kubernetes'
@@ -208,4 +213,39 @@ export async function drainOptions(config, sessions, logger) {
         }
       : true,
   };
+}
+
+/**
+ * BATON_HANDOFF_STORE_URL: a node-redis client (loaded only when asked for) behind @baton/handoff's RedisStore.
+ * The gateway starts even while Redis is down: sessions then start fresh (BATON_ERR_TOKEN_STORE_UNAVAILABLE)
+ * until the client reconnects on its own. Commands fail at once while disconnected (no offline queue).
+ * @param {string} url
+ * @param {import('@baton/drain-core').Logger} logger
+ */
+async function redisStore(url, logger) {
+  const { createClient } = await import('redis');
+  const { RedisStore } = await import('@baton/handoff');
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2_000) },
+  });
+  let down = false;
+  // Logged once per outage, by code only (the URL may carry a password).
+  client.on('error', (/** @type {{ code?: string }} */ error) => {
+    if (down) return;
+    down = true;
+    logger.warn(
+      { code: error.code ?? 'unknown' },
+      'handoff store (Redis) unavailable; sessions start fresh until it returns',
+    );
+  });
+  client.on('ready', () => {
+    if (down) logger.info({}, 'handoff store (Redis) available again');
+    down = false;
+  });
+  client.connect().catch(() => {});
+  return new RedisStore({
+    client: /** @type {import('@baton/handoff').RedisCommands} */ (/** @type {unknown} */ (client)),
+  });
 }

@@ -82,7 +82,12 @@ function observe(url: string, index: number): Promise<ObservedClient> {
   });
 }
 
-export function defineGatewayHandoffScenarios(name: string, script: string): void {
+/** `extraEnv` adds to every pod's environment when the pods start (e.g. a Redis store's URL). */
+export function defineGatewayHandoffScenarios(
+  name: string,
+  script: string,
+  extraEnv: () => Record<string, string> = () => ({}),
+): void {
   describe(`${name}: handoff scenarios`, () => {
     const cleanups: (() => Promise<unknown> | unknown)[] = [];
     afterEach(async () => {
@@ -94,6 +99,7 @@ export function defineGatewayHandoffScenarios(name: string, script: string): voi
         APP_VERSION: version,
         TICK_MS: '100',
         BATON_HANDOFF_KEYS: HANDOFF_KEYS,
+        ...extraEnv(),
         ...budgetEnv({
           gracePeriodMs: 10_000,
           propagationDelayMs: 1_000,

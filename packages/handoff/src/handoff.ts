@@ -24,7 +24,7 @@ export class Handoff {
   async seal(state: unknown): Promise<string> {
     if (!this.store) return this.sealer.seal(state);
     const ref = randomBytes(16).toString('base64url');
-    await this.store.set(ref, state, this.sealer.ttlMs);
+    await storeCall(() => this.store?.set(ref, state, this.sealer.ttlMs));
     return this.sealer.seal({ ref });
   }
 
@@ -33,7 +33,8 @@ export class Handoff {
     if (!this.store) return opened;
     const ref = (opened as { ref?: unknown } | null)?.ref;
     if (typeof ref !== 'string') throw new HandoffError(HandoffErrorCodes.TOKEN_MALFORMED, 'Not a store-mode token.');
-    const state = await this.store.take(ref);
+    const store = this.store;
+    const state = await storeCall(() => store.take(ref));
     if (state === undefined) {
       throw new HandoffError(
         HandoffErrorCodes.TOKEN_REPLAYED,
@@ -41,5 +42,21 @@ export class Handoff {
       );
     }
     return state;
+  }
+}
+
+/** A store's own failure becomes a coded HandoffError: the caller starts a fresh session and says why. */
+async function storeCall<T>(call: () => T | Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof HandoffError) throw error;
+    throw new HandoffError(
+      HandoffErrorCodes.TOKEN_STORE_UNAVAILABLE,
+      'The session store failed; the session starts fresh.',
+      {
+        cause: error,
+      },
+    );
   }
 }
