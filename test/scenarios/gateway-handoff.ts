@@ -27,6 +27,8 @@ interface ObservedClient {
   reachedV2: Promise<void>;
   /** Resolves once every echo sent so far has its reply. */
   echoesAnswered(): Promise<void>;
+  /** Resolves at the next tick delivered from this version. */
+  nextTickFrom(version: string): Promise<void>;
 }
 
 function observe(url: string, index: number): Promise<ObservedClient> {
@@ -44,6 +46,7 @@ function observe(url: string, index: number): Promise<ObservedClient> {
   });
   let markV2 = () => {};
   let onReply = () => {};
+  const tickWaiters: { version: string; resolve: () => void }[] = [];
   const client: ObservedClient = {
     socket,
     ticks: [],
@@ -62,12 +65,17 @@ function observe(url: string, index: number): Promise<ObservedClient> {
         };
         onReply();
       }),
+    nextTickFrom: (version) => new Promise<void>((resolve) => tickWaiters.push({ version, resolve })),
   };
   socket.addEventListener('message', (event) => {
     const message = JSON.parse(String(event.data));
     if (message.type === 'tick') {
       client.ticks.push(message);
       if (message.version === 'v2') markV2();
+      for (const waiter of tickWaiters.splice(0)) {
+        if (waiter.version === message.version) waiter.resolve();
+        else tickWaiters.push(waiter);
+      }
     } else if (message.type === 'echo') {
       client.echoReplies.set(message.id, (client.echoReplies.get(message.id) ?? 0) + 1);
       onReply();
@@ -163,6 +171,10 @@ export function defineGatewayHandoffScenarios(
       // Every echo sent gets its answer (bounded by the test timeout).
       await Promise.all(clients.map((client) => client.echoesAnswered()));
 
+      // During the overlap both versions tick and dedupe keeps the first of each number; the old pod, which never
+      // paused, is ahead until it is gone (its connection lingers after the switch). So the stream ends on v2
+      // once v2 delivers a tick after the old pods exited: wait for that, then check the whole stream.
+      await Promise.all(clients.map((client) => client.nextTickFrom('v2')));
       const drained = await Promise.all([v1a, v1b].map((pod) => pod.waitForLog((line) => line.msg === 'drained')));
       expect(drained.reduce((sum, line) => sum + (line.report as { hinted: number }).hinted, 0)).toBe(200);
       for (const client of clients) {
