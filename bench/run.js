@@ -8,6 +8,8 @@
 //                                                                                        goal <= 10 ms
 //   seal+open per second     one core, against the bare AES-256-GCM floor of node:crypto  goal >= 100k/s
 //   handshake p99            upgrade with a resume token vs without                     goal + <= 0.5 ms
+//   resume handshake         p50/p99, sealed mode vs store mode on a real redis-server   (info; skipped
+//                            without redis-server)
 //   client bundle            @baton/client min+gzip                                     goal <= 4 KB
 //   fastify HTTP req/s       autocannon, fastify + @fastify/websocket with vs without the plugin  >= 0.98
 //   fastify WS echo          per server CPU-second, with vs without the plugin           goal >= 0.97
@@ -19,13 +21,15 @@
 // Options (env): BENCH_ROUNDS (5), BENCH_ECHO_MS (2000), BENCH_IDLE (10000), BENCH_DRAIN (19900),
 // BENCH_DRAIN_WINDOW_MS (10000). Results go to stdout and bench/results/latest.json.
 
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Handoff, RedisStore } from '@baton/handoff';
 import autocannon from 'autocannon';
-import { HANDOFF_BENCH_SECRET, handshakeLatency, sealOpenRates } from './lib/handoff-bench.js';
+import { createClient } from 'redis';
+import { HANDOFF_BENCH_SECRET, handshakeLatency, resumeHandshakeLatency, sealOpenRates } from './lib/handoff-bench.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const echoMs = Number(process.env.BENCH_ECHO_MS ?? 2000);
@@ -201,6 +205,13 @@ await stop(handshakeServer.child);
 log(
   `  handshake p99: ${handshake.plainP99.toFixed(3)} ms plain, ${handshake.resumeP99.toFixed(3)} ms with a ${handshake.tokenLength}-char token`,
 );
+// Resume handshakes, sealed mode against store mode on a real redis-server (skipped without one).
+const storeResume = await storeModeResume(Number(process.env.BENCH_HANDSHAKES ?? 1000) / 2, 5);
+if (storeResume) {
+  log(
+    `  resume handshake p50/p99: sealed ${storeResume.sealed.p50.toFixed(3)}/${storeResume.sealed.p99.toFixed(3)} ms, store ${storeResume.store.p50.toFixed(3)}/${storeResume.store.p99.toFixed(3)} ms`,
+  );
+}
 const bundle = JSON.parse(
   execFileSync(
     process.execPath,
@@ -318,6 +329,24 @@ rows.push(
     `+${handshake.p99DeltaMedian.toFixed(3)} ms`,
     '+ <= 0.5 ms',
   ],
+  ...(storeResume
+    ? [
+        [
+          'resume handshake p50 (ms): sealed mode vs store mode on Redis (fresh token each)',
+          storeResume.sealed.p50.toFixed(3),
+          storeResume.store.p50.toFixed(3),
+          (storeResume.store.p50 / storeResume.sealed.p50).toFixed(3),
+          '(info)',
+        ],
+        [
+          'resume handshake p99 (ms): sealed mode vs store mode on Redis',
+          storeResume.sealed.p99.toFixed(3),
+          storeResume.store.p99.toFixed(3),
+          (storeResume.store.p99 / storeResume.sealed.p99).toFixed(3),
+          '(info)',
+        ],
+      ]
+    : [['resume handshake, store mode', 'skipped: no redis-server (./scripts/setup.sh --browser)', '', '', '']]),
   ['@baton/client bundle (bytes min+gzip)', '', String(bundle.gzippedBytes), '', '<= 4096'],
 );
 const header = ['figure', 'bare ws', '@baton/drain-core', 'ratio', 'goal'];
@@ -335,7 +364,7 @@ const results = {
   echo: { bare: echo.bare, baton: echo.baton, ratio: echoBaton / echoBare },
   idle: { connections: idleConnections, bare: memory.bare, baton: memory.baton, rssRatio: rssBaton / rssBare },
   drain: { windowMs: drainWindowMs, ...drains },
-  handoff: { sealOpen, handshake },
+  handoff: { sealOpen, handshake, storeResume },
   fastify: { http: fastifyHttp, echo: fastifyEcho },
   clientBundle: bundle,
 };
@@ -343,3 +372,52 @@ const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
 writeFileSync(`${dir}latest.json`, `${JSON.stringify(results, null, 2)}\n`);
 log(`bench: wrote ${dir}latest.json`);
+
+/** Sealed-mode and store-mode resume handshakes in the same run, each against its own server process. */
+async function storeModeResume(perRound, rounds) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const redis = spawn('redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  await new Promise((resolve, reject) => {
+    let output = '';
+    redis.stdout.setEncoding('utf8').on('data', (chunk) => {
+      output += chunk;
+      if (output.includes('Ready to accept connections')) resolve();
+    });
+    redis.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${output.slice(-300)}`)));
+  });
+  const storeUrl = `redis://127.0.0.1:${port}`;
+  try {
+    const keys = [{ id: 'bench', secret: HANDOFF_BENCH_SECRET }];
+    const sealedServer = await startServer('baton', { HANDOFF_SECRET: HANDOFF_BENCH_SECRET });
+    const sealed = await resumeHandshakeLatency(sealedServer.url, new Handoff({ keys }), perRound, rounds);
+    await stop(sealedServer.child);
+    const client = createClient({ url: storeUrl, disableOfflineQueue: true });
+    client.on('error', () => {});
+    await client.connect();
+    const storeServer = await startServer('baton', {
+      HANDOFF_SECRET: HANDOFF_BENCH_SECRET,
+      HANDOFF_STORE_URL: storeUrl,
+    });
+    const store = await resumeHandshakeLatency(
+      storeServer.url,
+      new Handoff({ keys, store: new RedisStore({ client, timeoutMs: 1_000 }) }),
+      perRound,
+      rounds,
+    );
+    await stop(storeServer.child);
+    client.destroy();
+    return { sealed, store };
+  } finally {
+    redis.kill('SIGKILL');
+  }
+}

@@ -106,4 +106,30 @@ export async function handshakeLatency(url, perRound, rounds) {
   };
 }
 
+/**
+ * Resume handshakes only, each with a fresh token from `handoff` (sealed, or stored: a store-mode token opens
+ * once), sealing untimed. Median over rounds of each round's p50 and p99.
+ */
+export async function resumeHandshakeLatency(url, handoff, perRound, rounds) {
+  const connect = async () => {
+    const token = await handoff.seal({ id: randomUUID(), n: 42 });
+    const started = performance.now();
+    const ws = new WebSocket(url, ['baton.v1', `baton.resume.${token}`], { perMessageDeflate: false });
+    await once(ws, 'open');
+    const elapsed = performance.now() - started;
+    ws.terminate();
+    return elapsed;
+  };
+  for (let i = 0; i < 100; i++) await connect();
+  const p50s = [];
+  const p99s = [];
+  for (let round = 0; round < rounds; round++) {
+    const times = [];
+    for (let i = 0; i < perRound; i++) times.push(await connect());
+    p50s.push(percentile(times, 50));
+    p99s.push(percentile(times, 99));
+  }
+  return { p50: percentile(p50s, 50), p99: percentile(p99s, 50) };
+}
+
 export { SECRET as HANDOFF_BENCH_SECRET };

@@ -17,9 +17,19 @@ wss.on('connection', (ws) => {
   ws.on('error', () => {});
 });
 
-// HANDOFF_SECRET: speak protocol v1 and open resume tokens sealed with this key (the handshake bench).
+// HANDOFF_SECRET: speak protocol v1 and open resume tokens sealed with this key (the handshake bench);
+// HANDOFF_STORE_URL: in store mode, on that Redis.
+let store;
+if (process.env.HANDOFF_STORE_URL) {
+  const { createClient } = await import('redis');
+  const { RedisStore } = await import('@baton/handoff');
+  const client = createClient({ url: process.env.HANDOFF_STORE_URL, disableOfflineQueue: true });
+  client.on('error', () => {});
+  await client.connect();
+  store = new RedisStore({ client, timeoutMs: 1_000 });
+}
 const handoff = process.env.HANDOFF_SECRET
-  ? new Handoff({ keys: [{ id: 'bench', secret: process.env.HANDOFF_SECRET }] })
+  ? new Handoff({ keys: [{ id: 'bench', secret: process.env.HANDOFF_SECRET }], ...(store ? { store } : {}) })
   : undefined;
 
 let drain;
