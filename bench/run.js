@@ -24,6 +24,7 @@
 import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Handoff, RedisStore } from '@baton/handoff';
@@ -376,7 +377,11 @@ log(`bench: wrote ${dir}latest.json`);
 /** Sealed-mode and store-mode resume handshakes in the same run, each against its own server process. */
 async function storeModeResume(perRound, rounds) {
   if (spawnSync('redis-server', ['--version']).status !== 0) return undefined;
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  // A port the kernel just handed out and took back: free, unlike a random one among the bench's many sockets.
+  const probe = createNetServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address();
+  await new Promise((resolve) => probe.close(resolve));
   const redis = spawn('redis-server', [
     '--port',
     String(port),

@@ -154,6 +154,16 @@ spec:
         {{- end }}
         - name: BATON_MIN_WINDOW_SHARE
           value: {{ .Values.drain.minWindowShare | quote }}
+        {{- with .Values.drain.admission.maxAcceptsPerSecond }}
+        - name: BATON_MAX_ACCEPTS_PER_SECOND
+          value: {{ . | quote }}
+        {{- end }}
+        {{- with .Values.drain.admission.burst }}
+        - name: BATON_ACCEPT_BURST
+          value: {{ . | quote }}
+        {{- end }}
+        - name: BATON_CHECKPOINT_SECONDS
+          value: {{ .Values.handoff.checkpointSeconds | quote }}
         {{- if .Values.rolloutHold.enabled }}
         - name: BATON_ROLLOUT_HOLD
           value: kubernetes
@@ -173,6 +183,13 @@ spec:
             secretKeyRef:
               name: {{ include "ws-gateway.handoffSecretName" . }}
               key: BATON_HANDOFF_KEYS
+        {{- with .Values.handoff.storeUrlSecret }}
+        - name: BATON_HANDOFF_STORE_URL
+          valueFrom:
+            secretKeyRef:
+              name: {{ . }}
+              key: BATON_HANDOFF_STORE_URL
+        {{- end }}
         {{- with .Values.admin.existingTokenSecret }}
         - name: BATON_ADMIN_TOKEN
           valueFrom:
