@@ -6,6 +6,7 @@
 
 import { drainOptions, readConfig } from '@baton/example-gateway-common/config.js';
 import { logger } from '@baton/example-gateway-common/logger.js';
+import { startLoopStats } from '@baton/example-gateway-common/loop-stats.js';
 import { createSessionHub } from '@baton/example-gateway-common/sessions.js';
 import baton, { batonPreClose } from '@baton/fastify-plugin';
 import websocket from '@fastify/websocket';
@@ -40,6 +41,7 @@ try {
 app.get('/', { websocket: true }, (socket, request) => sessions.accept(socket, request.batonResume));
 
 app.baton.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
+startLoopStats(process.env, logger);
 app.baton.on('drained', (report) => {
   logger.info({ report }, 'drained');
   if (report.terminating) sessions.stop();

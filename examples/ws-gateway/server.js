@@ -12,6 +12,7 @@ import { createServer } from 'node:http';
 import { DrainController } from '@baton/drain-core';
 import { drainOptions, readConfig } from '@baton/example-gateway-common/config.js';
 import { logger } from '@baton/example-gateway-common/logger.js';
+import { startLoopStats } from '@baton/example-gateway-common/loop-stats.js';
 import { createSessionHub } from '@baton/example-gateway-common/sessions.js';
 import { WebSocketServer } from 'ws';
 
@@ -41,6 +42,7 @@ drain.attach(wss);
 wss.on('connection', (socket, request) => sessions.accept(socket, drain.resumeOf(request)));
 
 drain.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
+startLoopStats(process.env, logger);
 drain.on('drained', (report) => {
   logger.info({ report }, 'drained');
   // Only a pod being deleted shuts down (drain-core then exits): a manual drain can be cancelled

@@ -2,7 +2,7 @@
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
 //   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--gateway ws|fastify] [--only NAME]
-//             [--matrix] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
+//             [--matrix | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +10,7 @@ import { runStrategy, type StrategyResult } from './lab.js';
 import type { ReadinessModel } from './release.js';
 import { table } from './report.js';
 import { htmlReport } from './report-html.js';
-import { defaultStrategies, matrixStrategies } from './strategies.js';
+import { defaultStrategies, matrixStrategies, unplannedStrategies } from './strategies.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     html: { type: 'string' },
     gateway: { type: 'string', default: 'ws' },
     matrix: { type: 'boolean', default: false },
+    unplanned: { type: 'boolean', default: false },
+    'admission-rate': { type: 'string', default: '100' },
     'readiness-spread': { type: 'string' },
     'new-node-share': { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -39,6 +41,8 @@ if (values.help) {
   --only TEXT        run only the strategies whose name contains TEXT
   --matrix           run the full matrix (surge × readiness × hold, selector flip per dataplane) instead
                      of the default rows
+  --unplanned        run the unplanned-failure rows instead (pods SIGKILLed with no drain, a lost node),
+                     with and without admission control (--admission-rate R per pod, default 100/s)
   --readiness-spread S   every run's new pods become ready uniformly over S real-world seconds (overrides
                      the rows' own readiness); with --new-node-share X, a share X of them waits S seconds
                      "for a new node" and the rest are ready at once
@@ -87,7 +91,11 @@ const options = {
   seed: positive('seed', values.seed, true),
   ...(readiness ? { readiness } : {}),
 };
-const rows = values.matrix ? matrixStrategies(options.replicas) : defaultStrategies(options.replicas);
+const rows = values.unplanned
+  ? unplannedStrategies(positive('admission-rate', values['admission-rate'], false))
+  : values.matrix
+    ? matrixStrategies(options.replicas)
+    : defaultStrategies(options.replicas);
 const strategies = rows
   .filter((s) => !values.only || s.name.includes(values.only))
   // A readiness given on the command line is the experiment: it replaces each row's own.

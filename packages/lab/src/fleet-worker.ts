@@ -23,6 +23,9 @@ export interface ClientRecord {
   disconnects: number;
   /** Baton clients: moves without an app-visible close. */
   migrations: number;
+  /** Baton clients: sessions resumed on a new server (a move or a reconnect with a token), and refused tokens. */
+  resumed: number;
+  resumeFailed: number;
   /** Ticks missing inside one session (gaps), and ticks delivered twice. */
   ticksLost: number;
   ticksDuplicated: number;
@@ -51,6 +54,8 @@ function newRecord(): ClientRecord {
   return {
     disconnects: 0,
     migrations: 0,
+    resumed: 0,
+    resumeFailed: 0,
     ticksLost: 0,
     ticksDuplicated: 0,
     connected: false,
@@ -126,6 +131,12 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
     });
     socket.addEventListener('migrated', () => {
       record.migrations++;
+    });
+    socket.addEventListener('resumed', () => {
+      record.resumed++;
+    });
+    socket.addEventListener('resume-failed', () => {
+      record.resumeFailed++;
     });
   }, Math.random() * start.rampMs);
   return {

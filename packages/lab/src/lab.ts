@@ -1,5 +1,6 @@
 // Runs one strategy end to end — pods, balancer, fleet, release — and measures what the clients went through.
 
+import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
@@ -43,6 +44,8 @@ export interface StrategyRun {
   rolloutHold?: boolean;
   /** The hold's minimum window share (BATON_MIN_WINDOW_SHARE). Default: drain-core's 0.5. */
   minWindowShare?: number;
+  /** Admission control on every pod (BATON_MAX_ACCEPTS_PER_SECOND / BATON_ACCEPT_BURST), in real-world rates. */
+  admission?: { maxAcceptsPerSecond: number; burst: number };
   /**
    * How new pods become ready during the release, in real-world ms (the lab scales them). Default: the lab
    * option `readiness`.
@@ -100,6 +103,18 @@ export interface StrategyResult {
   durationSeconds: number;
   podsMissingDeadline: number;
   connectedAtEnd: number;
+  /**
+   * Unplanned rows (pods crashed): the most connections the balancer handed one pod in one real-world second
+   * (lab time scaled back) after the crash — TCP connections, so upgrades admission control refused count too; the worst event-loop p99 a pod logged meanwhile (ms); real seconds from the crash until
+   * the last reconnect; Baton clients whose session resumed (from a checkpoint) or started fresh.
+   */
+  unplanned: {
+    peakAcceptsPerPodPerSecond: number;
+    loopP99Ms: number;
+    secondsUntilAllBack: number;
+    resumed: number | null;
+    fresh: number | null;
+  } | null;
   /** For the charts: connections per version (sampled), reconnects in each second since the release began. */
   series: { connections: { t: number; v1: number; v2: number }[]; reconnects: number[] };
 }
@@ -121,7 +136,6 @@ export const REAL = {
   synTimeoutMs: 127_000,
 };
 
-/** The pods' budget at a time scale, by drain-core's own rule (the window is derived from it). */
 /** The lab's drain budget, scaled: the real one compressed by the time scale (drain-core's rule resolves it). */
 function labBudgetInput(scale: (ms: number) => number, propagationMs: number) {
   return {
@@ -169,6 +183,14 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     workers: Math.ceil(options.clients / 5000),
   });
   await balancer.listen();
+  // Which nodes the cloud LB sends to (externalTrafficPolicy Local), from its own health events.
+  const healthyNodes = new Set<string>();
+  const healthChanged = new EventEmitter();
+  balancer.on('health', (node, healthy) => {
+    if (healthy) healthyNodes.add(node);
+    else healthyNodes.delete(node);
+    healthChanged.emit('change');
+  });
   const store = new PodStore();
   const api = new KubeApi(store);
   await api.listen();
@@ -197,10 +219,30 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
           }
         : {}),
       ...(run.minWindowShare === undefined ? {} : { BATON_MIN_WINDOW_SHARE: String(run.minWindowShare) }),
+      // Rates are real-world: the lab's time runs 1/timeScale faster, so its rates are that much higher.
+      ...(run.admission
+        ? {
+            BATON_MAX_ACCEPTS_PER_SECOND: String(run.admission.maxAcceptsPerSecond / options.timeScale),
+            BATON_ACCEPT_BURST: String(run.admission.burst),
+          }
+        : {}),
+      // Checkpoints every 5 real-world seconds (the example gateways' default), scaled like every duration.
+      BATON_CHECKPOINT_SECONDS: scaledSeconds(5_000),
+      // Event-loop delay of every pod, logged each (scaled) second: the survivors' p99 during a storm.
+      BATON_LOOP_STATS_MS: String(Math.max(100, scale(1000))),
     },
   };
   const cluster = new Cluster(environment);
   await cluster.createReady('v1', options.replicas);
+  if (
+    run.strategy.kind === 'crash' &&
+    (run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local') === 'Local'
+  ) {
+    // A crash costs what its victim held: the fleet connects only once the LB sends to every node, so each pod
+    // holds its share (before the first health check the LB sends everywhere, after a partial one to a few).
+    const nodes = cluster.live('v1').map((pod) => pod.name);
+    while (!nodes.every((node) => healthyNodes.has(node))) await once(healthChanged, 'change');
+  }
   const fleet = await Fleet.start({
     url: `ws://127.0.0.1:${balancer.port}`,
     clients: options.clients,
@@ -252,6 +294,8 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
     result.model = describeModel(run, options, readiness, scale);
+    if (run.strategy.kind === 'crash')
+      result.unplanned = unplannedFigures(run, options, timeline, records, balancer, cluster);
     result.droppedConnects -= droppedBefore;
     result.series.connections = connections;
     return result;
@@ -272,6 +316,8 @@ function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[]
       ...record,
       disconnects: record.disconnects - base.disconnects,
       migrations: record.migrations - base.migrations,
+      resumed: record.resumed - base.resumed,
+      resumeFailed: record.resumeFailed - base.resumeFailed,
       ticksLost: record.ticksLost - base.ticksLost,
       ticksDuplicated: record.ticksDuplicated - base.ticksDuplicated,
     };
@@ -361,7 +407,44 @@ function measure(
     podsMissingDeadline: releases.flatMap((r) => r.oldPods).filter((pod) => pod.exitedAt - pod.deletedAt > graceMs)
       .length,
     connectedAtEnd: count((r) => r.connected),
+    unplanned: null,
     series: { connections: [], reconnects },
+  };
+}
+
+/** What a crash cost the survivors and the clients (see StrategyResult.unplanned). */
+function unplannedFigures(
+  run: StrategyRun,
+  options: LabOptions,
+  timeline: ReleaseTimeline,
+  records: ClientRecord[],
+  balancer: LoadBalancer,
+  cluster: Cluster,
+): NonNullable<StrategyResult['unplanned']> {
+  const crashAt = timeline.startedAt;
+  // Bins of one real-world second (the lab runs 1/timeScale faster): counts are accepts per real second.
+  const binMs = 1000 * options.timeScale;
+  const perPodSecond = new Map<string, number>();
+  let lastAccept = crashAt;
+  for (const accept of balancer.accepts) {
+    if (accept.at < crashAt) continue;
+    const key = `${accept.port}:${Math.floor((accept.at - crashAt) / binMs)}`;
+    perPodSecond.set(key, (perPodSecond.get(key) ?? 0) + 1);
+    lastAccept = Math.max(lastAccept, accept.at);
+  }
+  const crashed = new Set(timeline.oldPods);
+  const loopP99 = cluster.pods
+    .flatMap((pod) => (pod.process && !crashed.has(pod.process) ? pod.process.lines : []))
+    .filter((line) => line.msg === 'loop' && line.time >= crashAt)
+    .map((line) => Number(line.p99Ms));
+  const baton = run.clients === 'baton';
+  const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
+  return {
+    peakAcceptsPerPodPerSecond: Math.max(0, ...perPodSecond.values()),
+    loopP99Ms: Math.max(0, ...loopP99),
+    secondsUntilAllBack: (lastAccept - crashAt) / 1000 / options.timeScale,
+    resumed: baton ? hit.filter((r) => r.resumed > 0).length : null,
+    fresh: baton ? hit.filter((r) => r.resumed === 0).length : null,
   };
 }
 
@@ -429,6 +512,7 @@ function describeModel(
     }`,
     'node-surge-upgrade': 'surge node-pool upgrade, PDB maxUnavailable 1',
     'spot-preemption': 'spot node preempted (SIGKILL 15–25 s after SIGTERM)',
+    crash: `${run.strategy.kind === 'crash' ? run.strategy.pods : 0} pod(s) SIGKILLed at once, no drain`,
   }[run.strategy.kind];
   const ready =
     readiness.kind === 'uniform'
@@ -443,7 +527,9 @@ function describeModel(
     etp === 'Local'
       ? `ETP Local, LB health check 8 s × 3, Kubernetes ${before126 ? '< 1.26' : '≥ 1.26'}`
       : 'ETP Cluster';
-  const hold = run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold';
+  const hold =
+    (run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold') +
+    (run.admission ? `, admission ${run.admission.maxAcceptsPerSecond}/s burst ${run.admission.burst}` : '');
   const propagation = `propagation ${run.propagationSeconds ?? REAL.propagationMs / 1000} s`;
   return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${propagation}; ${hold}; ${options.replicas} replicas, one per node`;
 }
@@ -454,7 +540,8 @@ function controllerFor(strategy: Strategy, cluster: Cluster, replicas: number): 
   if (
     strategy.kind === 'rolling-then-hpa-scale-down' ||
     strategy.kind === 'node-surge-upgrade' ||
-    strategy.kind === 'spot-preemption'
+    strategy.kind === 'spot-preemption' ||
+    strategy.kind === 'crash'
   ) {
     return new DeploymentController(cluster, { kind: 'rolling', maxSurge: replicas, maxUnavailable: 0 }, 'v1');
   }
@@ -492,6 +579,21 @@ async function perform(
       return argoBlueGreenAbort(cluster, 'v2', scale(strategy.abortScaleDownDelayMs));
     case 'node-surge-upgrade':
       return nodeSurgeUpgrade(cluster, deployment as DeploymentController);
+    case 'crash': {
+      const startedAt = Date.now();
+      const victims = cluster.live('v1').slice(0, strategy.pods);
+      if (victims.length < strategy.pods) throw new Error(`lab: fewer than ${strategy.pods} pods to crash`);
+      for (const victim of victims) cluster.crash(victim);
+      const { replicas } = cluster.environment;
+      await cluster.until(() => victims.every((victim) => victim.exited) && cluster.available() >= replicas);
+      return {
+        startedAt,
+        cutOverAt: startedAt,
+        finishedAt: Date.now(),
+        oldPods: await Promise.all(victims.map((victim) => victim.started)),
+        newPods: [],
+      };
+    }
     case 'spot-preemption': {
       const startedAt = Date.now();
       const [victim] = cluster.live('v1');

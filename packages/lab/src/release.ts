@@ -39,7 +39,12 @@ export type Strategy =
   /** A surge node-pool upgrade: nodes drained one at a time, each eviction waiting for the PDB (maxUnavailable 1). */
   | { kind: 'node-surge-upgrade' }
   /** One spot node preempted: SIGTERM, then SIGKILL 15–25 s later whatever the grace period. */
-  | { kind: 'spot-preemption' };
+  | { kind: 'spot-preemption' }
+  /**
+   * Unplanned: `pods` pods die at once with no SIGTERM and no drain (an OOM kill; a lost node holding them);
+   * their clients reconnect to the survivors, and the ReplicaSet replaces them.
+   */
+  | { kind: 'crash'; pods: number };
 
 /** How long a new pod takes from creation to ready, beyond its process start. */
 export type ReadinessModel =
@@ -155,6 +160,19 @@ export class Cluster {
       (process) => process.terminate(),
       () => {},
     );
+    this.#changed();
+  }
+
+  /** A crash: SIGKILL now, no preStop, no SIGTERM; the pod object goes and the ReplicaSet replaces it. */
+  crash(pod: LabPod): void {
+    if (pod.deletedAt !== undefined) return;
+    pod.deletedAt = Date.now();
+    void pod.started.then(
+      (process) => process.kill(),
+      () => {},
+    );
+    this.environment.store.markDeleted(pod.name);
+    void this.publish();
     this.#changed();
   }
 

@@ -37,6 +37,19 @@ export const ROWS: readonly [string, (r: StrategyResult) => string][] = [
   ],
   ['time to complete', (r) => `${r.durationSeconds.toFixed(1)} s`],
   ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
+  [
+    'unplanned: peak connection attempts per pod per real second (incl. refused)',
+    (r) => (r.unplanned ? String(r.unplanned.peakAcceptsPerPodPerSecond) : '-'),
+  ],
+  ['unplanned: worst event-loop p99 of a pod (ms)', (r) => (r.unplanned ? r.unplanned.loopP99Ms.toFixed(1) : '-')],
+  [
+    'unplanned: real seconds until every client is back',
+    (r) => (r.unplanned ? r.unplanned.secondsUntilAllBack.toFixed(1) : '-'),
+  ],
+  [
+    'unplanned: sessions resumed / started fresh (Baton clients)',
+    (r) => (r.unplanned?.resumed == null ? '-' : `${r.unplanned.resumed} / ${r.unplanned.fresh}`),
+  ],
 ];
 
 export function table(results: StrategyResult[]): string {

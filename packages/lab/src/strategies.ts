@@ -190,3 +190,26 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
   );
   return rows;
 }
+
+/**
+ * Issue 13's rows: pods that die at once with no drain (an OOM kill of one pod; a lost node taking two), with
+ * and without admission control on the survivors, plain clients and Baton clients (which resume from their
+ * last checkpoint). `cap` is the admission rate per pod in real-world accepts per second.
+ */
+export function unplannedStrategies(cap = 100, burst = 50): StrategyRun[] {
+  const plain = { gateway: 'baton', clients: 'plain' } as const;
+  const admission = { maxAcceptsPerSecond: cap, burst };
+  return [
+    { ...plain, name: 'one pod SIGKILLed', strategy: { kind: 'crash', pods: 1 } },
+    { ...plain, name: `one pod SIGKILLed, admission ${cap}/s`, admission, strategy: { kind: 'crash', pods: 1 } },
+    { ...plain, name: 'node lost (two pods)', strategy: { kind: 'crash', pods: 2 } },
+    { ...plain, name: `node lost (two pods), admission ${cap}/s`, admission, strategy: { kind: 'crash', pods: 2 } },
+    {
+      gateway: 'baton',
+      clients: 'baton',
+      name: `one pod SIGKILLed, admission ${cap}/s, Baton clients`,
+      admission,
+      strategy: { kind: 'crash', pods: 1 },
+    },
+  ];
+}
