@@ -41,7 +41,14 @@ try {
 app.get('/', { websocket: true }, (socket, request) => sessions.accept(socket, request.batonResume));
 
 app.baton.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
-startLoopStats(process.env, logger);
+if (process.env.BATON_LOOP_STATS_MS) {
+  // The lab's per-interval stats: loop delay and connections accepted (a listener only when asked for).
+  let acceptedConnections = 0;
+  app.baton.on('connection', () => {
+    acceptedConnections++;
+  });
+  startLoopStats(process.env, logger, () => acceptedConnections);
+}
 app.baton.on('drained', (report) => {
   logger.info({ report }, 'drained');
   if (report.terminating) sessions.stop();

@@ -1,20 +1,26 @@
 // @ts-check
 // BATON_LOOP_STATS_MS: log the event loop's delay (p99 and max, ms) every that many ms, for the release lab's
-// unplanned-failure rows (how a survivor's loop fares while its dead peer's clients reconnect). Off when unset.
+// unplanned-failure rows (how a survivor's loop fares while its dead peer's clients reconnect, and how many it
+// accepted in each interval: admission control's effect). Off when unset.
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /**
  * @param {NodeJS.ProcessEnv} env
  * @param {{ info: (object: Record<string, unknown>, msg: string) => void }} logger
+ * @param {() => number} accepted connections accepted so far (each line says how many in its interval)
  */
-export function startLoopStats(env, logger) {
+export function startLoopStats(env, logger, accepted) {
   const intervalMs = Number(env.BATON_LOOP_STATS_MS);
   if (!env.BATON_LOOP_STATS_MS || !Number.isFinite(intervalMs) || intervalMs < 10) return;
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
+  let acceptedBefore = accepted();
   setInterval(() => {
-    logger.info({ p99Ms: histogram.percentile(99) / 1e6, maxMs: histogram.max / 1e6 }, 'loop');
+    const acceptedNow = accepted();
+    const p99Ms = histogram.percentile(99) / 1e6;
+    logger.info({ p99Ms, maxMs: histogram.max / 1e6, accepted: acceptedNow - acceptedBefore }, 'loop');
+    acceptedBefore = acceptedNow;
     histogram.reset();
   }, intervalMs).unref();
 }

@@ -110,6 +110,8 @@ export interface StrategyResult {
    */
   unplanned: {
     peakAcceptsPerPodPerSecond: number;
+    /** The most upgrades one pod accepted in one real-world second (its own count: admission refusals excluded). */
+    peakAdmittedPerPodPerSecond: number;
     loopP99Ms: number;
     secondsUntilAllBack: number;
     resumed: number | null;
@@ -229,7 +231,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       // Checkpoints every 5 real-world seconds (the example gateways' default), scaled like every duration.
       BATON_CHECKPOINT_SECONDS: scaledSeconds(5_000),
       // Event-loop delay of every pod, logged each (scaled) second: the survivors' p99 during a storm.
-      BATON_LOOP_STATS_MS: String(Math.max(100, scale(1000))),
+      BATON_LOOP_STATS_MS: String(Math.max(10, scale(1000))),
     },
   };
   const cluster = new Cluster(environment);
@@ -433,14 +435,16 @@ function unplannedFigures(
     lastAccept = Math.max(lastAccept, accept.at);
   }
   const crashed = new Set(timeline.oldPods);
-  const loopP99 = cluster.pods
+  const loopLines = cluster.pods
     .flatMap((pod) => (pod.process && !crashed.has(pod.process) ? pod.process.lines : []))
-    .filter((line) => line.msg === 'loop' && line.time >= crashAt)
-    .map((line) => Number(line.p99Ms));
+    .filter((line) => line.msg === 'loop' && line.time >= crashAt);
+  const loopP99 = loopLines.map((line) => Number(line.p99Ms));
   const baton = run.clients === 'baton';
   const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
   return {
     peakAcceptsPerPodPerSecond: Math.max(0, ...perPodSecond.values()),
+    // Loop lines come every real-world second of lab time: their `accepted` is per real second.
+    peakAdmittedPerPodPerSecond: Math.max(0, ...loopLines.map((line) => Number(line.accepted))),
     loopP99Ms: Math.max(0, ...loopP99),
     secondsUntilAllBack: (lastAccept - crashAt) / 1000 / options.timeScale,
     resumed: baton ? hit.filter((r) => r.resumed > 0).length : null,

@@ -41,6 +41,10 @@ export const ROWS: readonly [string, (r: StrategyResult) => string][] = [
     'unplanned: peak connection attempts per pod per real second (incl. refused)',
     (r) => (r.unplanned ? String(r.unplanned.peakAcceptsPerPodPerSecond) : '-'),
   ],
+  [
+    'unplanned: peak upgrades a pod accepted per real second',
+    (r) => (r.unplanned ? String(r.unplanned.peakAdmittedPerPodPerSecond) : '-'),
+  ],
   ['unplanned: worst event-loop p99 of a pod (ms)', (r) => (r.unplanned ? r.unplanned.loopP99Ms.toFixed(1) : '-')],
   [
     'unplanned: real seconds until every client is back',

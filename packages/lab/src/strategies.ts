@@ -196,7 +196,7 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
  * and without admission control on the survivors, plain clients and Baton clients (which resume from their
  * last checkpoint). `cap` is the admission rate per pod in real-world accepts per second.
  */
-export function unplannedStrategies(cap = 100, burst = 50): StrategyRun[] {
+export function unplannedStrategies(cap = 100, burst = 20): StrategyRun[] {
   const plain = { gateway: 'baton', clients: 'plain' } as const;
   const admission = { maxAcceptsPerSecond: cap, burst };
   return [
