@@ -24,4 +24,4 @@ export {
 } from './release.js';
 export { ROWS, table } from './report.js';
 export { htmlReport } from './report-html.js';
-export { defaultStrategies, matrixStrategies, READINESS } from './strategies.js';
+export { defaultStrategies, matrixStrategies, READINESS, unplannedStrategies } from './strategies.js';

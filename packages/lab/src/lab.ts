@@ -105,8 +105,10 @@ export interface StrategyResult {
   connectedAtEnd: number;
   /**
    * Unplanned rows (pods crashed): the most connections the balancer handed one pod in one real-world second
-   * (lab time scaled back) after the crash — TCP connections, so upgrades admission control refused count too; the worst event-loop p99 a pod logged meanwhile (ms); real seconds from the crash until
-   * the last reconnect; Baton clients whose session resumed (from a checkpoint) or started fresh.
+   * (lab time scaled back) after the crash — TCP connections, so upgrades admission control refused count too;
+   * the most upgrades one pod accepted in a real second (its own count); the survivors' worst event-loop p99
+   * (ms); real seconds from the crash until the last reconnect; Baton clients whose session resumed (from a
+   * checkpoint) or started fresh.
    */
   unplanned: {
     peakAcceptsPerPodPerSecond: number;
@@ -438,7 +440,17 @@ function unplannedFigures(
   const loopLines = cluster.pods
     .flatMap((pod) => (pod.process && !crashed.has(pod.process) ? pod.process.lines : []))
     .filter((line) => line.msg === 'loop' && line.time >= crashAt);
-  const loopP99 = loopLines.map((line) => Number(line.p99Ms));
+  // The survivors' loops: pods that served before the crash (a replacement's first seconds are its start-up).
+  const survivors = new Set(
+    cluster.pods
+      .filter((pod) => pod.createdAt < crashAt && pod.process && !crashed.has(pod.process))
+      .map((pod) => pod.process),
+  );
+  const loopP99 = cluster.pods
+    .filter((pod) => survivors.has(pod.process))
+    .flatMap((pod) => (pod.process as Pod).lines)
+    .filter((line) => line.msg === 'loop' && line.time >= crashAt)
+    .map((line) => Number(line.p99Ms));
   const baton = run.clients === 'baton';
   const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
   return {
@@ -584,6 +596,9 @@ async function perform(
     case 'node-surge-upgrade':
       return nodeSurgeUpgrade(cluster, deployment as DeploymentController);
     case 'crash': {
+      // The clients have been connected a while when the pods die: at least one checkpoint interval (5 real
+      // seconds), as in a cluster where a crash is not timed to the clients' arrival.
+      await new Promise((resolve) => setTimeout(resolve, scale(6_000)));
       const startedAt = Date.now();
       const victims = cluster.live('v1').slice(0, strategy.pods);
       if (victims.length < strategy.pods) throw new Error(`lab: fewer than ${strategy.pods} pods to crash`);

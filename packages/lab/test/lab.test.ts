@@ -16,6 +16,7 @@ import {
   runStrategy,
   type StrategyResult,
   type StrategyRun,
+  unplannedStrategies,
 } from '../dist/index.js';
 
 const options: LabOptions = { clients: 200, replicas: 4, timeScale: 0.05 };
@@ -118,6 +119,37 @@ describe('release lab', () => {
     );
     expect(plain.connectedAtEnd).toBe(options.clients);
     expect(plain.maxMoves).toBeLessThanOrEqual(2);
+  });
+
+  it('a node lost (two pods SIGKILLed): admission control holds each survivor at its cap; Baton clients resume from checkpoints', async () => {
+    // 1,000 clients: a lost node's 500 reach the survivors at about 60 upgrades per pod per real second, so the
+    // test's cap is 30/s (burst 10) to be in play; the guide's rows run 5,000 clients against 100/s.
+    const [, , withoutCap, withCap, batonRow] = unplannedStrategies(30, 10);
+    const crashOptions: LabOptions = { clients: 1000, replicas: 4, timeScale: 0.1, seed: 1 };
+    const capped = await runStrategy(withCap as StrategyRun, crashOptions);
+    sawEveryReconnect(capped, 500);
+    expect(capped.connectedAtEnd).toBe(1000);
+    // Each pod held a quarter: the two crashed pods' clients, and nobody else, were disconnected, once.
+    expect(capped.disconnects.one).toBeGreaterThanOrEqual(450);
+    expect(capped.disconnects.one).toBeLessThanOrEqual(550);
+    expect(capped.disconnects.max).toBe(1);
+    // The cap (30 real accepts/s) plus the burst (10), in any real second, on every pod.
+    expect(capped.unplanned?.peakAdmittedPerPodPerSecond).toBeLessThanOrEqual(40);
+    expect(capped.unplanned?.peakAdmittedPerPodPerSecond).toBeGreaterThan(0);
+    const uncapped = await runStrategy(withoutCap as StrategyRun, crashOptions);
+    expect(uncapped.connectedAtEnd).toBe(1000);
+    // The negative control: without the cap the storm's first second goes over it.
+    expect(uncapped.unplanned?.peakAdmittedPerPodPerSecond).toBeGreaterThan(
+      capped.unplanned?.peakAdmittedPerPodPerSecond as number,
+    );
+    const baton = await runStrategy(
+      { ...(batonRow as StrategyRun), strategy: { kind: 'crash', pods: 2 } },
+      crashOptions,
+    );
+    expect(baton.connectedAtEnd).toBe(1000);
+    const { resumed, fresh } = baton.unplanned as { resumed: number; fresh: number };
+    expect(resumed + fresh).toBeGreaterThanOrEqual(450);
+    expect(resumed / (resumed + fresh)).toBeGreaterThan(0.9);
   });
 
   it('reports the naive strategy as it behaves, and renders the HTML report with its charts in Chromium', async () => {
