@@ -74,6 +74,11 @@ async function template(version: string, valuesFile: string): Promise<string> {
   return stdout;
 }
 
+/** The default values file with one value set on the command line (Helm 4). */
+function templateDefaultsWith(set: string) {
+  return run(helm('4.1.4'), ['template', 'x', chart, '-f', join(chart, 'ci/default-values.yaml'), '--set', set]);
+}
+
 const documents = (yaml: string): Doc[] =>
   parseAllDocuments(yaml)
     .map((doc) => doc.toJS() as Doc | null)
@@ -185,15 +190,7 @@ describe('the rendered objects', () => {
     expect(guide).toContain(`every ${intervalSeconds} s, unhealthy after ${unhealthyThreshold}`);
     const { env } = budgetOf(byKind(await rendered('default-values.yaml'), 'Deployment'));
     expect(env.BATON_PROPAGATION_SECONDS).toBeGreaterThanOrEqual(intervalSeconds * unhealthyThreshold);
-    const failure = await run(helm('4.1.4'), [
-      'template',
-      'x',
-      chart,
-      '-f',
-      join(chart, 'ci/default-values.yaml'),
-      '--set',
-      'drain.propagationSeconds=10',
-    ]).then(
+    const failure = await templateDefaultsWith('drain.propagationSeconds=10').then(
       () => '',
       (error: { stderr: string }) => error.stderr,
     );
@@ -239,15 +236,7 @@ describe('the rendered objects', () => {
 
   it('rolls the pods when the handoff keys change', async () => {
     const checksum = async (keys: string) => {
-      const { stdout } = await run(helm('4.1.4'), [
-        'template',
-        'x',
-        chart,
-        '-f',
-        join(chart, 'ci/default-values.yaml'),
-        '--set',
-        `handoff.keys=${keys}`,
-      ]);
+      const { stdout } = await templateDefaultsWith(`handoff.keys=${keys}`);
       return byKind(documents(stdout), 'Deployment').spec.template.metadata.annotations['checksum/handoff-keys'];
     };
     const one = await checksum('k1=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY3ODkw');

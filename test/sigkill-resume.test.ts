@@ -13,6 +13,44 @@ import { useCleanups } from './support/cleanups.js';
 const cleanups = useCleanups();
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
 
+type Tick = { session: string; n: number; version: string };
+
+/** A pod that will die and its replacement (both started, only the first behind the balancer). */
+async function doomedAndReplacement(env: Record<string, string>) {
+  const [doomed, replacement] = await Promise.all([
+    startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),
+    startGateway(gatewayScript, { ...env, APP_VERSION: 'v2' }),
+  ]);
+  cleanups.push(
+    () => doomed.stop(),
+    () => replacement.stop(),
+  );
+  const balancer = new LoadBalancer();
+  cleanups.push(() => balancer.close());
+  await balancer.listen();
+  await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);
+  return { doomed, replacement, balancer };
+}
+
+/** Records the client's ticks; `tickOn(version, n)` resolves once n ticks of that version arrived. */
+function recordTicks(client: BatonSocket) {
+  const ticks: Tick[] = [];
+  const tickOn = (version: string, atLeast: number) =>
+    new Promise<void>((resolve) => {
+      const onMessage = (event: MessageEvent) => {
+        const tick = JSON.parse(String(event.data));
+        if (tick.type !== 'tick') return;
+        ticks.push(tick);
+        if (tick.version === version && ticks.filter((t) => t.version === version).length >= atLeast) {
+          client.removeEventListener('message', onMessage);
+          resolve();
+        }
+      };
+      client.addEventListener('message', onMessage);
+    });
+  return { ticks, tickOn };
+}
+
 describe('SIGKILL mid-drain', () => {
   it('the Baton client resumes its session (same id, counter from its token) on the replacement', async () => {
     const env = {
@@ -26,18 +64,7 @@ describe('SIGKILL mid-drain', () => {
         safetyMarginMs: 1_000,
       }),
     };
-    const [doomed, replacement] = await Promise.all([
-      startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),
-      startGateway(gatewayScript, { ...env, APP_VERSION: 'v2' }),
-    ]);
-    cleanups.push(
-      () => doomed.stop(),
-      () => replacement.stop(),
-    );
-    const balancer = new LoadBalancer();
-    cleanups.push(() => balancer.close());
-    await balancer.listen();
-    await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);
+    const { doomed, replacement, balancer } = await doomedAndReplacement(env);
 
     // Sockets the client opens: a second one means it received the hint and tries to move.
     let opened = 0;
@@ -48,7 +75,6 @@ describe('SIGKILL mid-drain', () => {
         if (++opened === 2) onMoveAttempt();
       }
     }
-    const ticks: { session: string; n: number; version: string }[] = [];
     const client = new BatonSocket(`ws://127.0.0.1:${balancer.port}`, [], {
       WebSocket: Counting,
       initialDelayMs: 50,
@@ -57,21 +83,9 @@ describe('SIGKILL mid-drain', () => {
     cleanups.push(() => client.close());
     let resumed = 0;
     client.addEventListener('resumed', () => resumed++);
-    const tickOn = (version: string, atLeast: number) =>
-      new Promise<void>((resolve) => {
-        const onMessage = (event: Event) => {
-          const tick = JSON.parse(String((event as MessageEvent).data));
-          if (tick.type !== 'tick') return;
-          ticks.push(tick);
-          if (tick.version === version && ticks.filter((t) => t.version === version).length >= atLeast) {
-            client.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        client.addEventListener('message', onMessage);
-      });
+    const { ticks, tickOn } = recordTicks(client);
     await tickOn('v1', 3);
-    const before = ticks.at(-1) as { session: string; n: number };
+    const before = ticks.at(-1) as Tick;
 
     // The pod terminates: no serving endpoint is left yet (the replacement is not ready), so the move fails.
     await balancer.update([{ port: doomed.port, ready: true, terminating: true }]);
@@ -97,8 +111,8 @@ describe('SIGKILL mid-drain', () => {
     expect(resumed).toBe(1);
     expect(after.every((tick) => tick.session === before.session)).toBe(true);
     // The counter continues from the sealed state (the hint's snapshot), never from zero.
-    expect((after[0] as { n: number }).n).toBeGreaterThan(before.n - 5);
-    expect((after[0] as { n: number }).n).toBeGreaterThan(1);
+    expect((after[0] as Tick).n).toBeGreaterThan(before.n - 5);
+    expect((after[0] as Tick).n).toBeGreaterThan(1);
   });
 
   it('a pod SIGKILLed with no drain at all: its Baton client resumes from its last checkpoint', async () => {
@@ -108,41 +122,17 @@ describe('SIGKILL mid-drain', () => {
       BATON_CHECKPOINT_SECONDS: '0.3',
       ...budgetEnv({ gracePeriodMs: 30_000, propagationDelayMs: 200, closeTimeoutMs: 5_000, safetyMarginMs: 1_000 }),
     };
-    const [doomed, replacement] = await Promise.all([
-      startGateway(gatewayScript, { ...env, APP_VERSION: 'v1' }),
-      startGateway(gatewayScript, { ...env, APP_VERSION: 'v2' }),
-    ]);
-    cleanups.push(
-      () => doomed.stop(),
-      () => replacement.stop(),
-    );
-    const balancer = new LoadBalancer();
-    cleanups.push(() => balancer.close());
-    await balancer.listen();
-    await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);
+    const { doomed, replacement, balancer } = await doomedAndReplacement(env);
     const client = new BatonSocket(`ws://127.0.0.1:${balancer.port}`, [], {
       WebSocket,
       initialDelayMs: 50,
       maxDelayMs: 200,
     });
     cleanups.push(() => client.close());
-    const ticks: { session: string; n: number; version: string }[] = [];
-    const tickOn = (version: string, atLeast: number) =>
-      new Promise<void>((resolve) => {
-        const onMessage = (event: MessageEvent) => {
-          const tick = JSON.parse(String(event.data));
-          if (tick.type !== 'tick') return;
-          ticks.push(tick);
-          if (tick.version === version && ticks.filter((t) => t.version === version).length >= atLeast) {
-            client.removeEventListener('message', onMessage);
-            resolve();
-          }
-        };
-        client.addEventListener('message', onMessage);
-      });
+    const { ticks, tickOn } = recordTicks(client);
     // 10 ticks of 100 ms: at least three checkpoint intervals of 300 ms went by.
     await tickOn('v1', 10);
-    const before = ticks.at(-1) as { session: string; n: number };
+    const before = ticks.at(-1) as Tick;
     const resumedEvent = new Promise<void>((resolve) =>
       client.addEventListener('resumed', () => resolve(), { once: true }),
     );
@@ -157,7 +147,7 @@ describe('SIGKILL mid-drain', () => {
     const after = ticks.filter((tick) => tick.version === 'v2');
     expect(after.every((tick) => tick.session === before.session)).toBe(true);
     // Resumed as of the last checkpoint (at most one interval, 3 ticks, plus delivery behind the last tick seen).
-    expect((after[0] as { n: number }).n).toBeGreaterThanOrEqual(before.n - 5);
-    expect((after[0] as { n: number }).n).toBeGreaterThan(5);
+    expect((after[0] as Tick).n).toBeGreaterThanOrEqual(before.n - 5);
+    expect((after[0] as Tick).n).toBeGreaterThan(5);
   });
 });

@@ -41,14 +41,7 @@ try {
 app.get('/', { websocket: true }, (socket, request) => sessions.accept(socket, request.batonResume));
 
 app.baton.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
-if (process.env.BATON_LOOP_STATS_MS) {
-  // The lab's per-interval stats: loop delay and connections accepted (a listener only when asked for).
-  let acceptedConnections = 0;
-  app.baton.on('connection', () => {
-    acceptedConnections++;
-  });
-  startLoopStats(process.env, logger, () => acceptedConnections);
-}
+startLoopStats(process.env, logger, app.baton);
 app.baton.on('drained', (report) => {
   logger.info({ report }, 'drained');
   if (report.terminating) sessions.stop();

@@ -8,11 +8,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 /**
  * @param {NodeJS.ProcessEnv} env
  * @param {{ info: (object: Record<string, unknown>, msg: string) => void }} logger
- * @param {() => number} accepted connections accepted so far (each line says how many in its interval)
+ * @param {{ on(event: 'connection', listener: () => void): unknown }} drain the gateway's DrainController: each
+ *   line says how many connections it accepted in the interval (its listener is added only when stats are on)
  */
-export function startLoopStats(env, logger, accepted) {
+export function startLoopStats(env, logger, drain) {
   const intervalMs = Number(env.BATON_LOOP_STATS_MS);
   if (!env.BATON_LOOP_STATS_MS || !Number.isFinite(intervalMs) || intervalMs < 10) return;
+  let acceptedSoFar = 0;
+  drain.on('connection', () => {
+    acceptedSoFar++;
+  });
+  const accepted = () => acceptedSoFar;
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
   let acceptedBefore = accepted();

@@ -42,14 +42,7 @@ drain.attach(wss);
 wss.on('connection', (socket, request) => sessions.accept(socket, drain.resumeOf(request)));
 
 drain.on('state', ({ from, to, trigger }) => logger.info({ from, to, trigger }, 'drain state'));
-if (process.env.BATON_LOOP_STATS_MS) {
-  // The lab's per-interval stats: loop delay and connections accepted (a listener only when asked for).
-  let acceptedConnections = 0;
-  drain.on('connection', () => {
-    acceptedConnections++;
-  });
-  startLoopStats(process.env, logger, () => acceptedConnections);
-}
+startLoopStats(process.env, logger, drain);
 drain.on('drained', (report) => {
   logger.info({ report }, 'drained');
   // Only a pod being deleted shuts down (drain-core then exits): a manual drain can be cancelled

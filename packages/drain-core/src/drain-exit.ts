@@ -51,8 +51,7 @@ export interface ExitFacts {
  */
 export class ExitPolicy {
   readonly #mode: ExitAfterDrain;
-  readonly #exit: Omit<DrainExit, 'release'>;
-  readonly #release: () => Promise<void>;
+  readonly #exit: DrainExit;
   readonly #facts: () => ExitFacts;
   #report: DrainReport | undefined;
   #exiting = false;
@@ -60,7 +59,6 @@ export class ExitPolicy {
   constructor(mode: ExitAfterDrain, exit: DrainExit, facts: () => ExitFacts) {
     this.#mode = mode;
     this.#exit = exit;
-    this.#release = exit.release;
     this.#facts = facts;
   }
 
@@ -82,6 +80,6 @@ export class ExitPolicy {
     const due = this.#mode === 'always' || (this.#mode === 'on-signal' && signalled);
     if (forced || !terminating || !due) return;
     this.#exiting = true;
-    void exitAfterDrain(report, { ...this.#exit, release: this.#release });
+    void exitAfterDrain(report, this.#exit);
   }
 }

@@ -436,20 +436,17 @@ function unplannedFigures(
     lastAccept = Math.max(lastAccept, accept.at);
   }
   const crashed = new Set(timeline.oldPods);
-  const loopLines = cluster.pods
-    .flatMap((pod) => (pod.process && !crashed.has(pod.process) ? pod.process.lines : []))
-    .filter((line) => line.msg === 'loop' && line.time >= crashAt);
-  // The survivors' loops: pods that served before the crash (a replacement's first seconds are its start-up).
-  const survivors = new Set(
-    cluster.pods
-      .filter((pod) => pod.createdAt < crashAt && pod.process && !crashed.has(pod.process))
-      .map((pod) => pod.process),
+  // Every pod that did not crash, survivors and replacements, with its loop lines since the crash.
+  const serving = cluster.pods.flatMap((pod) =>
+    pod.process && !crashed.has(pod.process)
+      ? [{ pod, lines: pod.process.lines.filter((line) => line.msg === 'loop' && line.time >= crashAt) }]
+      : [],
   );
-  const loopP99 = cluster.pods
-    .filter((pod) => survivors.has(pod.process))
-    .flatMap((pod) => (pod.process as Pod).lines)
-    .filter((line) => line.msg === 'loop' && line.time >= crashAt)
-    .map((line) => Number(line.p99Ms));
+  const loopLines = serving.flatMap(({ lines }) => lines);
+  // The survivors' loops: pods that served before the crash (a replacement's first seconds are its start-up).
+  const loopP99 = serving
+    .filter(({ pod }) => pod.createdAt < crashAt)
+    .flatMap(({ lines }) => lines.map((line) => Number(line.p99Ms)));
   const baton = run.clients === 'baton';
   const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
   return {
