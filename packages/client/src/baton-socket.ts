@@ -81,6 +81,12 @@ export interface BatonSocketOptions extends BackoffOptions {
    */
   maxMoves?: number;
   moveWindowMs?: number;
+  /**
+   * When the old connection closes before a move under way has finished (its deadline passed on a slow link,
+   * or its server died), how long the move may still take before the app sees that close and the client
+   * reconnects. Default 5000.
+   */
+  moveGraceMs?: number;
   /** Node only: options for the WebSocket constructor's third argument, e.g. `{ maxPayload }` for `ws`. */
   socketOptions?: Record<string, unknown>;
 }
@@ -130,6 +136,9 @@ export class BatonSocket extends EventTarget {
   #ids = new Set<string | number>();
   #closedByApp = false;
   #opened = false;
+  /** The old connection's close, held while a move it outlived may still succeed (see moveGraceMs). */
+  #heldClose: { code: number; reason: string; wasClean: boolean } | undefined;
+  #moveGraceTimer: ReturnType<typeof setTimeout> | undefined;
   /** The URL of the active connection (the constructor's unless the `url` option chose another). */
   #currentUrl: string;
   readonly #urls = new WeakMap<UnderlyingSocket, string>();
@@ -144,6 +153,10 @@ export class BatonSocket extends EventTarget {
     this.#currentUrl = this.url;
     if (options.url !== undefined && typeof options.url !== 'function') {
       throw new TypeError('options.url must be a function ({ reason, current, attempt }) => string | URL.');
+    }
+    const grace = options.moveGraceMs;
+    if (grace !== undefined && !(typeof grace === 'number' && grace >= 0 && Number.isFinite(grace))) {
+      throw new TypeError('options.moveGraceMs must be a finite number of milliseconds ≥ 0 (default 5000).');
     }
     this.#protocols = typeof protocols === 'string' ? [protocols] : [...protocols];
     this.#options = options;
@@ -272,16 +285,37 @@ export class BatonSocket extends EventTarget {
     socket.onclose = (({ code, reason, wasClean }) => {
       if (socket !== this.#active) return;
       this.#active = undefined;
-      // A move still under way when the old connection goes is abandoned: one reconnect path, not two.
+      if (this.#next && !this.#closedByApp) {
+        // The old connection went before the move finished: its deadline passed while the new connection was
+        // still on its way (a slow link, a loaded server), or its server died. The move is still the way on,
+        // so the app sees no close unless it fails or outlasts moveGraceMs; sends wait for it meanwhile.
+        this.#heldClose = { code, reason, wasClean: wasClean ?? false };
+        this.#moveGraceTimer = setTimeout(() => this.#moveLost(), this.#options.moveGraceMs ?? 5_000);
+        return;
+      }
       this.#abandonMove();
-      const retriesLeft = this.#attempt < (this.#options.maxRetries ?? Number.POSITIVE_INFINITY);
-      if (this.#closedByApp || !retriesLeft) return this.#finish(code, reason, wasClean ?? false);
-      // A reconnecting socket: the app sees this close, then 'open' again once reconnected.
-      const wasOpen = this.readyState === OPEN;
-      this.readyState = CONNECTING;
-      if (wasOpen) this.#emit(new BatonCloseEvent(code, reason, wasClean ?? false));
-      this.#scheduleReconnect(code);
+      this.#connectionLost(code, reason, wasClean ?? false);
     }) satisfies CloseHandler;
+  }
+
+  /** The active connection is gone and no move replaces it: close for good, or reconnect. */
+  #connectionLost(code: number, reason: string, wasClean: boolean): void {
+    const retriesLeft = this.#attempt < (this.#options.maxRetries ?? Number.POSITIVE_INFINITY);
+    if (this.#closedByApp || !retriesLeft) return this.#finish(code, reason, wasClean);
+    // A reconnecting socket: the app sees this close, then 'open' again once reconnected.
+    const wasOpen = this.readyState === OPEN;
+    this.readyState = CONNECTING;
+    if (wasOpen) this.#emit(new BatonCloseEvent(code, reason, wasClean));
+    this.#scheduleReconnect(code);
+  }
+
+  /** A move that outlived the old connection failed or took too long: the app sees the old close now. */
+  #moveLost(): void {
+    const held = this.#heldClose;
+    if (!held) return;
+    this.#abandonMove();
+    // The move's token (kept in #token) goes with the reconnect.
+    this.#connectionLost(held.code, held.reason, held.wasClean);
   }
 
   #onActiveMessage(socket: UnderlyingSocket, data: unknown): void {
@@ -339,6 +373,8 @@ export class BatonSocket extends EventTarget {
       // path reconnects.
       if (Date.now() + 250 < deadlineAt && this.#active?.readyState === OPEN && this.#mayMove()) {
         this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadlineAt), this.#random() * 250);
+      } else if (this.#heldClose) {
+        this.#moveLost();
       } else {
         this.#flush();
       }
@@ -353,6 +389,8 @@ export class BatonSocket extends EventTarget {
     this.#currentUrl = this.#urls.get(next) ?? this.url;
     this.#next = undefined;
     this.#token = undefined;
+    clearTimeout(this.#moveGraceTimer);
+    this.#heldClose = undefined;
     this.#own(next);
     if (old) {
       // The old connection may still deliver what it had in flight (answers to earlier sends); dedupe drops
@@ -393,6 +431,8 @@ export class BatonSocket extends EventTarget {
 
   #abandonMove(): void {
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#moveGraceTimer);
+    this.#heldClose = undefined;
     const next = this.#next;
     this.#next = undefined;
     if (next) {

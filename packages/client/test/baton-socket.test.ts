@@ -403,4 +403,169 @@ describe('BatonSocket against a hostile or broken server', () => {
     const message = await nextEvent<Event & { data: unknown }>(open, 'message');
     expect(String(message.data)).toHaveLength(2048);
   });
+
+  describe('a move that outlives the old connection (its deadline passed first, or its server died)', () => {
+    const welcome = (resumed: boolean) => `${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":${resumed}}`;
+
+    /** A server whose upgrades wait until the test answers them: `answer(true)` accepts, `answer(false)` 503s. */
+    async function heldServer(onConnection: (socket: WebSocket, protocols: string) => void) {
+      const http = createServer();
+      const waiting: ((accept: boolean) => void)[] = [];
+      let arrived: () => void = () => {};
+      const wss = new WebSocketServer({
+        server: http,
+        handleProtocols: () => 'baton.v1',
+        verifyClient: (_info, done) => {
+          waiting.push((accept) => (accept ? done(true) : done(false, 503)));
+          arrived();
+        },
+      });
+      wss.on('connection', (socket, request) =>
+        onConnection(socket, String(request.headers['sec-websocket-protocol'] ?? '')),
+      );
+      const pending: import('node:stream').Duplex[] = [];
+      http.on('upgrade', (_request, upgradeSocket) => pending.push(upgradeSocket));
+      http.listen(0, '127.0.0.1');
+      await once(http, 'listening');
+      cleanups.push(() => {
+        for (const client of wss.clients) client.terminate();
+        for (const upgradeSocket of pending) upgradeSocket.destroy();
+        return new Promise((resolve) => http.close(resolve));
+      });
+      return {
+        url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+        /** Resolves once an upgrade waits for an answer. */
+        upgradeWaiting: () =>
+          waiting.length > 0 ? Promise.resolve() : new Promise<void>((resolve) => (arrived = resolve)),
+        answer: (accept: boolean) => waiting.shift()?.(accept),
+      };
+    }
+
+    /** The old server: a welcome, then a hint with `token` and an app message right behind it. */
+    async function hintingServer(token: string) {
+      let old: WebSocket | undefined;
+      const url = await server((socket) => {
+        old = socket;
+        socket.send(welcome(false));
+        socket.send(hint(token));
+        socket.send('behind the hint');
+      });
+      return {
+        url,
+        /** The old server closes the hinted connection (its deadline passed) and sees the close handshake end. */
+        closeWith1012: async () => {
+          const closed = once(old as WebSocket, 'close');
+          old?.close(1012, 'server draining');
+          await closed;
+        },
+      };
+    }
+
+    it('the app sees no close: the move completes after the 1012 and its sends go to the new server', async () => {
+      let receivedByB: (data: string) => void = () => {};
+      const firstOnB = new Promise<string>((resolve) => (receivedByB = resolve));
+      const offered: string[] = [];
+      const b = await heldServer((socket, protocols) => {
+        offered.push(protocols);
+        socket.once('message', (data) => receivedByB(String(data)));
+        socket.send(welcome(true));
+        socket.send('from b');
+      });
+      const a = await hintingServer('tok-slow');
+      const socket = new BatonSocket(a.url, [], {
+        WebSocket: WS,
+        url: ({ reason, current }) => (reason === 'connect' ? current : b.url),
+      });
+      cleanups.push(() => socket.close());
+      const closes: number[] = [];
+      socket.addEventListener('close', (event) => closes.push(event.code));
+      // The app sends while the move is under way: held, then sent on the new connection.
+      socket.addEventListener('message', (event) => {
+        if (event.data === 'behind the hint') socket.send('sent during the move');
+      });
+      await b.upgradeWaiting();
+      await a.closeWith1012();
+      expect(socket.readyState).toBe(BatonSocket.OPEN);
+      const migrated = nextEvent<Event & { resumed: boolean }>(socket, 'migrated');
+      const fromB = nextEvent<MessageEvent>(socket, 'message');
+      b.answer(true);
+      expect((await migrated).resumed).toBe(true);
+      expect((await fromB).data).toBe('from b');
+      expect(offered).toEqual(['baton.v1,baton.resume.tok-slow']);
+      expect(await firstOnB).toBe('sent during the move');
+      expect(closes).toEqual([]);
+      expect(socket.currentUrl).toBe(b.url);
+    });
+
+    it('when that move then fails, the app sees the old close once and the reconnect offers the token', async () => {
+      const offered: string[] = [];
+      const b = await heldServer((socket, protocols) => {
+        offered.push(protocols);
+        socket.send(welcome(true));
+      });
+      const a = await hintingServer('tok-failed-move');
+      const socket = new BatonSocket(a.url, [], {
+        WebSocket: WS,
+        restartDelayMs: 10,
+        url: ({ reason, current }) => (reason === 'connect' ? current : b.url),
+      });
+      cleanups.push(() => socket.close());
+      const closes: number[] = [];
+      socket.addEventListener('close', (event) => closes.push(event.code));
+      await b.upgradeWaiting();
+      await a.closeWith1012();
+      const closed = nextEvent(socket, 'close');
+      b.answer(false);
+      await closed;
+      expect(socket.readyState).toBe(BatonSocket.CONNECTING);
+      await b.upgradeWaiting();
+      const resumed = nextEvent(socket, 'resumed');
+      b.answer(true);
+      await resumed;
+      expect(closes).toEqual([1012]);
+      expect(offered).toEqual(['baton.v1,baton.resume.tok-failed-move']);
+    });
+
+    it('a move with no answer at all is given up after moveGraceMs: close, then a reconnect elsewhere', async () => {
+      const b = await heldServer(() => {});
+      const elsewhere = await server((socket) => socket.send(welcome(true)));
+      const a = await hintingServer('tok-unanswered');
+      const socket = new BatonSocket(a.url, [], {
+        WebSocket: WS,
+        restartDelayMs: 10,
+        moveGraceMs: 50,
+        url: ({ reason, current }) => (reason === 'connect' ? current : reason === 'move' ? b.url : elsewhere),
+      });
+      cleanups.push(() => socket.close());
+      await b.upgradeWaiting();
+      const closed = nextEvent<Event & { code: number }>(socket, 'close');
+      await a.closeWith1012();
+      // b never answers: only moveGraceMs ends the wait.
+      expect((await closed).code).toBe(1012);
+      await nextEvent(socket, 'resumed');
+      expect(socket.currentUrl).toBe(elsewhere);
+    });
+
+    it("close() by the app while such a move waits is final: one close with the app's code", async () => {
+      const b = await heldServer(() => {});
+      const a = await hintingServer('tok-app-close');
+      const socket = new BatonSocket(a.url, [], {
+        WebSocket: WS,
+        url: ({ reason, current }) => (reason === 'connect' ? current : b.url),
+      });
+      const closes: number[] = [];
+      socket.addEventListener('close', (event) => closes.push(event.code));
+      await b.upgradeWaiting();
+      await a.closeWith1012();
+      socket.close(1000);
+      expect(socket.readyState).toBe(BatonSocket.CLOSED);
+      expect(closes).toEqual([1000]);
+    });
+
+    it('refuses a moveGraceMs that is not a finite number ≥ 0, with a TypeError', () => {
+      for (const moveGraceMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5000' as unknown as number]) {
+        expect(() => new BatonSocket('ws://127.0.0.1:1', [], { WebSocket: WS, moveGraceMs })).toThrow(/moveGraceMs/);
+      }
+    });
+  });
 });

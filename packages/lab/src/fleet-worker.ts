@@ -21,6 +21,8 @@ export interface FleetStart {
 export interface ClientRecord {
   /** App-visible disconnects: closes of an open connection (a Baton move is not one). */
   disconnects: number;
+  /** The close code of each app-visible disconnect, in order (what tells a refused move from a dead pod). */
+  closeCodes: number[];
   /** Baton clients: moves without an app-visible close. */
   migrations: number;
   /** Baton clients: sessions resumed on a new server (a move or a reconnect with a token), and refused tokens. */
@@ -53,6 +55,7 @@ function track(record: ClientRecord, sessions: Map<string, number>, data: unknow
 function newRecord(): ClientRecord {
   return {
     disconnects: 0,
+    closeCodes: [],
     migrations: 0,
     resumed: 0,
     resumeFailed: 0,
@@ -83,9 +86,12 @@ function plainClient(start: FleetStart): { record: ClientRecord; stop: () => voi
     });
     ws.on('message', (data) => track(record, sessions, data));
     ws.on('error', () => {});
-    ws.on('close', () => {
+    ws.on('close', (code) => {
       record.connected = false;
-      if (opened) record.disconnects++;
+      if (opened) {
+        record.disconnects++;
+        record.closeCodes.push(code);
+      }
       if (stopped) return;
       // Full jitter over a doubling cap: what a typical client library does, and what this team cannot change.
       const cap = Math.min(start.maxDelayMs, start.initialDelayMs * 2 ** attempt++);
@@ -125,9 +131,10 @@ function batonClient(start: FleetStart): { record: ClientRecord; stop: () => voi
       record.connected = true;
     });
     socket.addEventListener('message', (event) => track(record, sessions, event.data));
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
       record.connected = false;
       record.disconnects++;
+      record.closeCodes.push(event.code);
     });
     socket.addEventListener('migrated', () => {
       record.migrations++;

@@ -84,6 +84,8 @@ export interface StrategyResult {
   clients: number;
   disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
   appVisibleDisconnectsOfBatonClients: number | null;
+  /** How many app-visible disconnects ended with each close code (1012: a drain's close; 1006: no close frame). */
+  closeCodes: Record<string, number>;
   /** Most times one client changed pod: its disconnects plus its Baton moves. */
   maxMoves: number;
   ticksLost: number;
@@ -318,6 +320,7 @@ function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[]
     return {
       ...record,
       disconnects: record.disconnects - base.disconnects,
+      closeCodes: record.closeCodes.slice(base.closeCodes.length),
       migrations: record.migrations - base.migrations,
       resumed: record.resumed - base.resumed,
       resumeFailed: record.resumeFailed - base.resumeFailed,
@@ -325,6 +328,12 @@ function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[]
       ticksDuplicated: record.ticksDuplicated - base.ticksDuplicated,
     };
   });
+}
+
+function histogram(values: number[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 function measure(
@@ -375,6 +384,7 @@ function measure(
       shareMoreThanOnce: count((r) => r.disconnects > 1) / records.length,
     },
     appVisibleDisconnectsOfBatonClients: run.clients === 'baton' ? disconnects.reduce((a, b) => a + b, 0) : null,
+    closeCodes: histogram(records.flatMap((r) => r.closeCodes)),
     maxMoves: Math.max(0, ...records.map((r) => r.disconnects + r.migrations)),
     ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
     ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
