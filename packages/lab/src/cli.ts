@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
-//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1] [--gateway ws|fastify] [--only NAME]
+//   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1 (1 with --unplanned)] [--gateway ws|fastify] [--only NAME]
 //             [--matrix | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
@@ -16,7 +16,7 @@ const { values } = parseArgs({
   options: {
     clients: { type: 'string', default: '1000' },
     replicas: { type: 'string', default: '4' },
-    'time-scale': { type: 'string', default: '0.1' },
+    'time-scale': { type: 'string' },
     only: { type: 'string' },
     json: { type: 'string' },
     html: { type: 'string' },
@@ -36,7 +36,9 @@ if (values.help) {
 
   --clients N        clients in the fleet (default 1000)
   --replicas N       pods per version (default 4)
-  --time-scale X     multiply every real-world duration (120 s grace period...) by X (default 0.1)
+  --time-scale X     multiply every real-world duration (120 s grace period...) by X (default 0.1; 1 with
+                     --unplanned, whose event-loop figures need real-world load: at X the pods accept,
+                     tick and reconnect 1/X times faster, on the same two cores)
   --gateway ws|fastify  which example runs the Baton pods (default ws)
   --only TEXT        run only the strategies whose name contains TEXT
   --matrix           run the full matrix (surge × readiness × hold, selector flip per dataplane) instead
@@ -87,7 +89,7 @@ const options = {
   gateway: values.gateway as 'ws' | 'fastify',
   clients: positive('clients', values.clients, true),
   replicas: positive('replicas', values.replicas, true),
-  timeScale: positive('time-scale', values['time-scale'], false),
+  timeScale: positive('time-scale', values['time-scale'] ?? (values.unplanned ? '1' : '0.1'), false),
   seed: positive('seed', values.seed, true),
   ...(readiness ? { readiness } : {}),
 };
@@ -108,6 +110,11 @@ if (strategies.length === 0) {
 console.log(
   `baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}, ${options.gateway} gateway`,
 );
+if (values.unplanned && options.timeScale < 1) {
+  console.log(
+    `  note: at time scale ${options.timeScale} the pods carry ${(1 / options.timeScale).toFixed(0)}× the real-world load (accepts, ticks, reconnects per second); the event-loop figures are for that load`,
+  );
+}
 const results: StrategyResult[] = [];
 for (const strategy of strategies) {
   const started = Date.now();
