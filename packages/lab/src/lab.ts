@@ -7,6 +7,7 @@ import { type ClientRecord, Fleet } from './fleet.js';
 import { budgetEnv } from './gateway-launcher.js';
 import { KubeApi } from './kube-api.js';
 import { LoadBalancer } from './load-balancer.js';
+import { pooledPercentile } from './loop-delay.js';
 import type { Pod } from './pod.js';
 import { LAB_NAMESPACE, PodStore } from './pod-store.js';
 import { seededRandom } from './random.js';
@@ -116,7 +117,10 @@ export interface StrategyResult {
     peakAcceptsPerPodPerSecond: number;
     /** The most upgrades one pod accepted in one real-world second (its own count: admission refusals excluded). */
     peakAdmittedPerPodPerSecond: number;
+    /** The worst one-second p99 of any survivor (nearly that second's maximum: ~100 samples a second). */
     loopP99Ms: number;
+    /** The p99 of all the survivors' samples from the crash until every client was back (an upper bound). */
+    loopP99StormMs: number;
     secondsUntilAllBack: number;
     resumed: number | null;
     fresh: number | null;
@@ -454,9 +458,13 @@ function unplannedFigures(
   );
   const loopLines = serving.flatMap(({ lines }) => lines);
   // The survivors' loops: pods that served before the crash (a replacement's first seconds are its start-up).
-  const loopP99 = serving
-    .filter(({ pod }) => pod.createdAt < crashAt)
-    .flatMap(({ lines }) => lines.map((line) => Number(line.p99Ms)));
+  const survivorLines = serving.filter(({ pod }) => pod.createdAt < crashAt).flatMap(({ lines }) => lines);
+  const loopP99 = survivorLines.map((line) => Number(line.p99Ms));
+  // Lines are logged at the end of their interval: the storm's are those up to one interval past the last accept.
+  const stormLines = survivorLines.filter((line) => line.time <= lastAccept + binMs);
+  const loopP99Storm = pooledPercentile(
+    stormLines.map((line) => ({ count: Number(line.count ?? 0), cdf: (line.cdf ?? []) as [number, number][] })),
+  );
   const baton = run.clients === 'baton';
   const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
   return {
@@ -464,6 +472,7 @@ function unplannedFigures(
     // Loop lines come every real-world second of lab time: their `accepted` is per real second.
     peakAdmittedPerPodPerSecond: Math.max(0, ...loopLines.map((line) => Number(line.accepted))),
     loopP99Ms: Math.max(0, ...loopP99),
+    loopP99StormMs: loopP99Storm,
     secondsUntilAllBack: (lastAccept - crashAt) / 1000 / options.timeScale,
     resumed: baton ? hit.filter((r) => r.resumed > 0).length : null,
     fresh: baton ? hit.filter((r) => r.resumed === 0).length : null,

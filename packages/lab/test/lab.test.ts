@@ -136,6 +136,8 @@ describe('release lab', () => {
     // The cap (30 real accepts/s) plus the burst (10), in any real second, on every pod.
     expect(capped.unplanned?.peakAdmittedPerPodPerSecond).toBeLessThanOrEqual(40);
     expect(capped.unplanned?.peakAdmittedPerPodPerSecond).toBeGreaterThan(0);
+    // The survivors' loop lines reached the lab with their distributions (a delay beyond the resolution is > 0).
+    expect(capped.unplanned?.loopP99StormMs).toBeGreaterThan(0);
     const uncapped = await runStrategy(withoutCap as StrategyRun, crashOptions);
     expect(uncapped.connectedAtEnd).toBe(1000);
     // The negative control: without the cap the storm's first second goes over it.
