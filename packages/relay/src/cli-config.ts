@@ -1,0 +1,90 @@
+// The relay's command line and environment: each flag has an env twin (flags win), and the relay's own drain
+// reads the same BATON_* variables as the example gateways. A bad value stops start-up naming the variable.
+
+import { parseArgs } from 'node:util';
+import type { RelayOptions } from './options.js';
+
+export interface RelayCliConfig {
+  host: string;
+  port: number;
+  relay: RelayOptions;
+  drain: {
+    gracePeriodMs: number;
+    propagationDelayMs: number;
+    drainWindowMs: number | undefined;
+    closeTimeoutMs: number;
+    safetyMarginMs: number;
+    admin: { port: number; host?: string; token?: string };
+  };
+}
+
+export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gateway, following its reconnect hints.
+
+  --listen PORT           public port (env PORT, default 8080)
+  --host HOST             public address (env HOST, default 0.0.0.0)
+  --upstream URL          the gateway, ws:// or wss:// (env BATON_RELAY_UPSTREAM; required)
+  --admin-port PORT       readiness, drain and /metrics (env ADMIN_PORT, default 9091)
+  --id-field NAME         JSON field that identifies a server message, to drop a move's duplicates
+                          (env BATON_RELAY_ID_FIELD)
+  --forward-headers LIST  request headers passed upstream (env BATON_RELAY_FORWARD_HEADERS,
+                          default cookie,authorization,user-agent,origin)
+  --max-buffered-bytes N  per connection and direction (env BATON_RELAY_MAX_BUFFERED_BYTES, default 1048576)
+
+The relay's own drain: BATON_GRACE_PERIOD_SECONDS (30), BATON_PROPAGATION_SECONDS (15),
+BATON_DRAIN_WINDOW_SECONDS, BATON_CLOSE_TIMEOUT_SECONDS (5), BATON_SAFETY_MARGIN_SECONDS (2),
+ADMIN_HOST, BATON_ADMIN_TOKEN — as for the gateway (docs/operations.md).`;
+
+function number(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    throw new RangeError(`${name} must be a ${integer ? 'whole ' : ''}number ≥ 0; got ${JSON.stringify(raw)}.`);
+  }
+  return value;
+}
+
+export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliConfig | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string' },
+      host: { type: 'string' },
+      upstream: { type: 'string' },
+      'admin-port': { type: 'string' },
+      'id-field': { type: 'string' },
+      'forward-headers': { type: 'string' },
+      'max-buffered-bytes': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return 'help';
+  const upstream = values.upstream ?? env.BATON_RELAY_UPSTREAM;
+  if (!upstream) throw new TypeError('--upstream (or BATON_RELAY_UPSTREAM) is required: the gateway URL, ws://…');
+  const idField = values['id-field'] ?? env.BATON_RELAY_ID_FIELD;
+  const forward = values['forward-headers'] ?? env.BATON_RELAY_FORWARD_HEADERS;
+  const maxBuffered = values['max-buffered-bytes'] ?? env.BATON_RELAY_MAX_BUFFERED_BYTES;
+  const seconds = (name: string, fallback: number) => number(name, env[name], fallback, false) * 1000;
+  const windowSeconds = env.BATON_DRAIN_WINDOW_SECONDS;
+  return {
+    host: values.host ?? env.HOST ?? '0.0.0.0',
+    port: number('--listen / PORT', values.listen ?? env.PORT, 8080, true),
+    relay: {
+      upstream,
+      ...(idField ? { idField } : {}),
+      ...(forward ? { forwardHeaders: forward.split(',').map((h) => h.trim()) } : {}),
+      ...(maxBuffered ? { maxBufferedBytes: number('--max-buffered-bytes', maxBuffered, 0, true) } : {}),
+    },
+    drain: {
+      gracePeriodMs: seconds('BATON_GRACE_PERIOD_SECONDS', 30),
+      propagationDelayMs: seconds('BATON_PROPAGATION_SECONDS', 15),
+      drainWindowMs: windowSeconds ? number('BATON_DRAIN_WINDOW_SECONDS', windowSeconds, 0, false) * 1000 : undefined,
+      closeTimeoutMs: seconds('BATON_CLOSE_TIMEOUT_SECONDS', 5),
+      safetyMarginMs: seconds('BATON_SAFETY_MARGIN_SECONDS', 2),
+      admin: {
+        port: number('--admin-port / ADMIN_PORT', values['admin-port'] ?? env.ADMIN_PORT, 9091, true),
+        ...(env.ADMIN_HOST ? { host: env.ADMIN_HOST } : {}),
+        ...(env.BATON_ADMIN_TOKEN ? { token: env.BATON_ADMIN_TOKEN } : {}),
+      },
+    },
+  };
+}

@@ -1,0 +1,20 @@
+// What the relay counts, read by its metrics (metrics.ts) and by tests.
+
+export interface RelayStats {
+  /** Client connections relayed now. */
+  connections: number;
+  /** Upstream moves that followed a gateway's hint, the client seeing nothing. */
+  moves: number;
+  /** Upstreams gone for good (a failed move, a crash): their clients were closed. */
+  upstreamLost: number;
+  refused: { upstreamRefused: number; upstreamTimeout: number; clientTooSlow: number };
+}
+
+export function emptyStats(): RelayStats {
+  return {
+    connections: 0,
+    moves: 0,
+    upstreamLost: 0,
+    refused: { upstreamRefused: 0, upstreamTimeout: 0, clientTooSlow: 0 },
+  };
+}

@@ -1,0 +1,106 @@
+// One client and its upstream: frames forwarded unchanged both ways (a text message stays text, a binary one
+// binary, payload byte for byte), closes forwarded by cause, and bounded buffers. The upstream is a
+// BatonSocket, so a gateway's reconnect hint moves it make-before-break while the client sees nothing; the
+// client's messages sent during a move are held by the BatonSocket and go out in order after it.
+
+import type { BatonSocket } from '@baton/client';
+import type { WebSocket } from 'ws';
+import { CLOSE_POLICY, clientCodeForUpstreamClose, upstreamCodeForClientClose } from './close-codes.js';
+import { RelayErrorCodes } from './errors.js';
+import type { RelayStats } from './relay-stats.js';
+
+/** How often a paused client is checked against its upstream's buffer (no drain event crosses BatonSocket). */
+const PRESSURE_CHECK_MS = 10;
+
+export class RelayedConnection {
+  readonly #client: WebSocket;
+  readonly #upstream: BatonSocket;
+  readonly #maxBufferedBytes: number;
+  readonly #stats: RelayStats;
+  readonly #onEnd: (connection: RelayedConnection) => void;
+  #pressureTimer: ReturnType<typeof setInterval> | undefined;
+  #ended = false;
+
+  constructor(
+    client: WebSocket,
+    upstream: BatonSocket,
+    maxBufferedBytes: number,
+    stats: RelayStats,
+    onEnd: (connection: RelayedConnection) => void,
+  ) {
+    this.#client = client;
+    this.#upstream = upstream;
+    this.#maxBufferedBytes = maxBufferedBytes;
+    this.#stats = stats;
+    this.#onEnd = onEnd;
+    client.on('message', (data: Buffer, isBinary: boolean) => this.#fromClient(data, isBinary));
+    client.on('close', (code: number, reason: Buffer) => this.#clientClosed(code, reason.toString()));
+    // A client's protocol error closes it (ws then emits 'close'); nothing to add.
+    client.on('error', () => {});
+    upstream.onmessage = (event) => this.#fromUpstream(event.data as string | Buffer);
+    upstream.addEventListener('migrated', () => this.#stats.moves++);
+    upstream.onclose = (event) => this.#upstreamClosed(event.code, event.reason);
+  }
+
+  /** Bytes waiting in this pair's two sockets. */
+  get bufferedBytes(): number {
+    return this.#client.bufferedAmount + this.#upstream.bufferedAmount;
+  }
+
+  #fromClient(data: Buffer, isBinary: boolean): void {
+    // ws validated a text message as UTF-8, so its string re-encodes to the same bytes.
+    this.#upstream.send(isBinary ? data : data.toString('utf8'));
+    if (this.#upstream.bufferedAmount > this.#maxBufferedBytes && !this.#pressureTimer) {
+      // The upstream is slower than the client: stop reading the client (TCP pushes back to it) until the
+      // upstream's buffer is half empty.
+      this.#client.pause();
+      this.#pressureTimer = setInterval(() => {
+        if (this.#upstream.bufferedAmount > this.#maxBufferedBytes / 2) return;
+        clearInterval(this.#pressureTimer);
+        this.#pressureTimer = undefined;
+        this.#client.resume();
+      }, PRESSURE_CHECK_MS);
+    }
+  }
+
+  #fromUpstream(data: string | Buffer): void {
+    if (this.#ended) return;
+    this.#client.send(data, { binary: typeof data !== 'string' });
+    if (this.#client.bufferedAmount > this.#maxBufferedBytes) {
+      // The client does not read: a bounded buffer, then a clear close instead of unbounded memory.
+      this.#stats.refused.clientTooSlow++;
+      this.#end();
+      this.#client.close(CLOSE_POLICY, `${RelayErrorCodes.CLIENT_TOO_SLOW}: client reads too slowly`);
+      this.#upstream.close();
+      // A client that stopped reading may never answer the close handshake either.
+      setTimeout(() => this.#client.terminate(), 5_000).unref();
+    }
+  }
+
+  #clientClosed(code: number, reason: string): void {
+    if (this.#end()) this.#upstream.close(upstreamCodeForClientClose(code), reason);
+  }
+
+  /** The upstream is gone for good (a failed move, a crash): the client learns it with the cause's code. */
+  #upstreamClosed(code: number, reason: string): void {
+    if (!this.#end()) return;
+    this.#stats.upstreamLost++;
+    this.#client.close(clientCodeForUpstreamClose(code), reason);
+  }
+
+  /** Idempotent end; true the first time. */
+  #end(): boolean {
+    if (this.#ended) return false;
+    this.#ended = true;
+    clearInterval(this.#pressureTimer);
+    this.#onEnd(this);
+    return true;
+  }
+
+  /** Close both sides (the relay's close()). */
+  close(code: number, reason: string): void {
+    if (!this.#end()) return;
+    this.#client.close(code, reason);
+    this.#upstream.close(upstreamCodeForClientClose(code), reason);
+  }
+}

@@ -1,0 +1,213 @@
+// The relay as its own process (baton-relay, built), in front of upstream ws servers of the test's: frames,
+// headers, subprotocols, refusals, crashes, backpressure, and the relay's own drain. Real sockets throughout.
+
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { useCleanups } from '../../../test/support/cleanups.js';
+import { type GatewayProcess, startGateway } from '../../lab/src/gateway-launcher.js';
+
+const cleanups = useCleanups();
+const relayCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+interface Upstream {
+  url: string;
+  wss: WebSocketServer;
+  requests: IncomingMessage[];
+  connections: WebSocket[];
+  nextConnection(): Promise<WebSocket>;
+  close(): Promise<void>;
+}
+
+async function upstreamServer(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<Upstream> {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, ...options });
+  const requests: IncomingMessage[] = [];
+  const connections: WebSocket[] = [];
+  wss.on('connection', (socket, request) => {
+    requests.push(request);
+    connections.push(socket);
+  });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const close = async () => {
+    for (const client of wss.clients) client.terminate();
+    if (http.listening) await new Promise((resolve) => http.close(resolve));
+  };
+  cleanups.push(close);
+  return {
+    url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    wss,
+    requests,
+    connections,
+    nextConnection: async () => (await once(wss, 'connection'))[0] as WebSocket,
+    close,
+  };
+}
+
+async function startRelay(upstream: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
+  const relay = await startGateway(relayCli, {
+    BATON_RELAY_UPSTREAM: upstream,
+    BATON_GRACE_PERIOD_SECONDS: '4',
+    BATON_PROPAGATION_SECONDS: '0.2',
+    BATON_CLOSE_TIMEOUT_SECONDS: '0.5',
+    BATON_SAFETY_MARGIN_SECONDS: '0.2',
+    ...env,
+  });
+  cleanups.push(() => relay.stop());
+  return relay;
+}
+
+async function connect(url: string, protocols: string[] = [], headers: Record<string, string> = {}) {
+  const client = new WebSocket(url, protocols, { headers });
+  cleanups.push(() => client.terminate());
+  await once(client, 'open');
+  return client;
+}
+
+function closeOf(client: WebSocket): Promise<{ code: number; reason: string }> {
+  return once(client, 'close').then(([code, reason]) => ({ code: code as number, reason: String(reason) }));
+}
+
+describe('baton-relay (process)', () => {
+  it('forwards every kind of message byte for byte, both ways, and answers pings itself', async () => {
+    const upstream = await upstreamServer();
+    upstream.wss.on('connection', (socket) =>
+      socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })),
+    );
+    const relay = await startRelay(upstream.url);
+    const client = await connect(relay.url);
+    const payloads: [Buffer | string, boolean][] = [
+      ['plain text', false],
+      ['UTF-8: żółć 🚀 日本', false],
+      ['', false],
+      [Buffer.from([0, 1, 2, 255, 254, 0x80]), true],
+      [Buffer.alloc(0), true],
+      [Buffer.alloc(300 * 1024, 7), true],
+      ['x'.repeat(200 * 1024), false],
+    ];
+    const echoes: [Buffer, boolean][] = [];
+    const all = new Promise<void>((resolve) =>
+      client.on('message', (data: Buffer, isBinary) => {
+        echoes.push([data, isBinary]);
+        if (echoes.length === payloads.length) resolve();
+      }),
+    );
+    for (const [payload, binary] of payloads) client.send(payload, { binary });
+    await all;
+    for (const [i, [payload, binary]] of payloads.entries()) {
+      const [echo, isBinary] = echoes[i] as [Buffer, boolean];
+      expect(isBinary).toBe(binary);
+      expect(echo.equals(Buffer.from(payload))).toBe(true);
+    }
+    // A ping from the client is answered by the relay (the upstream sees no ping).
+    let upstreamPings = 0;
+    (upstream.connections[0] as WebSocket).on('ping', () => upstreamPings++);
+    const pong = once(client, 'pong');
+    client.ping('are you there');
+    expect(String((await pong)[0])).toBe('are you there');
+    expect(upstreamPings).toBe(0);
+  });
+
+  it('passes path, query, the allowed headers, X-Forwarded-For and the subprotocol the gateway chose', async () => {
+    const upstream = await upstreamServer({
+      handleProtocols: (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false),
+    });
+    const relay = await startRelay(`${upstream.url}/base`);
+    const client = await connect(`${relay.url}/rooms/7?user=ada`, ['chat.v2', 'chat.v1'], {
+      Cookie: 'session=abc',
+      Authorization: 'Bearer t0k3n',
+      'X-Not-Forwarded': 'secret',
+    });
+    expect(client.protocol).toBe('chat.v1');
+    const request = upstream.requests[0] as IncomingMessage;
+    expect(request.url).toBe('/base/rooms/7?user=ada');
+    expect(request.headers.cookie).toBe('session=abc');
+    expect(request.headers.authorization).toBe('Bearer t0k3n');
+    expect(request.headers['x-not-forwarded']).toBeUndefined();
+    expect(request.headers['x-forwarded-for']).toBe('127.0.0.1');
+    // The client's offer, then the relay's own Baton protocol (for the gateway's hints).
+    expect(request.headers['sec-websocket-protocol']).toBe('chat.v2,chat.v1,baton.v1');
+  });
+
+  it('answers 502 when the gateway refuses or cannot be reached, with a coded body', async () => {
+    const upstream = await upstreamServer({ verifyClient: (_info, done) => done(false, 503) });
+    const relay = await startRelay(upstream.url);
+    {
+      const client = new WebSocket(relay.url);
+      // Refused: no connection to terminate, and terminate() on it then reports an error.
+      client.on('error', () => {});
+      cleanups.push(() => client.terminate());
+      const [, response] = (await once(client, 'unexpected-response')) as [unknown, IncomingMessage];
+      expect(response.statusCode).toBe(502);
+      let body = '';
+      for await (const chunk of response) body += chunk;
+      expect(JSON.parse(body).error.code).toBe('BATON_ERR_RELAY_UPSTREAM_REFUSED');
+    }
+    await upstream.close();
+    const client = new WebSocket(relay.url);
+    client.on('error', () => {});
+    cleanups.push(() => client.terminate());
+    const [, response] = (await once(client, 'unexpected-response')) as [unknown, IncomingMessage];
+    expect(response.statusCode).toBe(502);
+  });
+
+  it("closes the client with 1011 when the gateway vanishes, and with the gateway's 1012 when it closes so", async () => {
+    const upstream = await upstreamServer();
+    const relay = await startRelay(upstream.url);
+    const crashed = await connect(relay.url);
+    const first = upstream.connections[0] as WebSocket;
+    const crashedClose = closeOf(crashed);
+    first.terminate(); // no close frame: a crash
+    expect((await crashedClose).code).toBe(1011);
+    const restarted = await connect(relay.url);
+    const second = upstream.connections[1] as WebSocket;
+    const restartedClose = closeOf(restarted);
+    second.close(1012, 'server draining');
+    expect(await restartedClose).toEqual({ code: 1012, reason: 'server draining' });
+    // And a client's close reaches the gateway with its code.
+    const leaving = await connect(relay.url);
+    const third = upstream.connections[2] as WebSocket;
+    const upstreamClose = once(third, 'close');
+    leaving.close(4001, 'bye');
+    expect(Number((await upstreamClose)[0])).toBe(4001);
+  });
+
+  it('closes a client that stops reading once its buffer passes the bound (1008), and closes its upstream', async () => {
+    const upstream = await upstreamServer();
+    const relay = await startRelay(upstream.url, { BATON_RELAY_MAX_BUFFERED_BYTES: String(256 * 1024) });
+    const client = await connect(relay.url);
+    const socket = upstream.connections[0] as WebSocket;
+    const upstreamClosed = once(socket, 'close');
+    // The client stops reading: TCP fills, then the relay's buffer towards it.
+    client.pause();
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    const flood = async () => {
+      // Bounded: at most 64 MiB, stopping as soon as the relay gives up.
+      for (let i = 0; i < 1024 && socket.readyState === WebSocket.OPEN; i++) {
+        socket.send(chunk);
+        if (socket.bufferedAmount > 1024 * 1024) await once(socket, 'drain').catch(() => {});
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    await Promise.race([flood().then(() => upstreamClosed), upstreamClosed]);
+    await upstreamClosed;
+    client.resume();
+    const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/baton_relay_refused_total\{reason="client_too_slow"\} 1/);
+  });
+
+  it('its own release: SIGTERM closes every client once with 1012 and the relay exits 0', async () => {
+    const upstream = await upstreamServer();
+    const relay = await startRelay(upstream.url);
+    const clients = await Promise.all(Array.from({ length: 20 }, () => connect(relay.url)));
+    const closes = clients.map(closeOf);
+    relay.terminate();
+    const codes = (await Promise.all(closes)).map((close) => close.code);
+    expect(codes).toEqual(Array(20).fill(1012));
+    expect((await relay.exited).code).toBe(0);
+  });
+});
