@@ -10,8 +10,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { CLOSE_SERVICE_RESTART } from './close-codes.js';
 import { RelayErrorCodes } from './errors.js';
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions, upstreamUrlFor } from './options.js';
-import { RelayedConnection } from './relayed-connection.js';
 import { emptyStats, type RelayStats } from './relay-stats.js';
+import { RelayedConnection } from './relayed-connection.js';
 
 /** Subprotocols the relay speaks to the gateway itself; a client's offer of them is not passed on. */
 const BATON_PROTOCOL = /^baton\./;
