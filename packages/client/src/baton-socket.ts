@@ -93,6 +93,22 @@ export interface BatonSocketOptions extends BackoffOptions {
 
 function ignore(): void {}
 
+// Which sockets offered a resume token, and the URL each connected to: shared by every BatonSocket (the keys
+// are its own sockets), so that a socket costs no weak collections of its own.
+const OFFERED_TOKEN = new WeakSet<UnderlyingSocket>();
+const URLS = new WeakMap<UnderlyingSocket, string>();
+
+const EVENT_BITS: Record<string, number> = {
+  open: 1,
+  message: 2,
+  close: 4,
+  error: 8,
+  migrated: 16,
+  resumed: 32,
+  'resume-failed': 64,
+};
+const ALL_EVENTS = 127;
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -128,12 +144,13 @@ export class BatonSocket extends EventTarget {
   /** The resume token, kept until a welcome accepted or refused it. */
   #token: string | undefined;
   /** Sockets that offered a resume token: only their welcome may report `resumed`. */
-  readonly #offeredToken = new WeakSet<UnderlyingSocket>();
+  readonly #offeredToken = OFFERED_TOKEN;
   /** When recent moves began (ms), for the move cap. */
   #moves: number[] = [];
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #ids = new Set<string | number>();
+  /** Recent message ids (dedupe), created on the first id: a socket without dedupe pays nothing. */
+  #ids: Set<string | number> | undefined;
   #closedByApp = false;
   #opened = false;
   /** The old connection's close, held while a move it outlived may still succeed (see moveGraceMs). */
@@ -141,7 +158,9 @@ export class BatonSocket extends EventTarget {
   #moveGraceTimer: ReturnType<typeof setTimeout> | undefined;
   /** The URL of the active connection (the constructor's unless the `url` option chose another). */
   #currentUrl: string;
-  readonly #urls = new WeakMap<UnderlyingSocket, string>();
+  readonly #urls = URLS;
+  /** Bits of the event types that ever had a listener: the others skip dispatchEvent, an event's costly part. */
+  #listened = 0;
 
   constructor(url: string | URL, protocols: string | string[] = [], options: BatonSocketOptions = {}) {
     super();
@@ -172,6 +191,7 @@ export class BatonSocket extends EventTarget {
   ): void;
   override addEventListener(type: string, listener: Listener, options?: ListenerOptions): void;
   override addEventListener(type: string, listener: unknown, options?: ListenerOptions): void {
+    if (listener) this.#listened |= EVENT_BITS[type] ?? ALL_EVENTS;
     super.addEventListener(type, listener as Parameters<EventTarget['addEventListener']>[1], options);
   }
 
@@ -420,10 +440,10 @@ export class BatonSocket extends EventTarget {
     if (dedupe) {
       const id = dedupe(data);
       if (id !== undefined) {
-        if (this.#ids.has(id)) return;
-        this.#ids.add(id);
-        if (this.#ids.size > (this.#options.dedupeWindow ?? 4096))
-          this.#ids.delete(this.#ids.values().next().value as string | number);
+        const ids = (this.#ids ??= new Set());
+        if (ids.has(id)) return;
+        ids.add(id);
+        if (ids.size > (this.#options.dedupeWindow ?? 4096)) ids.delete(ids.values().next().value as string | number);
       }
     }
     this.#emit(new BatonMessageEvent(data));
@@ -459,6 +479,7 @@ export class BatonSocket extends EventTarget {
   #emit(event: Event): void {
     const handler = (this as unknown as Record<string, unknown>)[`on${event.type}`];
     if (typeof handler === 'function') handler.call(this, event);
-    this.dispatchEvent(event);
+    // Never-removed marks: a type whose listeners were all removed still dispatches (harmless, only slower).
+    if (this.#listened & (EVENT_BITS[event.type] ?? ALL_EVENTS)) this.dispatchEvent(event);
   }
 }

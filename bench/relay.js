@@ -1,0 +1,183 @@
+// `pnpm bench:relay`: what the relay's extra hop costs, each figure against the direct path measured in the
+// same run (rounds alternated, ABBA):
+//
+//   added latency        one message at a time, client → relay → bare ws echo, against client → echo   goal p50 <= +0.3 ms
+//   messages per CPU-s   echo load through the relay, per second of the relay's CPU, against the same
+//                        load on a bare ws echo server per second of its CPU                          goal >= 0.5
+//   memory per conn      RSS per idle relayed connection (a client socket and an upstream socket)
+//                        against RSS per idle connection of the bare ws server                        goal <= 2.5
+//
+// Options (env): BENCH_ROUNDS (4), BENCH_PINGS (3000), BENCH_ECHO_MS (2000), BENCH_RELAY_IDLE (5000).
+
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
+const pings = Number(process.env.BENCH_PINGS ?? 3000);
+const echoMs = Number(process.env.BENCH_ECHO_MS ?? 2000);
+const idle = Number(process.env.BENCH_RELAY_IDLE ?? 5000);
+
+const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
+const relayPath = fileURLToPath(new URL('./lib/relay-server.js', import.meta.url));
+const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
+
+function nextMessage(child, type) {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message) => {
+      if (message.type !== type) return;
+      cleanup();
+      resolve(message);
+    };
+    const onExit = (code) => {
+      cleanup();
+      reject(new Error(`child exited with ${code} before sending ${type}`));
+    };
+    const cleanup = () => {
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function start(path, env = {}) {
+  const child = fork(path, [], { env: { ...process.env, VARIANT: 'bare', ...env }, execArgv: ['--expose-gc'] });
+  const { port } = await nextMessage(child, 'listening');
+  return { child, url: `ws://127.0.0.1:${port}` };
+}
+
+async function stop(...children) {
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = once(child, 'exit');
+      child.send({ type: 'exit' });
+      await exited;
+    }),
+  );
+}
+
+async function cpuMicros(child) {
+  child.send({ type: 'cpu' });
+  return (await nextMessage(child, 'cpu')).micros;
+}
+
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+};
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+/** Round trips of one 64-byte message at a time: p50 and p99 in ms. */
+async function latency(url) {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  await once(ws, 'open');
+  const payload = 'x'.repeat(64);
+  const samples = [];
+  for (let i = 0; i < pings + 300; i++) {
+    const started = process.hrtime.bigint();
+    ws.send(payload);
+    await once(ws, 'message');
+    if (i >= 300) samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  ws.close();
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99) };
+}
+
+/** Echo load (64 connections, 8 in flight) against url; messages per second of `measured`'s CPU. */
+async function echoPerCpuSecond(url, measured) {
+  const fleet = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: '64' } });
+  await nextMessage(fleet, 'connected');
+  const before = await cpuMicros(measured);
+  fleet.send({ type: 'echo', inflight: 8, payloadBytes: 64, warmupMs: 500, durationMs: echoMs });
+  const { total } = await nextMessage(fleet, 'echo');
+  const after = await cpuMicros(measured);
+  await stop(fleet);
+  return total / ((after - before) / 1e6);
+}
+
+/** RSS per idle connection of `measured` once `idle` clients connected to url. */
+async function rssPerConnection(url, measured) {
+  measured.send({ type: 'memory' });
+  const before = await nextMessage(measured, 'memory');
+  const fleet = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: String(idle) } });
+  await nextMessage(fleet, 'connected');
+  measured.send({ type: 'memory' });
+  const after = await nextMessage(measured, 'memory');
+  await stop(fleet);
+  return (after.rss - before.rss) / idle;
+}
+
+const results = { direct: { p50: [], p99: [], perCpu: [], rss: [] }, relay: { p50: [], p99: [], perCpu: [], rss: [] } };
+for (let round = 0; round < rounds; round++) {
+  const order = round % 2 === 0 ? ['direct', 'relay'] : ['relay', 'direct'];
+  for (const path of order) {
+    // Fresh processes each time: memory is measured from a clean start.
+    const upstream = await start(serverPath);
+    const relay = path === 'relay' ? await start(relayPath, { UPSTREAM: upstream.url }) : undefined;
+    const url = relay ? relay.url : upstream.url;
+    const measured = relay ? relay.child : upstream.child;
+    const { p50, p99 } = await latency(url);
+    results[path].p50.push(p50);
+    results[path].p99.push(p99);
+    results[path].perCpu.push(await echoPerCpuSecond(url, measured));
+    results[path].rss.push(await rssPerConnection(url, measured));
+    await stop(...(relay ? [relay.child] : []), upstream.child);
+    process.stderr.write(
+      `  round ${round + 1} ${path}: p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms, ` +
+        `${results[path].perCpu.at(-1).toFixed(0)} msg/CPU-s, ${(results[path].rss.at(-1) / 1024).toFixed(2)} KiB/conn\n`,
+    );
+  }
+}
+
+const summary = {
+  p50: { direct: median(results.direct.p50), relay: median(results.relay.p50) },
+  p99: { direct: median(results.direct.p99), relay: median(results.relay.p99) },
+  perCpu: { direct: median(results.direct.perCpu), relay: median(results.relay.perCpu) },
+  rssKiB: { direct: median(results.direct.rss) / 1024, relay: median(results.relay.rss) / 1024 },
+};
+const rows = [
+  ['figure', 'direct', 'relay', 'ratio / delta', 'goal'],
+  [
+    'round trip p50 (ms, median of rounds)',
+    summary.p50.direct.toFixed(3),
+    summary.p50.relay.toFixed(3),
+    `+${(summary.p50.relay - summary.p50.direct).toFixed(3)} ms`,
+    '≤ +0.3 ms',
+  ],
+  [
+    'round trip p99 (ms, median of rounds)',
+    summary.p99.direct.toFixed(3),
+    summary.p99.relay.toFixed(3),
+    `+${(summary.p99.relay - summary.p99.direct).toFixed(3)} ms`,
+    '—',
+  ],
+  [
+    'echo messages per CPU-second (relay vs bare ws server)',
+    summary.perCpu.direct.toFixed(0),
+    summary.perCpu.relay.toFixed(0),
+    (summary.perCpu.relay / summary.perCpu.direct).toFixed(3),
+    '≥ 0.5',
+  ],
+  [
+    `RSS per idle connection at ${idle} (KiB)`,
+    summary.rssKiB.direct.toFixed(2),
+    summary.rssKiB.relay.toFixed(2),
+    (summary.rssKiB.relay / summary.rssKiB.direct).toFixed(3),
+    '≤ 2.5',
+  ],
+];
+console.log(`\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}`);
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(
+  new URL('./results/relay-latest.json', import.meta.url),
+  `${JSON.stringify({ results, summary }, null, 2)}\n`,
+);
