@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const fixture = join(root, 'test/fixtures/tarball-project');
-const PACKED = ['drain-core', 'handoff', 'client', 'fastify-plugin'] as const;
+const PACKED = ['drain-core', 'handoff', 'client', 'fastify-plugin', 'relay'] as const;
 const PUBLISHED = [...PACKED, 'kubernetes'] as const;
 
 function workspaceVersion(packageDir: string, dependency: string): string {
@@ -96,6 +96,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       ],
       client: ['BatonCloseEvent', 'BatonMessageEvent', 'BatonSocket', 'MigratedEvent', 'ResumeEvent'],
       'fastify-plugin': ['batonFastifyPlugin', 'batonPreClose', 'default'],
+      relay: ['DEFAULT_FORWARD_HEADERS', 'Relay', 'RelayError', 'RelayErrorCodes', 'registerRelayMetrics'],
     });
   });
 
@@ -108,6 +109,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       BatonSocket: 'function',
       plugin: 'function',
       batonPreClose: 'function',
+      Relay: 'function',
     });
   });
 

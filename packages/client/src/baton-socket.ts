@@ -440,7 +440,8 @@ export class BatonSocket extends EventTarget {
     if (dedupe) {
       const id = dedupe(data);
       if (id !== undefined) {
-        const ids = (this.#ids ??= new Set());
+        this.#ids ??= new Set();
+        const ids = this.#ids;
         if (ids.has(id)) return;
         ids.add(id);
         if (ids.size > (this.#options.dedupeWindow ?? 4096)) ids.delete(ids.values().next().value as string | number);
