@@ -1,6 +1,7 @@
 // @ts-check
 // The example gateways' application: each connection is a session with an id and a counter. Every tickMs the
-// server pushes {"type":"tick","session":ID,"n":COUNTER,"version":APP_VERSION}; a text message
+// server pushes {"type":"tick","id":"ID:COUNTER","session":ID,"n":COUNTER,"version":APP_VERSION} (`id` names the
+// message, for a Baton client's dedupe or the relay's --id-field); a text message
 // {"type":"echo",...} comes back unchanged. A session handed off by the old pod continues where it was.
 
 import { randomUUID } from 'node:crypto';
@@ -23,7 +24,9 @@ export function createSessionHub({ appVersion, tickMs }) {
     for (const [socket, session] of sessions) {
       if (socket.readyState !== socket.OPEN) continue;
       session.n += 1;
-      socket.send(`{"type":"tick","session":"${session.id}","n":${session.n},"version":${version}}`);
+      socket.send(
+        `{"type":"tick","id":"${session.id}:${session.n}","session":"${session.id}","n":${session.n},"version":${version}}`,
+      );
     }
   }, tickMs);
   ticker.unref();

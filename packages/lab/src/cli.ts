@@ -2,7 +2,7 @@
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
 //   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1 (1 with --unplanned)] [--gateway ws|fastify] [--only NAME]
-//             [--matrix | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
+//             [--matrix | --relay | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +10,7 @@ import { runStrategy, type StrategyResult } from './lab.js';
 import type { ReadinessModel } from './release.js';
 import { table } from './report.js';
 import { htmlReport } from './report-html.js';
-import { defaultStrategies, matrixStrategies, unplannedStrategies } from './strategies.js';
+import { defaultStrategies, matrixStrategies, relayStrategies, unplannedStrategies } from './strategies.js';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     gateway: { type: 'string', default: 'ws' },
     matrix: { type: 'boolean', default: false },
     unplanned: { type: 'boolean', default: false },
+    relay: { type: 'boolean', default: false },
     'admission-rate': { type: 'string', default: '100' },
     'readiness-spread': { type: 'string' },
     'new-node-share': { type: 'string' },
@@ -45,6 +46,8 @@ if (values.help) {
                      of the default rows
   --unplanned        run the unplanned-failure rows instead (pods SIGKILLed with no drain, a lost node),
                      with and without admission control (--admission-rate R per pod, default 100/s)
+  --relay            run the relay rows instead: plain clients through @baton/relay while the gateway is
+                     released (hold, no hold, rollback), and the relay's own release
   --readiness-spread S   every run's new pods become ready uniformly over S real-world seconds (overrides
                      the rows' own readiness); with --new-node-share X, a share X of them waits S seconds
                      "for a new node" and the rest are ready at once
@@ -95,9 +98,11 @@ const options = {
 };
 const rows = values.unplanned
   ? unplannedStrategies(positive('admission-rate', values['admission-rate'], false))
-  : values.matrix
-    ? matrixStrategies(options.replicas)
-    : defaultStrategies(options.replicas);
+  : values.relay
+    ? relayStrategies(options.replicas)
+    : values.matrix
+      ? matrixStrategies(options.replicas)
+      : defaultStrategies(options.replicas);
 const strategies = rows
   .filter((s) => !values.only || s.name.includes(values.only))
   // A readiness given on the command line is the experiment: it replaces each row's own.

@@ -24,4 +24,10 @@ export {
 } from './release.js';
 export { ROWS, table } from './report.js';
 export { htmlReport } from './report-html.js';
-export { defaultStrategies, matrixStrategies, READINESS, unplannedStrategies } from './strategies.js';
+export {
+  defaultStrategies,
+  matrixStrategies,
+  READINESS,
+  relayStrategies,
+  unplannedStrategies,
+} from './strategies.js';

@@ -4,7 +4,7 @@ import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
-import { budgetEnv } from './gateway-launcher.js';
+import { budgetEnv, startGateway } from './gateway-launcher.js';
 import { KubeApi } from './kube-api.js';
 import { LoadBalancer } from './load-balancer.js';
 import { pooledPercentile } from './loop-delay.js';
@@ -27,8 +27,16 @@ import {
 export interface StrategyRun {
   name: string;
   strategy: Strategy;
-  /** 'baton' runs the Baton gateway; 'naive' the gateway that closes everything on SIGTERM. */
-  gateway: 'baton' | 'naive';
+  /**
+   * 'baton' runs the Baton gateway; 'naive' the gateway that closes everything on SIGTERM; 'relay' makes the
+   * released pods @baton/relay processes in front of one Baton gateway that stays (the relay's own release).
+   */
+  gateway: 'baton' | 'naive' | 'relay';
+  /**
+   * The clients reach the gateways through one @baton/relay process (upstream: the balancer, `--id-field id`),
+   * so the gateway's hints move the relay's upstreams instead of reaching the clients. Default false.
+   */
+  throughRelay?: boolean;
   clients: 'plain' | 'baton';
   /**
    * kube-proxy keeps a removed endpoint's established flows; the Dataplane V2 model resets them (a selector
@@ -85,6 +93,8 @@ export interface StrategyResult {
   clients: number;
   disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
   appVisibleDisconnectsOfBatonClients: number | null;
+  /** Whether sessions survive a move here (Baton clients, or plain clients through the relay): ticks are counted. */
+  sessionsTracked: boolean;
   /** How many app-visible disconnects ended with each close code (1012: a drain's close; 1006: no close frame). */
   closeCodes: Record<string, number>;
   /** Most times one client changed pod: its disconnects plus its Baton moves. */
@@ -163,10 +173,13 @@ function labBudget(scale: (ms: number) => number, propagationMs: number) {
 /** The real-world budget (window 83 s). */
 export const REAL_BUDGET = labBudget((ms) => ms, REAL.propagationMs);
 
+const LAB_HANDOFF_KEYS = `lab=${'lab-only-handoff-secret-'.repeat(2)}`;
+
 const gateways = {
   ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
   fastify: fileURLToPath(new URL('../../../examples/fastify-gateway/server.js', import.meta.url)),
   naive: fileURLToPath(new URL('../../../examples/naive-gateway/server.js', import.meta.url)),
+  relay: fileURLToPath(new URL('../../relay/dist/cli.js', import.meta.url)),
 };
 
 function percentile(values: number[], p: number): number {
@@ -201,6 +214,26 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     else healthyNodes.delete(node);
     healthChanged.emit('change');
   });
+  // A relay row: the clients' one relay (in front of the balancer), or the one gateway behind released relays.
+  const budget = budgetEnv(labBudgetInput(scale, propagationMs));
+  const fixed = run.throughRelay
+    ? await startGateway(
+        gateways.relay,
+        { BATON_RELAY_UPSTREAM: `ws://127.0.0.1:${balancer.port}/`, BATON_RELAY_ID_FIELD: 'id', ...budget },
+        { stderr: 'inherit' },
+      )
+    : run.gateway === 'relay'
+      ? await startGateway(
+          gateways[options.gateway ?? 'ws'],
+          {
+            APP_VERSION: 'upstream',
+            TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
+            BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
+            ...budget,
+          },
+          { stderr: 'inherit' },
+        )
+      : undefined;
   const store = new PodStore();
   const api = new KubeApi(store);
   await api.listen();
@@ -213,13 +246,17 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     graceMs: scale(REAL.graceMs),
     readiness,
     random,
-    script: () => gateways[run.gateway === 'naive' ? 'naive' : (options.gateway ?? 'ws')],
+    script: () => gateways[run.gateway === 'baton' ? (options.gateway ?? 'ws') : run.gateway],
     env: {
       // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures
       // gaps, not throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
       TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
-      ...budgetEnv(labBudgetInput(scale, propagationMs)),
-      BATON_HANDOFF_KEYS: `lab=${'lab-only-handoff-secret-'.repeat(2)}`,
+      ...budget,
+      BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
+      // Relay pods carry their clients to the gateway that stays, dropping a move's duplicates by the ticks' id.
+      ...(run.gateway === 'relay' && fixed
+        ? { BATON_RELAY_UPSTREAM: `ws://127.0.0.1:${fixed.port}/`, BATON_RELAY_ID_FIELD: 'id' }
+        : {}),
       ...(run.rolloutHold
         ? {
             BATON_ROLLOUT_HOLD: 'kubernetes',
@@ -253,7 +290,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     while (!nodes.every((node) => healthyNodes.has(node))) await once(healthChanged, 'change');
   }
   const fleet = await Fleet.start({
-    url: `ws://127.0.0.1:${balancer.port}`,
+    url: run.throughRelay && fixed ? fixed.url : `ws://127.0.0.1:${balancer.port}`,
     clients: options.clients,
     kind: run.clients,
     initialDelayMs: scale(REAL.backoffInitialMs),
@@ -314,6 +351,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     await cluster.killAll();
     await balancer.close();
     await api.close();
+    await fixed?.stop();
   }
 }
 
@@ -332,6 +370,10 @@ function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[]
       ticksDuplicated: record.ticksDuplicated - base.ticksDuplicated,
     };
   });
+}
+
+function sessionsSurvive(run: StrategyRun): boolean {
+  return run.clients === 'baton' || run.throughRelay === true;
 }
 
 function histogram(values: number[]): Record<string, number> {
@@ -389,9 +431,11 @@ function measure(
     },
     appVisibleDisconnectsOfBatonClients: run.clients === 'baton' ? disconnects.reduce((a, b) => a + b, 0) : null,
     closeCodes: histogram(records.flatMap((r) => r.closeCodes)),
+    sessionsTracked: sessionsSurvive(run),
     maxMoves: Math.max(0, ...records.map((r) => r.disconnects + r.migrations)),
-    ticksLost: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
-    ticksDuplicated: run.clients === 'baton' ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
+    // Sessions survive only a Baton move (its client's or its relay's); plain clients start new ones.
+    ticksLost: sessionsSurvive(run) ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
+    ticksDuplicated: sessionsSurvive(run) ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,
     oldPodAcceptsAfterCutOver: lateAccepts,
     reconnectsPerSecond: {
       peak,
@@ -562,7 +606,12 @@ function describeModel(
     (run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold') +
     (run.admission ? `, admission ${run.admission.maxAcceptsPerSecond}/s burst ${run.admission.burst}` : '');
   const propagation = `propagation ${run.propagationSeconds ?? REAL.propagationMs / 1000} s`;
-  return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${propagation}; ${hold}; ${options.replicas} replicas, one per node`;
+  const relay = run.throughRelay
+    ? '; plain clients through one @baton/relay (--id-field id)'
+    : run.gateway === 'relay'
+      ? '; the pods released are @baton/relay in front of one gateway that stays'
+      : '';
+  return `${strategy}; ${ready}; ${dataplane}; ${traffic}; ${propagation}; ${hold}; ${options.replicas} replicas, one per node${relay}`;
 }
 
 /** The strategies that run under a Deployment controller (the ReplicaSet replaces deleted pods). */

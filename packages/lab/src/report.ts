@@ -16,8 +16,8 @@ export const ROWS: readonly [string, (r: StrategyResult) => string][] = [
     (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : String(r.appVisibleDisconnectsOfBatonClients)),
   ],
   [
-    'ticks lost / duplicated (Baton clients)',
-    (r) => (r.appVisibleDisconnectsOfBatonClients === null ? '-' : `${r.ticksLost} / ${r.ticksDuplicated}`),
+    'ticks lost / duplicated (Baton clients, or clients through the relay)',
+    (r) => (r.sessionsTracked ? `${r.ticksLost} / ${r.ticksDuplicated}` : '-'),
   ],
   ['outgoing-version accepts after cut-over', (r) => String(r.oldPodAcceptsAfterCutOver)],
   [

@@ -213,3 +213,36 @@ export function unplannedStrategies(cap = 100, burst = 20): StrategyRun[] {
     },
   ];
 }
+
+/**
+ * The relay rows (`--relay`): plain clients through one @baton/relay while the gateway is released (with the
+ * hold, without it, and rolled back mid-release), and the relay's own release (relay pods in front of one
+ * gateway that stays). Ticks carry an id, which the relay uses to drop a move's duplicates.
+ */
+export function relayStrategies(replicas: number): StrategyRun[] {
+  const gatewayRelease = {
+    gateway: 'baton',
+    clients: 'plain',
+    throughRelay: true,
+    readiness: READINESS.quarter,
+    strategy: surge100(replicas),
+  } as const;
+  return [
+    { name: 'gateway released behind the relay, hold', ...gatewayRelease, rolloutHold: true },
+    { name: 'gateway released behind the relay, no hold', ...gatewayRelease },
+    {
+      name: 'gateway released behind the relay, rollback mid-release',
+      ...gatewayRelease,
+      rolloutHold: true,
+      rollbackAfterWindowShare: 0.4,
+    },
+    {
+      name: 'the relay itself released, hold',
+      gateway: 'relay',
+      clients: 'plain',
+      readiness: READINESS.quarter,
+      rolloutHold: true,
+      strategy: surge100(replicas),
+    },
+  ];
+}

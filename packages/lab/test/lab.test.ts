@@ -13,6 +13,7 @@ import {
   READINESS,
   type ReadinessModel,
   ROWS,
+  relayStrategies,
   runStrategy,
   type StrategyResult,
   type StrategyRun,
@@ -119,6 +120,35 @@ describe('release lab', () => {
     );
     expect(plain.connectedAtEnd).toBe(options.clients);
     expect(plain.maxMoves).toBeLessThanOrEqual(2);
+  });
+
+  describe('plain clients behind @baton/relay (1,000 clients)', () => {
+    const relayOptions: LabOptions = { clients: 1000, replicas: 4, timeScale: 0.1, seed: 1 };
+    const relayRows = relayStrategies(relayOptions.replicas);
+    const relayRow = (name: string) => relayRows.find((row) => row.name === name) as StrategyRun;
+
+    it('a gateway release disconnects nobody: every upstream moved, ticks contiguous (id field)', async () => {
+      const result = await runStrategy(relayRow('gateway released behind the relay, hold'), relayOptions);
+      results.push(result);
+      // The balancer saw every relayed connection arrive again (the relay's upstream moves)...
+      sawEveryReconnect(result, 1000);
+      // ...and no client noticed.
+      expect(result.disconnects.zero).toBe(1000);
+      expect(result.sessionsTracked).toBe(true);
+      expect(result.ticksLost).toBe(0);
+      expect(result.ticksDuplicated).toBe(0);
+      expect(result.connectedAtEnd).toBe(1000);
+    });
+
+    it("the relay's own release: each client once, paced", async () => {
+      const result = await runStrategy(relayRow('the relay itself released, hold'), relayOptions);
+      results.push(result);
+      sawEveryReconnect(result, 1000);
+      expect(result.disconnects.one).toBe(1000);
+      expect(result.disconnects.max).toBe(1);
+      expect(result.reconnectsPerSecond.peak).toBeLessThanOrEqual(1.3 * result.reconnectsPerSecond.evenRate);
+      expect(result.holds?.outcomes).toEqual({ released: 4 });
+    });
   });
 
   it('a node lost (two pods SIGKILLed): admission control holds each survivor at its cap; Baton clients resume from checkpoints', async () => {

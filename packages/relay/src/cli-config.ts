@@ -16,6 +16,9 @@ export interface RelayCliConfig {
     safetyMarginMs: number;
     admin: { port: number; host?: string; token?: string };
   };
+  /** BATON_ROLLOUT_HOLD=kubernetes: the rollout-aware hold (@baton/kubernetes, installed beside the relay). */
+  rolloutHold: boolean;
+  kubernetesTimeoutMs: number | undefined;
 }
 
 export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gateway, following its reconnect hints.
@@ -32,7 +35,8 @@ export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gate
 
 The relay's own drain: BATON_GRACE_PERIOD_SECONDS (30), BATON_PROPAGATION_SECONDS (15),
 BATON_DRAIN_WINDOW_SECONDS, BATON_CLOSE_TIMEOUT_SECONDS (5), BATON_SAFETY_MARGIN_SECONDS (2),
-ADMIN_HOST, BATON_ADMIN_TOKEN — as for the gateway (docs/operations.md).`;
+ADMIN_HOST, BATON_ADMIN_TOKEN, BATON_ROLLOUT_HOLD=kubernetes (needs @baton/kubernetes installed),
+BATON_KUBERNETES_TIMEOUT_SECONDS — as for the gateway (docs/operations.md).`;
 
 function number(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
   if (raw === undefined || raw === '') return fallback;
@@ -65,6 +69,11 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
   const maxBuffered = values['max-buffered-bytes'] ?? env.BATON_RELAY_MAX_BUFFERED_BYTES;
   const seconds = (name: string, fallback: number) => number(name, env[name], fallback, false) * 1000;
   const windowSeconds = env.BATON_DRAIN_WINDOW_SECONDS;
+  const hold = env.BATON_ROLLOUT_HOLD ?? '';
+  if (hold !== '' && hold !== 'off' && hold !== 'kubernetes') {
+    throw new RangeError(`BATON_ROLLOUT_HOLD must be "kubernetes" or "off"; got ${JSON.stringify(hold)}.`);
+  }
+  const kubernetesTimeout = env.BATON_KUBERNETES_TIMEOUT_SECONDS;
   return {
     host: values.host ?? env.HOST ?? '0.0.0.0',
     port: number('--listen / PORT', values.listen ?? env.PORT, 8080, true),
@@ -86,5 +95,9 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
         ...(env.BATON_ADMIN_TOKEN ? { token: env.BATON_ADMIN_TOKEN } : {}),
       },
     },
+    rolloutHold: hold === 'kubernetes',
+    kubernetesTimeoutMs: kubernetesTimeout
+      ? number('BATON_KUBERNETES_TIMEOUT_SECONDS', kubernetesTimeout, 0, false) * 1000
+      : undefined,
   };
 }

@@ -18,6 +18,9 @@ const logger = {
   error: (fields: Record<string, unknown>, msg: string) => log('error', fields, msg),
 };
 
+// A variable, so that bundlers and tsc leave the optional peer alone.
+const KUBERNETES_PACKAGE = '@baton/kubernetes';
+
 let config: ReturnType<typeof readCliConfig>;
 let relay: Relay;
 let drain: DrainController;
@@ -35,7 +38,18 @@ try {
   } catch {
     registry = undefined;
   }
-  drain = new DrainController({ ...config.drain, logger, ...(registry ? { metrics: { registry } } : {}) });
+  // Loaded only when asked for, from the relay's own installation (an optional peer).
+  const rolloutHold = config.rolloutHold
+    ? ((await import(KUBERNETES_PACKAGE)) as typeof import('@baton/kubernetes')).kubernetesRolloutHold(
+        config.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: config.kubernetesTimeoutMs },
+      )
+    : undefined;
+  drain = new DrainController({
+    ...config.drain,
+    logger,
+    ...(registry ? { metrics: { registry } } : {}),
+    ...(rolloutHold ? { rolloutHold } : {}),
+  });
 } catch (error) {
   const { code } = error as { code?: string };
   logger.error({ code, err: String(error) }, 'invalid configuration');
