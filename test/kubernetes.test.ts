@@ -311,3 +311,81 @@ describe('the image (examples/ws-gateway/Dockerfile)', () => {
     expect(existsSync(join(root, 'examples/ws-gateway', container.command[1]))).toBe(true);
   });
 });
+
+describe('the relay option (relay.enabled)', () => {
+  const named = (all: Doc[], kind: string, suffix: string) =>
+    all.find((doc) => doc.kind === kind && String(doc.metadata.name).endsWith(suffix)) as Doc;
+  const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+  it("makes the relay's Service the public LoadBalancer, the gateway's ClusterIP, and neither selects the other's pods", async () => {
+    const all = await rendered('relay-values.yaml');
+    const relayService = named(all, 'Service', '-relay');
+    const gatewayService = all.find((doc) => doc.kind === 'Service' && doc !== relayService) as Doc;
+    expect(relayService.spec.type).toBe('LoadBalancer');
+    expect(relayService.spec.externalTrafficPolicy).toBe('Local');
+    expect(gatewayService.spec.type).toBe('ClusterIP');
+    expect(gatewayService.spec.externalTrafficPolicy).toBeUndefined();
+    const relayPods = named(all, 'Deployment', '-relay').spec.template.metadata.labels;
+    const gatewayPods = all.find((doc) => doc.kind === 'Deployment' && !String(doc.metadata.name).endsWith('-relay'))
+      ?.spec.template.metadata.labels;
+    expect(matches(relayService.spec.selector, relayPods)).toBe(true);
+    expect(matches(relayService.spec.selector, gatewayPods)).toBe(false);
+    expect(matches(gatewayService.spec.selector, gatewayPods)).toBe(true);
+    expect(matches(gatewayService.spec.selector, relayPods)).toBe(false);
+    // And the PDBs each keep to their own pods.
+    expect(matches(named(all, 'PodDisruptionBudget', '-relay').spec.selector.matchLabels, gatewayPods)).toBe(false);
+  });
+
+  it("points the relay at the gateway's Service and drains it with the gateway's budget and hold", async () => {
+    const all = await rendered('relay-values.yaml');
+    const relay = named(all, 'Deployment', '-relay');
+    const gateway = all.find((doc) => doc.kind === 'Deployment' && doc !== relay) as Doc;
+    const gatewayService = all.find((doc) => doc.kind === 'Service' && !String(doc.metadata.name).endsWith('-relay'));
+    const env = Object.fromEntries(
+      relay.spec.template.spec.containers[0].env.map((e: Doc) => [e.name, e.value ?? e.valueFrom]),
+    );
+    expect(env.BATON_RELAY_UPSTREAM).toBe(
+      `ws://${gatewayService?.metadata.name}:${gatewayService?.spec.ports[0].port}/`,
+    );
+    expect(env.BATON_RELAY_ID_FIELD).toBe('id');
+    expect(env.BATON_ROLLOUT_HOLD).toBe('kubernetes');
+    const relayBudget = budgetOf(relay);
+    expect(relayBudget.podGraceSeconds).toBe(budgetOf(gateway).podGraceSeconds);
+    expect(relayBudget.budget).toEqual(budgetOf(gateway).budget);
+    expect(relay.spec.template.spec.containers[0].lifecycle.preStop.exec.command).toEqual(
+      gateway.spec.template.spec.containers[0].lifecycle.preStop.exec.command,
+    );
+  });
+
+  it('needs the relay image, with a message that says which', async () => {
+    const failure = await templateDefaultsWith('relay.enabled=true').catch((error: { stderr: string }) => error);
+    expect(String((failure as { stderr?: string }).stderr)).toMatch(/relay\.image\.repository is required/);
+  });
+
+  it('renders nothing of the relay when it is off', async () => {
+    const all = await rendered('default-values.yaml');
+    expect(all.filter((doc) => String(doc.metadata.name).endsWith('-relay'))).toEqual([]);
+  });
+});
+
+describe('the relay image (examples/relay/Dockerfile)', () => {
+  const dockerfile = readFileSync(join(root, 'examples/relay/Dockerfile'), 'utf8');
+
+  it("copies what exists and runs the chart's command on the chart's ports, non-root", async () => {
+    for (const line of dockerfile.split('\n').filter((l) => /^COPY (?!--from)/.test(l))) {
+      for (const source of line.split(/\s+/).slice(1, -1)) expect(existsSync(join(root, source)), source).toBe(true);
+    }
+    const container = (await rendered('relay-values.yaml')).find(
+      (doc) => doc.kind === 'Deployment' && String(doc.metadata.name).endsWith('-relay'),
+    )?.spec.template.spec.containers[0];
+    expect(JSON.parse(dockerfile.match(/^CMD (\[.*\])$/m)?.[1] ?? 'null')).toEqual(container.command);
+    const exposed = (dockerfile.match(/^EXPOSE (.*)$/m)?.[1] ?? '').split(/\s+/).map(Number);
+    expect(exposed).toEqual(container.ports.map((port: Doc) => port.containerPort));
+    expect(dockerfile).toMatch(/^USER 1000:1000$/m);
+    // The image's entry point is the relay package's bin.
+    expect(JSON.parse(readFileSync(join(root, 'packages/relay/package.json'), 'utf8')).bin['baton-relay']).toBe(
+      `./${container.command[1].replace('node_modules/@baton/relay/', '')}`,
+    );
+  });
+});

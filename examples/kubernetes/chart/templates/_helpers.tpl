@@ -223,3 +223,18 @@ spec:
         capabilities:
           drop: [ALL]
 {{- end -}}
+
+{{/* The relay's own selector: distinct from the gateway's, so neither Service selects the other's pods. */}}
+{{- define "ws-gateway.relaySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "ws-gateway.name" . }}-relay
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ws-gateway.relayLabels" -}}
+{{ include "ws-gateway.relaySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: websocket-relay
+app.kubernetes.io/part-of: baton
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
