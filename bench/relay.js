@@ -14,6 +14,7 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
+import { nextMessage, stop } from './lib/child-process.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const pings = Number(process.env.BENCH_PINGS ?? 3000);
@@ -24,41 +25,10 @@ const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
 const relayPath = fileURLToPath(new URL('./lib/relay-server.js', import.meta.url));
 const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
 
-function nextMessage(child, type) {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message) => {
-      if (message.type !== type) return;
-      cleanup();
-      resolve(message);
-    };
-    const onExit = (code) => {
-      cleanup();
-      reject(new Error(`child exited with ${code} before sending ${type}`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
 async function start(path, env = {}) {
   const child = fork(path, [], { env: { ...process.env, VARIANT: 'bare', ...env }, execArgv: ['--expose-gc'] });
   const { port } = await nextMessage(child, 'listening');
   return { child, url: `ws://127.0.0.1:${port}` };
-}
-
-async function stop(...children) {
-  await Promise.all(
-    children.map(async (child) => {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.send({ type: 'exit' });
-      await exited;
-    }),
-  );
 }
 
 async function cpuMicros(child) {

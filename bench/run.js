@@ -30,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { Handoff, RedisStore } from '@baton/handoff';
 import autocannon from 'autocannon';
 import { createClient } from 'redis';
+import { nextMessage, stop } from './lib/child-process.js';
 import { HANDOFF_BENCH_SECRET, handshakeLatency, resumeHandshakeLatency, sealOpenRates } from './lib/handoff-bench.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -56,37 +57,6 @@ async function startFleet(url, count) {
   const child = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: String(count) } });
   await nextMessage(child, 'connected');
   return child;
-}
-
-function nextMessage(child, type) {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message) => {
-      if (message.type !== type) return;
-      cleanup();
-      resolve(message);
-    };
-    const onExit = (code) => {
-      cleanup();
-      reject(new Error(`child exited with ${code} before sending ${type}`));
-    };
-    const cleanup = () => {
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-    };
-    child.on('message', onMessage);
-    child.on('exit', onExit);
-  });
-}
-
-async function stop(...children) {
-  await Promise.all(
-    children.map(async (child) => {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.send({ type: 'exit' });
-      await exited;
-    }),
-  );
 }
 
 async function echoThroughput(variant, path = serverPath, route = '') {
