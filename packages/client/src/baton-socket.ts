@@ -27,6 +27,9 @@ export interface UnderlyingSocket {
   onmessage: ((event: never) => void) | null;
   onclose: ((event: never) => void) | null;
   onerror: ((event: never) => void) | null;
+  /** ws only (Node): stop and restart reading. Browsers' WebSocket has neither. */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** A WebSocket class: `WebSocket` from 'ws', the browser's global `WebSocket`, or one of that shape. */
@@ -153,6 +156,7 @@ export class BatonSocket extends EventTarget {
   #ids: Set<string | number> | undefined;
   #closedByApp = false;
   #opened = false;
+  #paused = false;
   /** The old connection's close, held while a move it outlived may still succeed (see moveGraceMs). */
   #heldClose: { code: number; reason: string; wasClean: boolean } | undefined;
   #moveGraceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -228,6 +232,25 @@ export class BatonSocket extends EventTarget {
     for (const socket of [this.#active, this.#next]) if (socket) socket.binaryType = value;
   }
 
+  /**
+   * Node with `ws` only: stop reading from the server (TCP then pushes back on it) until resume(), across moves
+   * and reconnects. For a consumer slower than its server, e.g. a relay whose client reads slowly. A no-op
+   * with a WebSocket that cannot pause (the browser's).
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#active?.pause?.();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#active?.resume?.();
+  }
+
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+
   send(data: Data): void {
     // Like a WebSocket before its first open; once opened, sends made while reconnecting wait instead.
     if (!this.#opened) throw new DOMException('The socket is still connecting.', 'InvalidStateError');
@@ -287,6 +310,8 @@ export class BatonSocket extends EventTarget {
     this.#active = socket;
     this.#currentUrl = this.#urls.get(socket) ?? this.url;
     socket.onopen = () => {
+      // ws ignores pause() while connecting: a paused socket is paused once open.
+      if (this.#paused) socket.pause?.();
       this.#attempt = 0;
       this.#opened = true;
       this.readyState = OPEN;
@@ -298,6 +323,8 @@ export class BatonSocket extends EventTarget {
 
   /** Make `socket` the one whose messages, errors and close the app sees. */
   #own(socket: UnderlyingSocket): void {
+    // A paused socket stays paused across a move or a reconnect.
+    if (this.#paused) socket.pause?.();
     socket.onmessage = (({ data }) => this.#onActiveMessage(socket, data)) satisfies MessageHandler;
     socket.onerror = () => {
       if (socket === this.#active) this.#emit(new Event('error'));

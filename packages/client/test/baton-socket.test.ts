@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
@@ -567,5 +570,50 @@ describe('BatonSocket against a hostile or broken server', () => {
         expect(() => new BatonSocket('ws://127.0.0.1:1', [], { WebSocket: WS, moveGraceMs })).toThrow(/moveGraceMs/);
       }
     });
+  });
+
+  it('pause() from the start holds once open (ws ignores it while connecting); resume() delivers every message in order', async () => {
+    // The server runs in its own process, so this one's event loop is free to read while the server sends:
+    // the server's buffer grows past 4 MiB (it logs "blocked") only if this client does not read.
+    const count = 400;
+    const serverScript = `
+      const { WebSocketServer } = require('ws');
+      const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => console.log('port ' + wss.address().port));
+      wss.on('connection', async (socket) => {
+        let said = false;
+        for (let i = 0; i < ${count}; i++) {
+          const written = new Promise((resolve) => socket.send(i + ':' + 'x'.repeat(64 * 1024), resolve));
+          if (socket.bufferedAmount > 4 * 1024 * 1024) {
+            if (!said) console.log('blocked');
+            said = true;
+            await written;
+          }
+        }
+      });`;
+    const child = spawn(process.execPath, ['-e', serverScript], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const nextLine = () => once(lines, 'line').then(([line]) => String(line));
+    const port = Number((await nextLine()).split(' ')[1]);
+    const socket = new BatonSocket(`ws://127.0.0.1:${port}`, [], { WebSocket: WS });
+    cleanups.push(() => socket.close());
+    socket.pause();
+    expect(socket.isPaused).toBe(true);
+    const received: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      socket.addEventListener('message', (event) => {
+        received.push(Number.parseInt(String(event.data), 10));
+        if (received.length === count) resolve();
+      }),
+    );
+    expect(await nextLine()).toBe('blocked');
+    expect(received).toEqual([]);
+    socket.resume();
+    expect(socket.isPaused).toBe(false);
+    await all;
+    expect(received).toEqual(Array.from({ length: count }, (_, i) => i));
   });
 });

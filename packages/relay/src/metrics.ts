@@ -48,6 +48,15 @@ export async function registerRelayMetrics(relay: Relay, registry: unknown): Pro
     },
   });
   new client.Counter({
+    name: 'baton_relay_upstream_pauses_total',
+    help: 'Times a client read too slowly and the relay stopped reading its gateway connection until it caught up.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.upstreamPauses);
+    },
+  });
+  new client.Counter({
     name: 'baton_relay_refused_total',
     help: 'Clients refused or closed by the relay, by reason.',
     labelNames: ['reason'],

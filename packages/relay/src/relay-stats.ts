@@ -7,6 +7,8 @@ export interface RelayStats {
   moves: number;
   /** Upstreams gone for good (a failed move, a crash): their clients were closed. */
   upstreamLost: number;
+  /** Times a client read too slowly and its upstream was paused until it caught up. */
+  upstreamPauses: number;
   refused: { upstreamRefused: number; upstreamTimeout: number; clientTooSlow: number };
 }
 
@@ -15,6 +17,7 @@ export function emptyStats(): RelayStats {
     connections: 0,
     moves: 0,
     upstreamLost: 0,
+    upstreamPauses: 0,
     refused: { upstreamRefused: 0, upstreamTimeout: 0, clientTooSlow: 0 },
   };
 }

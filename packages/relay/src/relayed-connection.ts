@@ -20,6 +20,7 @@ export class RelayedConnection {
   readonly #stats: RelayStats;
   readonly #onEnd: (connection: RelayedConnection) => void;
   #pressureTimer: ReturnType<typeof setInterval> | undefined;
+  #clientPressureTimer: ReturnType<typeof setInterval> | undefined;
   #ended = false;
   #corked = false;
 
@@ -69,8 +70,22 @@ export class RelayedConnection {
     if (this.#ended) return;
     this.#corkClient();
     this.#client.send(data, { binary: typeof data !== 'string' });
-    if (this.#client.bufferedAmount > this.#maxBufferedBytes) {
-      // The client does not read: a bounded buffer, then a clear close instead of unbounded memory.
+    const buffered = this.#client.bufferedAmount;
+    if (buffered > this.#maxBufferedBytes / 2 && buffered <= this.#maxBufferedBytes && !this.#clientPressureTimer) {
+      // The client reads slower than the gateway sends: stop reading the gateway (TCP pushes back to it) until
+      // a quarter of the bound is left, instead of buffering without end.
+      this.#stats.upstreamPauses++;
+      this.#upstream.pause();
+      this.#clientPressureTimer = setInterval(() => {
+        if (this.#client.bufferedAmount > this.#maxBufferedBytes / 4) return;
+        clearInterval(this.#clientPressureTimer);
+        this.#clientPressureTimer = undefined;
+        this.#upstream.resume();
+      }, PRESSURE_CHECK_MS);
+    }
+    if (buffered > this.#maxBufferedBytes) {
+      // Over the bound even so (one message larger than what is left of it, or the gateway's messages already
+      // read when the pause came): a clear close instead of unbounded memory.
       this.#stats.refused.clientTooSlow++;
       this.#end();
       this.#client.close(CLOSE_POLICY, `${RelayErrorCodes.CLIENT_TOO_SLOW}: client reads too slowly`);
@@ -114,6 +129,7 @@ export class RelayedConnection {
     if (this.#ended) return false;
     this.#ended = true;
     clearInterval(this.#pressureTimer);
+    clearInterval(this.#clientPressureTimer);
     this.#onEnd(this);
     return true;
   }

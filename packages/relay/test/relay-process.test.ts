@@ -176,24 +176,73 @@ describe('baton-relay (process)', () => {
     expect(Number((await upstreamClose)[0])).toBe(4001);
   });
 
-  it('closes a client that stops reading once its buffer passes the bound (1008), and closes its upstream', async () => {
+  it('a client that reads slower than its gateway sends pauses the upstream: nothing lost, nothing closed', async () => {
+    const upstream = await upstreamServer();
+    const relay = await startRelay(upstream.url);
+    const client = await connect(relay.url);
+    const socket = upstream.connections[0] as WebSocket;
+    // The client stops reading. The gateway sends up to 64 MiB: once loopback's socket buffers are full the
+    // relay's buffer towards the client passes half its bound (1 MiB) and the relay stops reading the gateway,
+    // so the gateway's own buffer grows — the backpressure it would see from a slow direct client.
+    client.pause();
+    const count = 4096;
+    const sequence: number[] = [];
+    let intact = true;
+    const all = new Promise<void>((resolve) =>
+      client.on('message', (data: Buffer) => {
+        const n = data.readUInt32BE(0);
+        sequence.push(n);
+        intact &&= data.length === 16 * 1024 && data[100] === n % 251;
+        if (sequence.length === count) resolve();
+      }),
+    );
+    let blocked: () => void = () => {};
+    const gatewayBlocked = new Promise<void>((resolve) => (blocked = resolve));
+    const sent = (async () => {
+      for (let i = 0; i < count; i++) {
+        const chunk = Buffer.alloc(16 * 1024, i % 251);
+        chunk.writeUInt32BE(i, 0);
+        const written = new Promise((resolve) => socket.send(chunk, resolve));
+        if (socket.bufferedAmount > 4 * 1024 * 1024) {
+          blocked();
+          await written; // written once the relay reads again
+        }
+      }
+    })();
+    // Were the client closed instead (no pause), fail now rather than wait for the test's timeout.
+    const closed = once(client, 'close').then(([code]) => {
+      throw new Error(`the relay closed the client (${code}) instead of pausing its upstream`);
+    });
+    // (Handled here too: the clean-up's own close after the test must not count as an unhandled rejection.)
+    closed.catch(() => {});
+    await Promise.race([gatewayBlocked, closed]);
+    const paused = await (await fetch(`${relay.adminUrl}/metrics`)).text();
+    expect(paused).toMatch(/baton_relay_upstream_pauses_total [1-9]/);
+    client.resume();
+    await Promise.race([Promise.all([sent, all]), closed]);
+    expect(sequence).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(intact).toBe(true);
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
+    expect(metrics).toMatch(/baton_relay_refused_total\{reason="client_too_slow"\} 0/);
+  });
+
+  it('closes a client whose buffer passes the bound even so (1008), and closes its upstream', async () => {
     const upstream = await upstreamServer();
     const relay = await startRelay(upstream.url, { BATON_RELAY_MAX_BUFFERED_BYTES: String(256 * 1024) });
     const client = await connect(relay.url);
     const socket = upstream.connections[0] as WebSocket;
     const upstreamClosed = once(socket, 'close');
-    // The client stops reading: TCP fills, then the relay's buffer towards it.
+    // The client stops reading: TCP fills, then one message larger than the bound lands in the relay's buffer.
     client.pause();
-    const chunk = Buffer.alloc(64 * 1024, 1);
+    const chunk = Buffer.alloc(900 * 1024, 1);
     const flood = async () => {
-      // Bounded: at most 64 MiB, stopping as soon as the relay gives up.
-      for (let i = 0; i < 1024 && socket.readyState === WebSocket.OPEN; i++) {
-        socket.send(chunk);
-        if (socket.bufferedAmount > 1024 * 1024) await once(socket, 'drain').catch(() => {});
-        await new Promise((resolve) => setImmediate(resolve));
+      // Bounded: at most 72 messages (63 MiB), each written before the next, stopping once the relay gives up.
+      for (let i = 0; i < 72 && socket.readyState === WebSocket.OPEN; i++) {
+        await new Promise((resolve) => socket.send(chunk, resolve));
       }
     };
-    await Promise.race([flood().then(() => upstreamClosed), upstreamClosed]);
+    void flood();
     await upstreamClosed;
     client.resume();
     const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
