@@ -10,8 +10,35 @@ import { CLOSE_POLICY, clientCodeForUpstreamClose, upstreamCodeForClientClose } 
 import { RelayErrorCodes } from './errors.js';
 import type { RelayStats } from './relay-stats.js';
 
-/** How often a paused client is checked against its upstream's buffer (no drain event crosses BatonSocket). */
+/** How often a paused reader is checked against the buffer it waits on (no drain event crosses BatonSocket). */
 const PRESSURE_CHECK_MS = 10;
+
+/**
+ * Backpressure for one direction: stop reading a source (TCP then pushes back on its peer) until the bytes
+ * waiting on the other side drop to a level, checked every PRESSURE_CHECK_MS.
+ */
+class ReadHold {
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  get active(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  start(source: { pause(): void; resume(): void }, waiting: () => number, resumeAt: number): void {
+    source.pause();
+    this.#timer = setInterval(() => {
+      if (waiting() > resumeAt) return;
+      this.stop();
+      source.resume();
+    }, PRESSURE_CHECK_MS);
+  }
+
+  /** Forget the hold without resuming (the pair ended). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+}
 
 export class RelayedConnection {
   readonly #client: WebSocket;
@@ -19,8 +46,9 @@ export class RelayedConnection {
   readonly #maxBufferedBytes: number;
   readonly #stats: RelayStats;
   readonly #onEnd: (connection: RelayedConnection) => void;
-  #pressureTimer: ReturnType<typeof setInterval> | undefined;
-  #clientPressureTimer: ReturnType<typeof setInterval> | undefined;
+  /** The client is not read while the gateway's buffer is full, and the gateway while the client's is. */
+  readonly #clientHold = new ReadHold();
+  readonly #upstreamHold = new ReadHold();
   #ended = false;
   #corked = false;
 
@@ -53,16 +81,9 @@ export class RelayedConnection {
   #fromClient(data: Buffer, isBinary: boolean): void {
     // ws validated a text message as UTF-8, so its string re-encodes to the same bytes.
     this.#upstream.send(isBinary ? data : data.toString('utf8'));
-    if (this.#upstream.bufferedAmount > this.#maxBufferedBytes && !this.#pressureTimer) {
-      // The upstream is slower than the client: stop reading the client (TCP pushes back to it) until the
-      // upstream's buffer is half empty.
-      this.#client.pause();
-      this.#pressureTimer = setInterval(() => {
-        if (this.#upstream.bufferedAmount > this.#maxBufferedBytes / 2) return;
-        clearInterval(this.#pressureTimer);
-        this.#pressureTimer = undefined;
-        this.#client.resume();
-      }, PRESSURE_CHECK_MS);
+    if (this.#upstream.bufferedAmount > this.#maxBufferedBytes && !this.#clientHold.active) {
+      // The upstream is slower than the client: stop reading the client until the upstream's buffer is half empty.
+      this.#clientHold.start(this.#client, () => this.#upstream.bufferedAmount, this.#maxBufferedBytes / 2);
     }
   }
 
@@ -71,17 +92,11 @@ export class RelayedConnection {
     this.#corkClient();
     this.#client.send(data, { binary: typeof data !== 'string' });
     const buffered = this.#client.bufferedAmount;
-    if (buffered > this.#maxBufferedBytes / 2 && buffered <= this.#maxBufferedBytes && !this.#clientPressureTimer) {
-      // The client reads slower than the gateway sends: stop reading the gateway (TCP pushes back to it) until
-      // a quarter of the bound is left, instead of buffering without end.
+    if (buffered > this.#maxBufferedBytes / 2 && buffered <= this.#maxBufferedBytes && !this.#upstreamHold.active) {
+      // The client reads slower than the gateway sends: stop reading the gateway until a quarter of the bound is
+      // left, instead of buffering without end.
       this.#stats.upstreamPauses++;
-      this.#upstream.pause();
-      this.#clientPressureTimer = setInterval(() => {
-        if (this.#client.bufferedAmount > this.#maxBufferedBytes / 4) return;
-        clearInterval(this.#clientPressureTimer);
-        this.#clientPressureTimer = undefined;
-        this.#upstream.resume();
-      }, PRESSURE_CHECK_MS);
+      this.#upstreamHold.start(this.#upstream, () => this.#client.bufferedAmount, this.#maxBufferedBytes / 4);
     }
     if (buffered > this.#maxBufferedBytes) {
       // Over the bound even so (one message larger than what is left of it, or the gateway's messages already
@@ -128,8 +143,8 @@ export class RelayedConnection {
   #end(): boolean {
     if (this.#ended) return false;
     this.#ended = true;
-    clearInterval(this.#pressureTimer);
-    clearInterval(this.#clientPressureTimer);
+    this.#clientHold.stop();
+    this.#upstreamHold.stop();
     this.#onEnd(this);
     return true;
   }
