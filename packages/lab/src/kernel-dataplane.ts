@@ -110,6 +110,8 @@ export class KernelDataplane {
       ]);
       this.#attach('c', 1);
       this.apply([]);
+      // FORWARD → BATON-NO-ENDPOINTS, once: each apply() refills that chain and leaves the hook alone.
+      this.#ip(node, 'iptables', '-I', 'FORWARD', '1', '-j', 'BATON-NO-ENDPOINTS');
     } catch (error) {
       this.destroy();
       throw error;
@@ -177,7 +179,6 @@ export class KernelDataplane {
     }
     filter.push('COMMIT', '');
     run('ip', ['netns', 'exec', this.nodeNamespace, 'iptables-restore', '--noflush'], filter.join('\n'));
-    this.#hookNoEndpoints();
   }
 
   /** Dataplane V2 model: a backend removed from the Service has its established flows reset. */
@@ -270,15 +271,5 @@ export class KernelDataplane {
     this.#ip(namespace, 'ip', 'route', 'add', `${NODE_ADDRESS}/32`, 'dev', 'eth0');
     this.#ip(namespace, 'ip', 'route', 'add', 'default', 'via', NODE_ADDRESS);
     return namespace;
-  }
-
-  /** FORWARD → BATON-NO-ENDPOINTS, once (iptables-restore --noflush keeps the built-in chains' rules). */
-  #hookNoEndpoints(): void {
-    const node = this.nodeNamespace;
-    try {
-      this.#ip(node, 'iptables', '-C', 'FORWARD', '-j', 'BATON-NO-ENDPOINTS');
-    } catch {
-      this.#ip(node, 'iptables', '-I', 'FORWARD', '1', '-j', 'BATON-NO-ENDPOINTS');
-    }
   }
 }

@@ -214,8 +214,11 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     else healthyNodes.delete(node);
     healthChanged.emit('change');
   });
-  // A relay row: the clients' one relay (in front of the balancer), or the one gateway behind released relays.
   const budget = budgetEnv(labBudgetInput(scale, propagationMs));
+  // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures gaps, not
+  // throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
+  const tickMs = String(Math.max(50, scale(1000), Math.ceil(options.clients / 4)));
+  // A relay row: the clients' one relay (in front of the balancer), or the one gateway behind released relays.
   const fixed = run.throughRelay
     ? await startGateway(
         gateways.relay,
@@ -227,7 +230,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
           gateways[options.gateway ?? 'ws'],
           {
             APP_VERSION: 'upstream',
-            TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
+            TICK_MS: tickMs,
             BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
             ...budget,
           },
@@ -248,9 +251,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     random,
     script: () => gateways[run.gateway === 'baton' ? (options.gateway ?? 'ws') : run.gateway],
     env: {
-      // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures
-      // gaps, not throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
-      TICK_MS: String(Math.max(50, scale(1000), Math.ceil(options.clients / 4))),
+      TICK_MS: tickMs,
       ...budget,
       BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
       // Relay pods carry their clients to the gateway that stays, dropping a move's duplicates by the ticks' id.
