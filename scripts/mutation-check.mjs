@@ -44,8 +44,8 @@ const MUTATIONS = {
     breaks: 'a hinted connection is closed at its hint deadline',
   },
   'window-end-ignored': {
-    file: 'packages/drain-core/src/drain-controller.ts',
-    from: 'this.#phaseTimer.at(windowEnd, () => this.#closing.closeRemaining());',
+    file: 'packages/drain-core/src/drain-schedule.ts',
+    from: 'if (this.#times === times) this.#timer.at(windowEnd, () => on.windowEnded());',
     to: '',
     breaks: 'whatever is still open at the window end is closed then (rate-cap overflow)',
   },

@@ -5,6 +5,8 @@
 // restored cheaply). The excess is refused before the upgrade (503 + a jittered Retry-After), never after
 // accepting it.
 
+import type { IncomingMessage } from 'node:http';
+
 export interface AdmissionOptions {
   /** Fresh upgrades accepted per second, sustained. */
   maxAcceptsPerSecond: number;
@@ -20,6 +22,8 @@ export interface AdmissionOptions {
 }
 
 export type AdmissionKind = 'fresh' | 'resume';
+
+export type AdmissionDecision = { admitted: true } | { admitted: false; retryAfterSeconds: number };
 
 /** Tokens refill at `rate` per second up to `burst`; an upgrade takes one. Time is monotonic ms. */
 export class TokenBucket {
@@ -65,11 +69,13 @@ export class AdmissionControl {
     this.#random = random;
   }
 
+  /** The upgrade gate's question for one request: a request whose resume token opened is a 'resume'. */
+  gate(resumed: (request: IncomingMessage) => boolean): (request: IncomingMessage) => AdmissionDecision {
+    return (request) => this.decide(resumed(request) ? 'resume' : 'fresh');
+  }
+
   /** Admit an upgrade of this kind now, or say after how many seconds to retry. */
-  decide(
-    kind: AdmissionKind,
-    now = performance.now(),
-  ): { admitted: true } | { admitted: false; retryAfterSeconds: number } {
+  decide(kind: AdmissionKind, now = performance.now()): AdmissionDecision {
     if (this.#buckets[kind].take(now)) {
       this.counts.admitted[kind]++;
       return { admitted: true };

@@ -4,6 +4,7 @@
 // 20k tokens is spread over the interval instead of done in one burst.
 
 import type { WebSocket } from 'ws';
+import { type ConnectionFlags, isCapable, phaseOf } from './tracked-connection.js';
 
 const SLICES = 10;
 
@@ -11,12 +12,22 @@ export class CheckpointTimer {
   readonly #timer: ReturnType<typeof setInterval>;
   #tick = 0;
 
-  /** `due` lists the connections to checkpoint now (open and capable); `checkpoint` sends one. */
-  constructor(intervalMs: number, due: () => Iterable<WebSocket>, checkpoint: (socket: WebSocket) => void) {
+  /**
+   * Checkpoints the open, capable connections of `connections` — not while `closing()`: a hint carries the
+   * session from then on. `checkpoint` sends one.
+   */
+  constructor(
+    intervalMs: number,
+    connections: ReadonlyMap<WebSocket, ConnectionFlags>,
+    closing: () => boolean,
+    checkpoint: (socket: WebSocket) => void,
+  ) {
     this.#timer = setInterval(() => {
+      if (closing()) return;
       const slice = this.#tick++ % SLICES;
       let index = 0;
-      for (const socket of due()) {
+      for (const [socket, flags] of connections) {
+        if (!isCapable(flags) || phaseOf(flags) !== 'open') continue;
         if (index++ % SLICES === slice) checkpoint(socket);
       }
     }, intervalMs / SLICES);

@@ -16,6 +16,7 @@ import { ClosingPhase } from './closing-phase.js';
 import { type ConnectionHooks, customHooks } from './connection-hooks.js';
 import { ExitPolicy } from './drain-exit.js';
 import { DrainRecord, type DrainReport } from './drain-record.js';
+import { DrainSchedule } from './drain-schedule.js';
 import { DrainServices } from './drain-services.js';
 import {
   type DrainControllerEvents,
@@ -28,11 +29,10 @@ import {
   type StateChange,
   stateIndex,
 } from './drain-state.js';
+import { drainStatus } from './drain-status.js';
 import type { ResumeResult } from './hint-protocol.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
-import { PhaseTimer } from './phase-timer.js';
 import { protocolV1Hooks } from './protocol-v1.js';
-import { type DrainTimes, drainTimes, HoldRun, windowEndAt } from './rollout-hold.js';
 import { ServerAttachments } from './server-attachment.js';
 import {
   type ConnectionFlags,
@@ -58,13 +58,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #signalled = false;
   #forced = false;
   #startedAt = 0;
-  /** Monotonic bounds of this drain, set at its trigger. */
-  #times: DrainTimes | undefined;
-  /** This drain's propagation delay and window (the budget's unless the drain request shortened them). */
-  #span: { propagationDelayMs: number; drainWindowMs: number };
-  #hold: HoldRun | undefined;
-  /** One timer for the phase boundaries: the start of closing, then the end of the window. */
-  readonly #phaseTimer = new PhaseTimer();
+  /** When this drain's phases begin (propagation, the rollout hold, the window). */
+  readonly #schedule: DrainSchedule;
   #drained: Promise<DrainReport> | undefined;
   readonly #exitPolicy: ExitPolicy;
   readonly #checkpoints: CheckpointTimer | undefined;
@@ -77,7 +72,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   constructor(options: DrainOptions = {}) {
     super();
     this.options = resolveDrainOptions(options);
-    this.#span = this.options.budget;
+    this.#schedule = new DrainSchedule(this.options);
     const { hintProtocol, logger } = this.options;
     this.#hooks = hintProtocol
       ? protocolV1Hooks(hintProtocol, logger, this.#record)
@@ -106,7 +101,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
           connections: this.#connections.size,
           state: this.#state,
           startedAt: this.#startedAt,
-          hold: this.#hold?.metrics(this.#record.closingStartedAt),
+          hold: this.#schedule.holdMetrics(this.#record.closingStartedAt),
           admission: admission?.counts,
         }),
       onSignal: () => {
@@ -119,12 +114,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       hooks: this.#hooks,
       gate: {
         accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
-        ...(admission
-          ? {
-              admission: (request: IncomingMessage) =>
-                admission.decide(this.#hooks.resumeOf?.(request).resumed === true ? 'resume' : 'fresh'),
-            }
-          : {}),
+        ...(admission ? { admission: admission.gate((request) => this.resumeOf(request).resumed) } : {}),
         onRefused: () => {
           this.#record.refusedUpgrades++;
         },
@@ -150,7 +140,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#checkpoints = interval
       ? new CheckpointTimer(
           interval,
-          () => this.#checkpointable(),
+          this.#connections,
+          () => stateIndex(this.#state) >= stateIndex(DrainState.CLOSING),
           (socket) => void this.checkpoint(socket),
         )
       : undefined;
@@ -231,22 +222,17 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   /** A JSON-friendly view of the drain, as the admin endpoints report it. */
   status(): Record<string, unknown> {
-    const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
-    const started = this.#startedAt || undefined;
-    const { propagationDelayMs, drainWindowMs } = this.#span;
-    return {
+    return drainStatus({
       state: this.#state,
-      trigger: this.#trigger ?? null,
+      trigger: this.#trigger,
       terminating: this.#terminating,
       connections: this.#connections.size,
-      startedAt: iso(started),
-      // The earliest closing can start (trigger + propagation delay); a hold may start it later.
-      plannedClosingAt: iso(started && started + propagationDelayMs),
-      // When closing actually started; null before.
-      closingAt: iso(this.#record.closingAt),
-      holding: this.#hold?.pending === true,
-      deadlineAt: iso(started && started + propagationDelayMs + drainWindowMs + this.options.budget.closeTimeoutMs),
-    };
+      startedAt: this.#startedAt,
+      ...this.#schedule.span,
+      closeTimeoutMs: this.options.budget.closeTimeoutMs,
+      closingAt: this.#record.closingAt,
+      holding: this.#schedule.holding,
+    });
   }
 
   /**
@@ -297,9 +283,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
    */
   cancel(): boolean {
     if (this.#state === DrainState.SERVING || this.#terminating) return false;
-    this.#phaseTimer.clear();
+    this.#schedule.stop();
     this.#closing.stopPlan();
-    this.#hold?.stop();
     const report = this.#report(true);
     this.options.logger.info({ ...report }, 'baton: drain cancelled; serving again');
     this.#resolveDrained?.(report);
@@ -309,7 +294,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#trigger = undefined;
     this.#startedAt = 0;
     // Nothing of the cancelled drain may show in status() while serving (its closing time, its hold).
-    this.#hold = undefined;
+    this.#schedule.forget();
     this.#record.reset();
     return true;
   }
@@ -322,7 +307,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       forced: this.#forced,
       signalled: this.#signalled,
       cancelled,
-      hold: this.#hold?.report(this.#record.closingStartedAt, this.#closing.windowEnd),
+      hold: this.#schedule.holdReport(this.#record.closingStartedAt, this.#closing.windowEnd),
     });
   }
 
@@ -335,7 +320,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #begin(request: Pick<ResolvedDrainRequest, 'trigger' | 'terminating'> & Partial<ResolvedDrainRequest>): void {
     const { trigger, terminating } = request;
-    const { budget, logger, rolloutHold, minWindowShare } = this.options;
+    const { budget, logger } = this.options;
     if (this.#state !== DrainState.SERVING) {
       // A pod drained by hand that then gets deleted becomes a termination drain (readiness, exit), but its
       // timers stay as they are.
@@ -347,64 +332,23 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#terminating = terminating;
     this.#startedAt = Date.now();
     this.#record.reset();
-    // This drain's own span: the budget's, or shorter when the server's own close started it.
-    const propagationDelayMs = request.skipPropagationDelay ? 0 : budget.propagationDelayMs;
-    const drainWindowMs = Math.min(budget.drainWindowMs, request.drainWindowMs ?? budget.drainWindowMs);
-    this.#span = { propagationDelayMs, drainWindowMs };
+    const span = this.#schedule.plan(request);
     const { gracePeriodMs, closeTimeoutMs } = budget;
-    logger.info(
-      {
-        trigger,
-        terminating,
-        connections: this.#connections.size,
-        gracePeriodMs,
-        propagationDelayMs,
-        drainWindowMs,
-        closeTimeoutMs,
-      },
-      'baton: drain started',
-    );
+    const connections = this.#connections.size;
+    logger.info({ trigger, terminating, connections, gracePeriodMs, ...span, closeTimeoutMs }, 'baton: drain started');
     this.#setState(DrainState.DRAINING);
-    this.#times = drainTimes(performance.now(), this.#span, minWindowShare);
-    // Only a pod being deleted can be part of a rollout; a manual drain never waits for other pods, nor does
-    // a server that already refuses new connections.
-    if (terminating && rolloutHold && !request.skipPropagationDelay) {
-      this.#hold = new HoldRun(rolloutHold, {
-        times: this.#times,
-        propagationDelayMs,
-        logger,
-        onSettled: () => this.#scheduleClosing(),
-      });
-    }
-    this.#scheduleClosing();
+    this.#schedule.begin(request, {
+      closing: (now, windowEnd, heldMs) => this.#startClosing(now, windowEnd, heldMs),
+      windowEnded: () => this.#closing.closeRemaining(),
+    });
   }
 
-  /** (Re)arm the one phase timer for the start of closing, from what the hold knows now. */
-  #scheduleClosing(): void {
-    const times = this.#times;
-    if (!times || this.#state !== DrainState.DRAINING) return;
-    this.#phaseTimer.clear();
-    this.#phaseTimer.at(this.#hold?.closingStartAt() ?? times.propagatedAt, () => this.#startClosing());
-  }
-
-  #startClosing(): void {
-    const { budget, minWindowShare, logger } = this.options;
-    const now = performance.now();
-    const times = this.#times as DrainTimes;
-    const groupWindowEnd = this.#hold?.begin(now, budget);
-    const windowEnd = windowEndAt(times, now, this.#span.drainWindowMs * minWindowShare, groupWindowEnd);
-    this.#record.closingStarted(this.#connections.size, now, Math.max(0, windowEnd - now));
+  #startClosing(now: number, windowEnd: number, heldMs: number): void {
+    const drainWindowMs = Math.max(0, windowEnd - now);
+    this.#record.closingStarted(this.#connections.size, now, drainWindowMs);
     this.#setState(DrainState.CLOSING);
     this.#closing.begin(now, windowEnd);
-    logger.info(
-      {
-        connections: this.#connections.size,
-        drainWindowMs: Math.max(0, windowEnd - now),
-        heldMs: Math.max(0, now - times.propagatedAt),
-      },
-      'baton: closing',
-    );
-    this.#phaseTimer.at(windowEnd, () => this.#closing.closeRemaining());
+    this.options.logger.info({ connections: this.#connections.size, drainWindowMs, heldMs }, 'baton: closing');
     if (this.#connections.size === 0) this.#finish();
   }
 
@@ -430,9 +374,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #finish(): void {
     if (this.#state === DrainState.DRAINED) return;
-    this.#phaseTimer.clear();
+    this.#schedule.stop();
     this.#closing.clear();
-    this.#hold?.stop();
     const report = this.#report(false);
     this.#setState(DrainState.DRAINED);
     this.options.logger.info({ ...report }, 'baton: drained');
@@ -448,14 +391,6 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const change: StateChange = { from, to, trigger: this.#trigger };
     if (stateChannel.hasSubscribers) stateChannel.publish(change);
     this.emit('state', change);
-  }
-
-  *#checkpointable(): Iterable<WebSocket> {
-    // Not while closing: a hint carries the session from then on.
-    if (this.#state === DrainState.CLOSING || this.#state === DrainState.DRAINED) return;
-    for (const [socket, flags] of this.#connections) {
-      if (isCapable(flags) && phaseOf(flags) === 'open') yield socket;
-    }
   }
 
   #release(): Promise<void> {

@@ -1,0 +1,39 @@
+// The JSON view of a drain that the admin endpoints (readiness, liveness, drain, cancel) and status() report.
+// Pure: the controller hands over what it knows; times are wall-clock epoch ms (0 / undefined = not yet).
+
+import type { DrainStateName, DrainTrigger } from './drain-state.js';
+
+export interface DrainStatusInput {
+  state: DrainStateName;
+  trigger: DrainTrigger | undefined;
+  terminating: boolean;
+  connections: number;
+  /** When the drain was triggered; 0 while serving. */
+  startedAt: number;
+  /** This drain's span (the budget's unless the request shortened it). */
+  propagationDelayMs: number;
+  drainWindowMs: number;
+  closeTimeoutMs: number;
+  /** When closing actually started. */
+  closingAt: number | undefined;
+  holding: boolean;
+}
+
+export function drainStatus(input: DrainStatusInput): Record<string, unknown> {
+  const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : null);
+  const started = input.startedAt || undefined;
+  const { propagationDelayMs, drainWindowMs, closeTimeoutMs } = input;
+  return {
+    state: input.state,
+    trigger: input.trigger ?? null,
+    terminating: input.terminating,
+    connections: input.connections,
+    startedAt: iso(started),
+    // The earliest closing can start (trigger + propagation delay); a hold may start it later.
+    plannedClosingAt: iso(started && started + propagationDelayMs),
+    // When closing actually started; null before.
+    closingAt: iso(input.closingAt),
+    holding: input.holding,
+    deadlineAt: iso(started && started + propagationDelayMs + drainWindowMs + closeTimeoutMs),
+  };
+}
