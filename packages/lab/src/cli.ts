@@ -2,11 +2,13 @@
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
 //   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1 (1 with --unplanned)] [--gateway ws|fastify] [--only NAME]
-//             [--matrix | --relay | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N] [--json FILE] [--html FILE]
+//             [--matrix | --relay | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N]
+//             [--dataplane kernel|node] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { runStrategy, type StrategyResult } from './lab.js';
+import { KernelBalancer } from './kernel-balancer.js';
+import { defaultDataPath, runStrategy, type StrategyResult } from './lab.js';
 import type { ReadinessModel } from './release.js';
 import { table } from './report.js';
 import { htmlReport } from './report-html.js';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'readiness-spread': { type: 'string' },
     'new-node-share': { type: 'string' },
     seed: { type: 'string', default: '1' },
+    dataplane: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -52,6 +55,9 @@ if (values.help) {
                      the rows' own readiness); with --new-node-share X, a share X of them waits S seconds
                      "for a new node" and the rest are ready at once
   --seed N           seed of the readiness draws (default 1)
+  --dataplane kernel|node  the data path between clients and pods: kernel (network namespaces, iptables
+                     rules as kube-proxy writes them, conntrack; needs root, ip, iptables, conntrack) or
+                     node (the Node balancer, a JavaScript model). Default: kernel where it can run
   --json FILE        write the results as JSON
   --html FILE        write the self-contained HTML report`);
   process.exit(0);
@@ -88,7 +94,20 @@ if (values['readiness-spread'] !== undefined) {
   console.error('baton-lab: --new-node-share needs --readiness-spread (how long those pods wait)');
   process.exit(2);
 }
+if (values.dataplane !== undefined && values.dataplane !== 'kernel' && values.dataplane !== 'node') {
+  console.error(`baton-lab: --dataplane must be kernel or node; got ${JSON.stringify(values.dataplane)}`);
+  process.exit(2);
+}
+if (values.dataplane === 'kernel' && !KernelBalancer.available()) {
+  console.error(
+    'baton-lab: --dataplane kernel needs root, iproute2 (ip netns), iptables and conntrack; install them (scripts/setup.sh --browser does) or use --dataplane node',
+  );
+  process.exit(2);
+}
+// Ctrl-C or a SIGTERM: exit through the 'exit' handlers, which remove the kernel data path's namespaces.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const options = {
+  dataPath: (values.dataplane ?? defaultDataPath()) as 'kernel' | 'node',
   gateway: values.gateway as 'ws' | 'fastify',
   clients: positive('clients', values.clients, true),
   replicas: positive('replicas', values.replicas, true),
@@ -113,7 +132,11 @@ if (strategies.length === 0) {
 }
 
 console.log(
-  `baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}, ${options.gateway} gateway`,
+  `baton-lab: ${options.clients} clients, ${options.replicas} replicas, time scale ${options.timeScale}, ${options.gateway} gateway, ${
+    options.dataPath === 'kernel'
+      ? 'kernel data path (network namespaces, kube-proxy-style iptables rules, conntrack)'
+      : 'Node balancer data path (a JavaScript model of the LB and kube-proxy)'
+  }`,
 );
 if (values.unplanned && options.timeScale < 1) {
   console.log(

@@ -1,7 +1,7 @@
 // The client fleet: clients spread over worker processes (one event loop cannot play 20,000 clients and
 // still measure them), started together, reported together.
 
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ClientRecord, FleetStart } from './fleet-worker.js';
@@ -14,6 +14,8 @@ export interface FleetOptions extends Omit<FleetStart, 'type' | 'count'> {
   clients: number;
   /** Worker processes. Default: one per 2,500 clients, at least one. */
   workers?: number;
+  /** Run the workers inside this network namespace (the kernel data path's clients). Default: this one. */
+  namespace?: string;
 }
 
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
@@ -36,9 +38,13 @@ export class Fleet {
   static async start(options: FleetOptions): Promise<Fleet> {
     const fleet = new Fleet();
     const workers = options.workers ?? Math.max(1, Math.ceil(options.clients / 2500));
-    const { clients, workers: _, ...start } = options;
+    const { clients, workers: _, namespace, ...start } = options;
     for (let i = 0; i < workers; i++) {
-      const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
+      // `ip netns exec` execs node in place and keeps the IPC descriptor fork() would have passed.
+      const child = namespace
+        ? spawn('ip', ['netns', 'exec', namespace, process.execPath, workerPath], { stdio: [...stdio] })
+        : fork(workerPath, [], { stdio: [...stdio] });
       fleet.#workers.push(child);
       await nextMessage(child, 'ready');
       const count = Math.floor(clients / workers) + (i < clients % workers ? 1 : 0);

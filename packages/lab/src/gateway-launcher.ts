@@ -41,16 +41,31 @@ export interface StartGatewayOptions {
   /** 'pipe' keeps the last 4 KB and quotes it when a wait fails; 'inherit' passes it through. Default 'pipe'. */
   stderr?: 'pipe' | 'inherit';
   listenTimeoutMs?: number;
+  /**
+   * Run it inside this network namespace (`ip netns exec`, the lab's kernel data path), listening on `host`.
+   * Default: this process's namespace, on 127.0.0.1.
+   */
+  namespace?: string;
+  /** The address it serves on (HOST) and that its `url` names. Default 127.0.0.1. */
+  host?: string;
 }
 
-/** Start `script` with `env` over this process's environment, on 127.0.0.1 with ephemeral ports; resolves once it logs 'listening'. */
+/**
+ * Start `script` with `env` over this process's environment, on 127.0.0.1 (or `options.host`) with ephemeral
+ * ports unless `env` sets PORT; resolves once it logs 'listening'.
+ */
 export async function startGateway(
   script: string,
   env: Record<string, string>,
   options: StartGatewayOptions = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, HOST: '127.0.0.1', ADMIN_HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', ...env },
+  const host = options.host ?? '127.0.0.1';
+  // `ip netns exec` execs node in place: the child's pid, signals and pipes are node's own.
+  const [command, args] = options.namespace
+    ? ['ip', ['netns', 'exec', options.namespace, process.execPath, script]]
+    : [process.execPath, [script]];
+  const child = spawn(command, args, {
+    env: { ...process.env, HOST: host, ADMIN_HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', options.stderr ?? 'pipe'],
   });
   const lines: LogLine[] = [];
@@ -113,7 +128,7 @@ export async function startGateway(
     child,
     port,
     adminPort,
-    url: `ws://127.0.0.1:${port}`,
+    url: `ws://${host}:${port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     lines,
     exited,

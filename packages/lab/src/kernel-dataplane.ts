@@ -9,24 +9,44 @@
 // conntrack entries are deleted and the flows' next packets, now invalid, are rejected with a TCP reset.
 //
 // Addresses (10.214.0.0/16) live only inside the namespaces this creates; the host's own namespace, routes and
-// rules are never touched. Names carry the creating process's id; leftovers of a process that is gone are
-// removed before a new dataplane is made, and destroy() removes everything (deleting a namespace removes its
-// veth ends and its rules with it).
+// rules are never touched. Names carry the creating process's id, so two labs never collide. Removed: by
+// destroy() (deleting a namespace removes its veth ends and its rules; processes still inside are killed
+// first, or the namespace would outlive its name); by an 'exit' handler of this process for dataplanes not
+// destroyed; when this process is killed, by a detached watchdog that notices it is gone (SIGKILL runs no
+// handler); and, should even that fail, as a dead process's leftovers before the next dataplane is made.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Server } from 'node:net';
 
 const PREFIX = 'baton-k';
-const NODE_ADDRESS = '10.214.0.1';
+export const NODE_ADDRESS = '10.214.0.1';
 export const SERVICE_ADDRESS = '10.214.255.1';
 export const SERVICE_PORT = 80;
+
+/** Where the blackhole namespace lives: an address that answers nothing (a SYN a node drops). */
+export const BLACKHOLE_ADDRESS = '10.214.1.254';
 
 export interface KernelEndpoint {
   /** The pod (from addPod). */
   pod: string;
   port: number;
+  /** Serving: it passes its readiness probe (a terminating pod may still serve: EndpointSlice `serving`). */
   ready: boolean;
   terminating: boolean;
+  /** The node the pod runs on (externalTrafficPolicy Local). Default: a node of its own. */
+  node?: string;
 }
+
+export interface KernelRouting {
+  externalTrafficPolicy: 'Cluster' | 'Local';
+  /** Kubernetes ≥ 1.26 (KEP-1669): with no serving endpoint, the serving terminating ones get new flows. */
+  proxyTerminatingEndpoints: boolean;
+  /** Local: the nodes the cloud LB sends new connections to (its health checks' view). Default: every node. */
+  lbNodes?: string[];
+}
+
+const CLUSTER_ROUTING: KernelRouting = { externalTrafficPolicy: 'Cluster', proxyTerminatingEndpoints: true };
 
 function run(command: string, args: string[], input?: string): string {
   return execFileSync(command, args, {
@@ -34,6 +54,61 @@ function run(command: string, args: string[], input?: string): string {
     input,
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+}
+
+// The watchdog: polls the lab's pid; once it is gone, kills what still runs in its namespaces and deletes them.
+const WATCHDOG = `
+const { execFileSync } = require('node:child_process');
+const [pid, prefix] = process.argv.slice(1);
+const alive = () => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const timer = setInterval(() => {
+  if (alive()) return;
+  clearInterval(timer);
+  const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\\n').map((l) => l.split(' ')[0]);
+  for (const name of names.filter((n) => n && n.startsWith(prefix))) {
+    try { execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\\n').filter(Boolean)
+      .forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch {} }); } catch {}
+    try { execFileSync('ip', ['netns', 'delete', name]); } catch {}
+  }
+}, 250);
+`;
+
+const live = new Set<KernelDataplane>();
+let watchdogStarted = false;
+
+/** Once per process: the 'exit' handler and the watchdog that clean up after this process. */
+function guardThisProcess(): void {
+  if (watchdogStarted) return;
+  watchdogStarted = true;
+  process.on('exit', () => {
+    for (const dataplane of live) dataplane.destroy();
+  });
+  const watchdog = spawn(
+    process.execPath,
+    ['-e', WATCHDOG, String(process.pid), KernelDataplane.prefixOfThisProcess()],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
+  watchdog.unref();
+}
+
+/** Kill whatever still runs inside a namespace (a pod whose lab was killed), so deleting it frees it. */
+function killProcessesIn(namespace: string): void {
+  let pids = '';
+  try {
+    pids = run('ip', ['netns', 'pids', namespace]);
+  } catch {
+    return;
+  }
+  for (const pid of pids.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -71,6 +146,7 @@ export class KernelDataplane {
       const name = line.split(' ')[0] ?? '';
       const pid = Number(/^baton-k(\d+)-/.exec(name)?.[1]);
       if (!name.startsWith(PREFIX) || !Number.isInteger(pid) || pidAlive(pid)) continue;
+      killProcessesIn(name);
       run('ip', ['netns', 'delete', name]);
       removed.push(name);
     }
@@ -84,6 +160,8 @@ export class KernelDataplane {
 
   constructor(instance = 0) {
     KernelDataplane.removeLeftovers();
+    guardThisProcess();
+    live.add(this);
     this.#id = `${KernelDataplane.prefixOfThisProcess()}${instance}`;
     try {
       const node = this.#namespace('n');
@@ -109,6 +187,11 @@ export class KernelDataplane {
         'tcp-reset',
       ]);
       this.#attach('c', 1);
+      // A SYN that a node drops (externalTrafficPolicy Local with no usable local endpoint, Kubernetes < 1.26)
+      // is sent here instead, where nothing answers it: the node's conntrack records the flow, so its SYN
+      // retries stay on it and each dropped connect is one entry (what the lab counts), not one per retry.
+      const blackhole = this.#attach('x', 254);
+      this.#ip(blackhole, 'iptables', '-A', 'INPUT', '-p', 'tcp', '-j', 'DROP');
       this.apply([]);
       // FORWARD → BATON-NO-ENDPOINTS, once: each apply() refills that chain and leaves the hook alone.
       this.#ip(node, 'iptables', '-I', 'FORWARD', '1', '-j', 'BATON-NO-ENDPOINTS');
@@ -140,10 +223,66 @@ export class KernelDataplane {
   /**
    * Publish the Service's endpoints, as kube-proxy's next sync would (the caller applies the propagation lag).
    * Written with one iptables-restore, so the switch is atomic; the nat table's conntrack entries are untouched.
+   *
+   * Cluster: BATON-SVC picks one of the serving endpoints (kube-proxy's KUBE-SVC chain). Local: BATON-LB picks
+   * one of `routing.lbNodes` — the cloud LB, a model — and that node's BATON-XLB chain one of its own endpoints
+   * (kube-proxy's KUBE-SVL/KUBE-XLB chain); a node with none usable drops the SYN (KUBE-MARK-DROP), here by
+   * sending it to the blackhole namespace.
    */
-  apply(endpoints: KernelEndpoint[]): void {
-    const serving = endpoints.filter((e) => e.ready && !e.terminating);
-    const chosen = serving.length > 0 ? serving : endpoints.filter((e) => e.terminating);
+  apply(endpoints: KernelEndpoint[], routing: KernelRouting = CLUSTER_ROUTING): void {
+    const usable = (candidates: KernelEndpoint[]) => {
+      const serving = candidates.filter((e) => e.ready && !e.terminating);
+      if (serving.length > 0 || !routing.proxyTerminatingEndpoints) return serving;
+      return candidates.filter((e) => e.ready && e.terminating);
+    };
+    const sep = new Map<KernelEndpoint, string>();
+    const chains: string[] = [];
+    const rules: string[] = [];
+    const pick = (chain: string, targets: string[]) =>
+      targets.forEach((target, i) => {
+        const rest = targets.length - i;
+        rules.push(
+          rest > 1
+            ? `-A ${chain} -m statistic --mode random --probability ${(1 / rest).toFixed(11)} -j ${target}`
+            : `-A ${chain} -j ${target}`,
+        );
+      });
+    const endpointChains = (chosen: KernelEndpoint[]) =>
+      chosen.map((endpoint) => {
+        let chain = sep.get(endpoint);
+        if (!chain) {
+          chain = `BATON-SEP-${sep.size}`;
+          sep.set(endpoint, chain);
+          chains.push(chain);
+          rules.push(`-A ${chain} -p tcp -j DNAT --to-destination ${this.#address(endpoint.pod)}:${endpoint.port}`);
+        }
+        return chain;
+      });
+    let entry: string | undefined;
+    if (routing.externalTrafficPolicy === 'Cluster') {
+      const chosen = usable(endpoints);
+      if (chosen.length > 0) {
+        entry = 'BATON-SVC';
+        chains.push(entry);
+        pick(entry, endpointChains(chosen));
+      }
+    } else if (endpoints.length > 0) {
+      const nodeOf = (endpoint: KernelEndpoint) => endpoint.node ?? `node-of-${endpoint.pod}`;
+      const nodes = [...new Set(endpoints.map(nodeOf))];
+      const lbNodes = (routing.lbNodes ?? nodes).filter((node) => nodes.includes(node));
+      entry = 'BATON-LB';
+      chains.push(entry, 'BATON-NODE-DROP');
+      rules.push(`-A BATON-NODE-DROP -p tcp -j DNAT --to-destination ${BLACKHOLE_ADDRESS}`);
+      const nodeChains = (lbNodes.length > 0 ? lbNodes : nodes).map((node, k) => {
+        const chain = `BATON-XLB-${k}`;
+        chains.push(chain);
+        const chosen = usable(endpoints.filter((endpoint) => nodeOf(endpoint) === node));
+        if (chosen.length === 0) rules.push(`-A ${chain} -j BATON-NODE-DROP`);
+        else pick(chain, endpointChains(chosen));
+        return chain;
+      });
+      pick(entry, nodeChains);
+    }
     // The node's nat table holds only this Service: rewritten whole, in one transaction (conntrack keeps the
     // established flows' translations whatever the table says now).
     const nat = [
@@ -153,20 +292,10 @@ export class KernelDataplane {
       ':OUTPUT ACCEPT [0:0]',
       ':POSTROUTING ACCEPT [0:0]',
       ':BATON-SERVICES - [0:0]',
-      ':BATON-SVC - [0:0]',
-      ...chosen.map((_, i) => `:BATON-SEP-${i} - [0:0]`),
+      ...chains.map((chain) => `:${chain} - [0:0]`),
       '-A PREROUTING -j BATON-SERVICES',
-      `-A BATON-SERVICES -d ${SERVICE_ADDRESS}/32 -p tcp --dport ${SERVICE_PORT} -j BATON-SVC`,
-      ...chosen.map((_, i) => {
-        const rest = chosen.length - i;
-        return rest > 1
-          ? `-A BATON-SVC -m statistic --mode random --probability ${(1 / rest).toFixed(11)} -j BATON-SEP-${i}`
-          : `-A BATON-SVC -j BATON-SEP-${i}`;
-      }),
-      ...chosen.map(
-        (endpoint, i) =>
-          `-A BATON-SEP-${i} -p tcp -j DNAT --to-destination ${this.#address(endpoint.pod)}:${endpoint.port}`,
-      ),
+      ...(entry ? [`-A BATON-SERVICES -d ${SERVICE_ADDRESS}/32 -p tcp --dport ${SERVICE_PORT} -j ${entry}`] : []),
+      ...rules,
       'COMMIT',
       '',
     ];
@@ -174,11 +303,18 @@ export class KernelDataplane {
     // A Service without endpoints: kube-proxy rejects its connects (ICMP port unreachable), so they fail at once.
     // A chain named in a --noflush restore is flushed and refilled; the rest of the filter table stays.
     const filter = ['*filter', ':BATON-NO-ENDPOINTS - [0:0]'];
-    if (chosen.length === 0) {
+    if (!entry) {
       filter.push(`-A BATON-NO-ENDPOINTS -d ${SERVICE_ADDRESS}/32 -p tcp --dport ${SERVICE_PORT} -j REJECT`);
     }
     filter.push('COMMIT', '');
     run('ip', ['netns', 'exec', this.nodeNamespace, 'iptables-restore', '--noflush'], filter.join('\n'));
+  }
+
+  /** Set a (per-namespace) sysctl inside one of this dataplane's namespaces. */
+  sysctl(namespace: string, key: string, value: string): void {
+    if (!this.#namespaces.includes(namespace))
+      throw new RangeError(`${namespace} is not a namespace of this dataplane`);
+    this.#ip(namespace, 'sysctl', '-qw', `${key}=${value}`);
   }
 
   /** Dataplane V2 model: a backend removed from the Service has its established flows reset. */
@@ -224,11 +360,29 @@ export class KernelDataplane {
     });
   }
 
+  /**
+   * A listening TCP socket on the node's address, inside the node namespace, handed to this process: every pod
+   * and the clients reach it (the lab's pod API lives there), and the host's namespace gets no address. A
+   * helper process opens it there and passes the descriptor over IPC (a socket keeps its namespace).
+   */
+  async listenInNode(): Promise<Server> {
+    const helper = this.node(this.nodeNamespace, [
+      '-e',
+      `const server = require('node:net').createServer();
+       server.listen(0, '${NODE_ADDRESS}', () => process.send('listening', server, () => process.exit(0)));`,
+    ]);
+    const [message, handle] = (await once(helper, 'message')) as [string, Server];
+    if (message !== 'listening' || !handle) throw new Error('the node namespace helper sent no listening socket');
+    return handle;
+  }
+
   /** Remove every namespace (with its links and rules). Idempotent. */
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    live.delete(this);
     for (const namespace of this.#namespaces.reverse()) {
+      killProcessesIn(namespace);
       try {
         run('ip', ['netns', 'delete', namespace]);
       } catch {

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LAB_NAMESPACE, type PodStore, type WatchEvent } from './pod-store.js';
@@ -30,6 +30,8 @@ export class KubeApi {
   readonly #watches = new Set<ServerResponse>();
   readonly #sockets = new Set<Socket>();
   #kubeconfigPath: string | undefined;
+  /** Where the gateways reach this API: loopback, or an address inside the kernel data path's node namespace. */
+  #reachAt: { host: string; port: number } | undefined;
 
   constructor(readonly store: PodStore) {
     this.#server = createServer((request, response) => {
@@ -47,6 +49,16 @@ export class KubeApi {
     return this.port;
   }
 
+  /**
+   * Also serve the connections `listener` accepts (a listening socket opened inside another network namespace,
+   * whose gateways cannot reach this process's loopback); the kubeconfig then points at `host`:its port.
+   */
+  serveOn(listener: NetServer, host: string): void {
+    if (this.#kubeconfigPath) throw new Error('serveOn() must come before kubeconfig()');
+    listener.on('connection', (socket) => this.#server.emit('connection', socket));
+    this.#reachAt = { host, port: (listener.address() as AddressInfo).port };
+  }
+
   get port(): number {
     return (this.#server.address() as AddressInfo).port;
   }
@@ -55,13 +67,12 @@ export class KubeApi {
   kubeconfig(): string {
     if (this.#kubeconfigPath) return this.#kubeconfigPath;
     const path = join(tmpdir(), `baton-lab-kubeconfig-${process.pid}-${this.port}.json`);
+    const { host, port } = this.#reachAt ?? { host: '127.0.0.1', port: this.port };
     const config = {
       apiVersion: 'v1',
       kind: 'Config',
       // Plain HTTP on loopback: the official client refuses http:// unless TLS verification is off.
-      clusters: [
-        { name: 'lab', cluster: { server: `http://127.0.0.1:${this.port}`, 'insecure-skip-tls-verify': true } },
-      ],
+      clusters: [{ name: 'lab', cluster: { server: `http://${host}:${port}`, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'lab', user: { token: this.token } }],
       contexts: [{ name: 'lab', context: { cluster: 'lab', user: 'lab', namespace: LAB_NAMESPACE } }],
       'current-context': 'lab',

@@ -5,8 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
 import { budgetEnv, startGateway } from './gateway-launcher.js';
+import { KernelBalancer } from './kernel-balancer.js';
 import { KubeApi } from './kube-api.js';
-import { LoadBalancer } from './load-balancer.js';
+import type { DataPath, LabBalancer, Placement } from './lab-balancer.js';
+import { LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
 import { pooledPercentile } from './loop-delay.js';
 import type { Pod } from './pod.js';
 import { LAB_NAMESPACE, PodStore } from './pod-store.js';
@@ -84,12 +86,25 @@ export interface LabOptions {
   externalTrafficPolicy?: 'Cluster' | 'Local';
   /** Kubernetes before 1.26 drops SYNs to a node whose local endpoints all terminate. Default false (≥ 1.26). */
   kubernetesBefore126?: boolean;
+  /**
+   * The data path between clients and pods: 'kernel' (network namespaces, kube-proxy-style iptables rules,
+   * conntrack: kernel-balancer.ts) or 'node' (the Node balancer, a JavaScript model: load-balancer.ts).
+   * Default: kernel where this process may create namespaces and finds iptables and conntrack, else node.
+   */
+  dataPath?: DataPath;
+}
+
+/** The data path a lab run uses when none is asked for: the kernel's where it can run here. */
+export function defaultDataPath(): DataPath {
+  return KernelBalancer.available() ? 'kernel' : 'node';
 }
 
 export interface StrategyResult {
   name: string;
   /** The model this row ran under: strategy, readiness, dataplane, hold. */
   model: string;
+  /** Which data path carried the flows: the kernel's (namespaces, iptables, conntrack) or the Node balancer. */
+  dataPath: DataPath;
   clients: number;
   disconnects: { zero: number; one: number; two: number; threeOrMore: number; max: number; shareMoreThanOnce: number };
   appVisibleDisconnectsOfBatonClients: number | null;
@@ -193,7 +208,8 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   const scaledSeconds = (ms: number) => String(scale(ms) / 1000);
   const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
   const { drainWindowMs: windowMs } = labBudget(scale, propagationMs);
-  const balancer = new LoadBalancer({
+  const dataPath = options.dataPath ?? defaultDataPath();
+  const balancerOptions: LoadBalancerOptions = {
     propagationLagMs: scale(REAL.lagMs),
     routing: {
       dataplane: run.dataplane ?? options.dataplane ?? 'kube-proxy',
@@ -202,9 +218,12 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       healthCheck: { intervalMs: scale(REAL.healthCheckIntervalMs), unhealthyThreshold: 3, healthyThreshold: 1 },
       synTimeoutMs: scale(REAL.synTimeoutMs),
     },
-    // Two descriptors per client; keep each proxy process well under the 20,000 a process may hold here.
-    workers: Math.ceil(options.clients / 5000),
-  });
+  };
+  const balancer: LabBalancer =
+    dataPath === 'kernel'
+      ? new KernelBalancer(balancerOptions)
+      : // Two descriptors per client; keep each proxy process well under the 20,000 a process may hold here.
+        new LoadBalancer({ ...balancerOptions, workers: Math.ceil(options.clients / 5000) });
   await balancer.listen();
   // Which nodes the cloud LB sends to (externalTrafficPolicy Local), from its own health events.
   const healthyNodes = new Set<string>();
@@ -218,28 +237,33 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures gaps, not
   // throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
   const tickMs = String(Math.max(50, scale(1000), Math.ceil(options.clients / 4)));
-  // A relay row: the clients' one relay (in front of the balancer), or the one gateway behind released relays.
+  // Where a process that is not a released pod runs: beside the clients, or as a pod of its own.
+  const startPlaced = (script: string, env: Record<string, string>, placement: Placement) =>
+    startGateway(
+      script,
+      { ...env, PORT: String(placement.port) },
+      { stderr: 'inherit', host: placement.host, ...(placement.namespace ? { namespace: placement.namespace } : {}) },
+    );
+  // A relay row: the clients' one relay (in front of the Service), or the one gateway behind released relays.
   const fixed = run.throughRelay
-    ? await startGateway(
+    ? await startPlaced(
         gateways.relay,
-        { BATON_RELAY_UPSTREAM: `ws://127.0.0.1:${balancer.port}/`, BATON_RELAY_ID_FIELD: 'id', ...budget },
-        { stderr: 'inherit' },
+        { BATON_RELAY_UPSTREAM: `${balancer.url}/`, BATON_RELAY_ID_FIELD: 'id', ...budget },
+        balancer.clientPlacement(),
       )
     : run.gateway === 'relay'
-      ? await startGateway(
+      ? await startPlaced(
           gateways[options.gateway ?? 'ws'],
-          {
-            APP_VERSION: 'upstream',
-            TICK_MS: tickMs,
-            BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
-            ...budget,
-          },
-          { stderr: 'inherit' },
+          { APP_VERSION: 'upstream', TICK_MS: tickMs, BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS, ...budget },
+          balancer.placePod('upstream'),
         )
       : undefined;
   const store = new PodStore();
   const api = new KubeApi(store);
   await api.listen();
+  // The gateways' rollout hold reaches the pod API from inside their namespaces (kernel data path).
+  const apiListener = await balancer.listenerForPods();
+  if (apiListener) api.serveOn(apiListener.server, apiListener.host);
   const random = seededRandom(options.seed ?? 1);
   const readiness = scaleReadiness(run.readiness ?? options.readiness ?? { kind: 'immediate' }, scale);
   const environment = {
@@ -256,7 +280,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
       // Relay pods carry their clients to the gateway that stays, dropping a move's duplicates by the ticks' id.
       ...(run.gateway === 'relay' && fixed
-        ? { BATON_RELAY_UPSTREAM: `ws://127.0.0.1:${fixed.port}/`, BATON_RELAY_ID_FIELD: 'id' }
+        ? { BATON_RELAY_UPSTREAM: `${fixed.url}/`, BATON_RELAY_ID_FIELD: 'id' }
         : {}),
       ...(run.rolloutHold
         ? {
@@ -290,8 +314,10 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const nodes = cluster.live('v1').map((pod) => pod.name);
     while (!nodes.every((node) => healthyNodes.has(node))) await once(healthChanged, 'change');
   }
+  const clientNamespace = balancer.clientPlacement().namespace;
   const fleet = await Fleet.start({
-    url: run.throughRelay && fixed ? fixed.url : `ws://127.0.0.1:${balancer.port}`,
+    url: run.throughRelay && fixed ? fixed.url : balancer.url,
+    ...(clientNamespace ? { namespace: clientNamespace } : {}),
     clients: options.clients,
     kind: run.clients,
     initialDelayMs: scale(REAL.backoffInitialMs),
@@ -340,7 +366,9 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const records = subtract(await fleet.report(), before);
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
-    result.model = describeModel(run, options, readiness, scale);
+    result.model = `${describeModel(run, options, readiness, scale)}; ${
+      dataPath === 'kernel' ? 'kernel data path' : 'Node balancer data path'
+    }`;
     if (run.strategy.kind === 'crash')
       result.unplanned = unplannedFigures(run, options, timeline, records, balancer, cluster);
     result.droppedConnects -= droppedBefore;
@@ -388,7 +416,7 @@ function measure(
   options: LabOptions,
   releases: ReleaseTimeline[],
   records: ClientRecord[],
-  balancer: LoadBalancer,
+  balancer: LabBalancer,
   windowMs: number,
   graceMs: number,
   lagMs: number,
@@ -421,6 +449,7 @@ function measure(
   return {
     name: run.name,
     model: '',
+    dataPath: balancer.dataPath,
     clients: records.length,
     disconnects: {
       zero: count((r) => r.disconnects === 0),
@@ -480,7 +509,7 @@ function unplannedFigures(
   options: LabOptions,
   timeline: ReleaseTimeline,
   records: ClientRecord[],
-  balancer: LoadBalancer,
+  balancer: LabBalancer,
   cluster: Cluster,
 ): NonNullable<StrategyResult['unplanned']> {
   const crashAt = timeline.startedAt;

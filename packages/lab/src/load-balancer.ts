@@ -8,6 +8,7 @@ import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import type { LabBalancer, Placement } from './lab-balancer.js';
 import { DEFAULT_ROUTING, type Endpoint, ProxyCore, type RoutingOptions } from './proxy-core.js';
 
 export { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
@@ -24,7 +25,8 @@ export interface LoadBalancerOptions {
 const workerPath = fileURLToPath(new URL('./balancer-worker.js', import.meta.url));
 
 /** Emits 'health' (node, healthy) when the cloud LB's view of a node changes (externalTrafficPolicy Local). */
-export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> {
+export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> implements LabBalancer {
+  readonly dataPath = 'node';
   readonly #lagMs: number;
   readonly #routing: RoutingOptions;
   readonly #workerCount: number;
@@ -44,6 +46,24 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> {
     this.#lagMs = options.propagationLagMs ?? 0;
     this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.#workerCount = Math.max(1, Math.floor(options.workers ?? 1));
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}`;
+  }
+
+  /** Every pod on loopback, on a port of its own. */
+  placePod(): Placement {
+    return { host: '127.0.0.1', port: 0 };
+  }
+
+  clientPlacement(): Placement {
+    return { host: '127.0.0.1', port: 0 };
+  }
+
+  /** Pods share the lab's loopback. */
+  async listenerForPods(): Promise<undefined> {
+    return undefined;
   }
 
   async listen(): Promise<number> {

@@ -2,6 +2,7 @@
 // tests start theirs), with the times the lab reports: when it was deleted and when it exited.
 
 import { type GatewayExit, type GatewayProcess, type LogLine, startGateway } from './gateway-launcher.js';
+import type { Placement } from './lab-balancer.js';
 
 export type { LogLine } from './gateway-launcher.js';
 
@@ -21,8 +22,19 @@ export class Pod {
     });
   }
 
-  static async start(name: string, script: string, version: string, env: Record<string, string>): Promise<Pod> {
-    const process = await startGateway(script, { APP_VERSION: version, ...env }, { stderr: 'inherit' });
+  /** Start the pod's process where the data path placed it (its namespace, address and port). */
+  static async start(
+    name: string,
+    script: string,
+    version: string,
+    env: Record<string, string>,
+    placement: Placement,
+  ): Promise<Pod> {
+    const process = await startGateway(
+      script,
+      { APP_VERSION: version, ...env, PORT: String(placement.port) },
+      { stderr: 'inherit', host: placement.host, ...(placement.namespace ? { namespace: placement.namespace } : {}) },
+    );
     return new Pod(name, version, process);
   }
 

@@ -3,10 +3,7 @@
 // Balancer", health checks; Kubernetes: "Service: externalTrafficPolicy"):
 //
 //  - the cloud LB picks a node. With externalTrafficPolicy Cluster every node passes its health check. With
-//    Local a node passes only while kube-proxy's healthCheckNodePort finds a local endpoint that is ready and
-//    not terminating (pkg/proxy/healthcheck), and the LB learns a change only through its probes: every
-//    `intervalMs`, unhealthy after `unhealthyThreshold` failures in a row, healthy after `healthyThreshold`
-//    successes (GKE target pools: 8 s, 3, 1). With no healthy node it sends to every node, as GCP does;
+//    Local, only the nodes its probes found healthy (cloud-lb-health.ts);
 //  - the node's kube-proxy picks an endpoint, round robin. Cluster: any ready, non-terminating endpoint (a
 //    second hop when it is on another node). Local: a local one; when only terminating local endpoints are
 //    left, Kubernetes ≥ 1.26 sends to those that still serve (KEP-1669, ProxyTerminatingEndpoints), older
@@ -17,6 +14,7 @@
 // (cilium#23761); terminating endpoints keep their flows on both dataplanes.
 
 import { connect, type Socket } from 'node:net';
+import { CloudLbHealth, type HealthCheck } from './cloud-lb-health.js';
 
 export interface Endpoint {
   /** Backend port on 127.0.0.1. */
@@ -32,7 +30,7 @@ export interface RoutingOptions {
   externalTrafficPolicy: 'Cluster' | 'Local';
   /** Kubernetes ≥ 1.26: Local falls back to serving terminating endpoints. */
   proxyTerminatingEndpoints: boolean;
-  healthCheck: { intervalMs: number; unhealthyThreshold: number; healthyThreshold: number };
+  healthCheck: HealthCheck;
   /** How long a dropped SYN leaves the client waiting before its connect fails. */
   synTimeoutMs: number;
 }
@@ -51,21 +49,13 @@ interface Flow {
   port: number;
 }
 
-interface NodeHealth {
-  /** As the cloud LB sees it. */
-  healthy: boolean;
-  failures: number;
-  successes: number;
-}
-
 export class ProxyCore {
   readonly #flows = new Set<Flow>();
   readonly #held = new Set<Socket>();
-  readonly #nodes = new Map<string, NodeHealth>();
+  readonly #health: CloudLbHealth | undefined;
   #endpoints: Endpoint[] = [];
   #next = 0;
   #nextNode = 0;
-  #probe: ReturnType<typeof setInterval> | undefined;
   /** Connections dropped at the node (no endpoint to send the SYN to). */
   dropped = 0;
 
@@ -73,23 +63,15 @@ export class ProxyCore {
     private readonly routing: RoutingOptions,
     private readonly onAccept: (port: number) => void,
     /** Called when the cloud LB's view of a node changes. */
-    private readonly onHealth: (node: string, healthy: boolean) => void = () => {},
+    onHealth: (node: string, healthy: boolean) => void = () => {},
   ) {
-    if (routing.externalTrafficPolicy === 'Local') {
-      // Probes run on their own clock, not in step with endpoint changes.
-      this.#probe = setInterval(() => this.#runProbes(), routing.healthCheck.intervalMs);
-      this.#probe.unref();
-    }
+    if (routing.externalTrafficPolicy === 'Local') this.#health = new CloudLbHealth(routing.healthCheck, onHealth);
   }
 
   apply(endpoints: Endpoint[]): void {
     const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     this.#endpoints = endpoints;
-    for (const endpoint of endpoints) {
-      const node = nodeOf(endpoint);
-      // A node new to the LB gets traffic once a probe has passed on it.
-      if (!this.#nodes.has(node)) this.#nodes.set(node, { healthy: false, failures: 0, successes: 0 });
-    }
+    this.#health?.update(endpoints.map((endpoint) => ({ ...endpoint, node: nodeOf(endpoint) })));
     if (this.routing.dataplane !== 'dpv2') return;
     for (const flow of this.#flows) {
       if (!kept.has(flow.port)) {
@@ -141,10 +123,8 @@ export class ProxyCore {
       const candidates = this.#endpoints.filter(serving);
       return candidates[this.#next++ % Math.max(1, candidates.length)];
     }
-    const nodes = [...new Set(this.#endpoints.map(nodeOf))];
-    if (nodes.length === 0) return undefined;
-    const healthy = nodes.filter((node) => this.#nodes.get(node)?.healthy === true);
-    const pool = healthy.length > 0 ? healthy : nodes;
+    const pool = this.#health?.pool() ?? [];
+    if (pool.length === 0) return undefined;
     const node = pool[this.#nextNode++ % pool.length] as string;
     const local = this.#endpoints.filter((endpoint) => nodeOf(endpoint) === node);
     let candidates = local.filter(serving);
@@ -155,26 +135,6 @@ export class ProxyCore {
     return candidates[this.#next++ % candidates.length];
   }
 
-  #runProbes(): void {
-    const { unhealthyThreshold, healthyThreshold } = this.routing.healthCheck;
-    const nodes = new Set(this.#endpoints.map(nodeOf));
-    for (const [node, health] of this.#nodes) {
-      const passes =
-        nodes.has(node) &&
-        this.#endpoints.some((endpoint) => nodeOf(endpoint) === node && endpoint.ready && !endpoint.terminating);
-      const was = health.healthy;
-      if (passes) {
-        health.failures = 0;
-        if (++health.successes >= healthyThreshold) health.healthy = true;
-      } else {
-        health.successes = 0;
-        if (++health.failures >= unhealthyThreshold) health.healthy = false;
-      }
-      if (health.healthy !== was) this.onHealth(node, health.healthy);
-      if (!nodes.has(node) && !health.healthy) this.#nodes.delete(node);
-    }
-  }
-
   openFlows(): Map<number, number> {
     const counts = new Map<number, number>();
     for (const flow of this.#flows) counts.set(flow.port, (counts.get(flow.port) ?? 0) + 1);
@@ -182,7 +142,7 @@ export class ProxyCore {
   }
 
   closeAll(): void {
-    if (this.#probe) clearInterval(this.#probe);
+    this.#health?.stop();
     for (const flow of this.#flows) {
       flow.client.destroy();
       flow.upstream.destroy();

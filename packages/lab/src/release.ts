@@ -15,7 +15,7 @@
 // no ReplicaSet (KEP-3973). A rollback is a rollout back to the older template: its ReplicaSet, with the same
 // pod-template-hash, scales up again. The selector flip (blue/green) stays a separate strategy.
 
-import type { LoadBalancer } from './load-balancer.js';
+import type { LabBalancer } from './lab-balancer.js';
 import { Pod } from './pod.js';
 import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
@@ -56,7 +56,7 @@ export type ReadinessModel =
 
 export interface ReleaseEnvironment {
   replicas: number;
-  balancer: LoadBalancer;
+  balancer: LabBalancer;
   /** The pods as the API shows them (served to the gateways' rollout hold by the lab's KubeApi). */
   store: PodStore;
   /** Gateway script for a version's pods. */
@@ -109,7 +109,13 @@ export class Cluster {
     const name = `${APP_LABEL}-${templateHash(version)}-${(++podCounter).toString(36)}`;
     const createdAt = Date.now();
     const delayMs = readinessDelay(options.readiness ?? this.environment.readiness, this.environment.random);
-    const started = Pod.start(name, script(version), version, { ...env, POD_NAME: name });
+    const started = Pod.start(
+      name,
+      script(version),
+      version,
+      { ...env, POD_NAME: name },
+      this.environment.balancer.placePod(name),
+    );
     const pod: LabPod = {
       name,
       version,

@@ -1,0 +1,247 @@
+// The lab's kernel data path (`--dataplane kernel`): the same contract as the Node balancer (lab-balancer.ts),
+// served by the Linux kernel. Each pod is a network namespace of its own (kernel-dataplane.ts), the clients are
+// in another, and a Service address's iptables rules — written as kube-proxy writes them — send new flows to the
+// endpoints the lab publishes, after the propagation lag it models. Established flows then live or die by the
+// kernel's conntrack. What is still a model, in JavaScript:
+//  - the cloud LB's health checks of the nodes (externalTrafficPolicy Local, cloud-lb-health.ts): which nodes
+//    BATON-LB sends to is re-written whenever their view changes;
+//  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its conntrack entries deleted, so
+//    its flows' next packets are reset (cilium#23761) — a model of Cilium's behaviour, not Cilium.
+// What the lab reports (accepts per pod, open flows per pod, dropped connects) comes from the node's conntrack
+// event stream (`conntrack -E`), not from any proxy of ours.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import type { Server } from 'node:net';
+import { createInterface } from 'node:readline';
+import { CloudLbHealth } from './cloud-lb-health.js';
+import { BLACKHOLE_ADDRESS, KernelDataplane, NODE_ADDRESS, SERVICE_ADDRESS, SERVICE_PORT } from './kernel-dataplane.js';
+import type { LabBalancer, Placement } from './lab-balancer.js';
+import type { LoadBalancerOptions } from './load-balancer.js';
+import { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
+
+/** Pods listen on a port of their own (the lab's pod identity), from here up. */
+const FIRST_POD_PORT = 20_000;
+
+// One conntrack event line: "[epoch.micro] [NEW] tcp 6 120 SYN_SENT src=… dst=… sport=… dport=… [UNREPLIED]
+// src=… dst=… sport=… dport=… id=…" (DESTROY lines have no timeout and state). The reply direction's source
+// is the backend the flow was DNATed to.
+const EVENT =
+  /^\[(\d+\.\d+)\]\s+\[(NEW|UPDATE|DESTROY)\]\s+tcp\s+6\s+(?:\d+\s+([A-Z_]+)\s+)?src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)/;
+
+let instances = 0;
+
+/** The fewest SYN retries whose back-off (1 s, doubling) lasts at least `ms`: the kernel's connect timeout. */
+export function synRetriesFor(ms: number): number {
+  let retries = 1;
+  while (retries < 6 && (2 ** (retries + 1) - 1) * 1000 < ms) retries++;
+  return retries;
+}
+
+export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> implements LabBalancer {
+  readonly dataPath = 'kernel';
+  readonly accepts: { at: number; port: number }[] = [];
+  dropped = 0;
+  readonly #lagMs: number;
+  readonly #routing: RoutingOptions;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Lab pod port → the dataplane's pod name. */
+  readonly #pods = new Map<number, string>();
+  /** conntrack id → pod port, for the flows established now. */
+  readonly #open = new Map<string, number>();
+  #plane: KernelDataplane | undefined;
+  #health: CloudLbHealth | undefined;
+  #events: ChildProcess | undefined;
+  #listener: Server | undefined;
+  #endpoints: Endpoint[] = [];
+  #closed = false;
+
+  /** Root with iproute2, iptables and conntrack: see KernelDataplane.available(). */
+  static available(): boolean {
+    return KernelDataplane.available();
+  }
+
+  constructor(options: LoadBalancerOptions = {}) {
+    super();
+    this.#lagMs = options.propagationLagMs ?? 0;
+    this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
+  }
+
+  get url(): string {
+    return `ws://${SERVICE_ADDRESS}:${SERVICE_PORT}`;
+  }
+
+  async listen(): Promise<void> {
+    const plane = new KernelDataplane(instances++);
+    this.#plane = plane;
+    try {
+      const clients = plane.clientNamespace;
+      // One client address holds every client's connection: the whole port range, and TIME_WAIT ports reused
+      // (loopback gets that by default, a veth does not). The SYN back-off lasts about the lab's scaled timeout.
+      plane.sysctl(clients, 'net.ipv4.ip_local_port_range', '1024 65535');
+      plane.sysctl(clients, 'net.ipv4.tcp_tw_reuse', '1');
+      plane.sysctl(clients, 'net.ipv4.tcp_syn_retries', String(synRetriesFor(this.#routing.synTimeoutMs)));
+      if (this.#routing.externalTrafficPolicy === 'Local') {
+        this.#health = new CloudLbHealth(this.#routing.healthCheck, (node, healthy) => {
+          // The LB's view of a node changed: it sends to the new set of nodes at once.
+          if (!this.#closed) this.#program();
+          this.emit('health', node, healthy);
+        });
+      }
+      await this.#watchConntrack(plane);
+      this.#program();
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
+  }
+
+  placePod(): Placement {
+    const plane = this.#planeOrThrow();
+    const index = this.#pods.size + 1;
+    const name = index.toString(36);
+    const { namespace, address } = plane.addPod(name);
+    const port = FIRST_POD_PORT + index;
+    this.#pods.set(port, name);
+    return { namespace, host: address, port };
+  }
+
+  clientPlacement(): Placement {
+    return { namespace: this.#planeOrThrow().clientNamespace, host: '127.0.0.1', port: 0 };
+  }
+
+  async listenerForPods(): Promise<{ server: Server; host: string }> {
+    this.#listener ??= await this.#planeOrThrow().listenInNode();
+    return { server: this.#listener, host: NODE_ADDRESS };
+  }
+
+  update(endpoints: Endpoint[]): Promise<void> {
+    const snapshot = endpoints.map((endpoint) => ({ ...endpoint }));
+    if (this.#lagMs <= 0) {
+      this.#apply(snapshot);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        this.#apply(snapshot);
+        resolve();
+      }, this.#lagMs);
+      this.#timers.add(timer);
+    });
+  }
+
+  async openFlows(): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    for (const port of this.#open.values()) counts.set(port, (counts.get(port) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Remove everything it made (namespaces, links, rules) and stop its watcher. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#health?.stop();
+    this.#listener?.close();
+    const events = this.#events;
+    if (events && events.exitCode === null && events.signalCode === null) {
+      const exited = once(events, 'exit');
+      events.kill();
+      await exited;
+    }
+    this.#plane?.destroy();
+  }
+
+  #apply(endpoints: Endpoint[]): void {
+    if (this.#closed) return;
+    const kept = new Set(endpoints.map((endpoint) => endpoint.port));
+    const removed = this.#endpoints.filter((endpoint) => !kept.has(endpoint.port));
+    this.#endpoints = endpoints;
+    this.#health?.update(endpoints.map((endpoint) => ({ ...endpoint, node: nodeOf(endpoint) })));
+    this.#program();
+    if (this.#routing.dataplane !== 'dpv2') return;
+    // The Dataplane V2 model: the removed backends' flows lose their state; their next packets are reset.
+    for (const endpoint of removed) {
+      const pod = this.#pods.get(endpoint.port);
+      if (pod) this.#planeOrThrow().resetFlowsOf(pod);
+    }
+  }
+
+  /** Write the rules for the endpoints and the LB's view of the nodes now. */
+  #program(): void {
+    const plane = this.#planeOrThrow();
+    plane.apply(
+      this.#endpoints.flatMap((endpoint) => {
+        const pod = this.#pods.get(endpoint.port);
+        return pod ? [{ ...endpoint, pod, node: nodeOf(endpoint) }] : [];
+      }),
+      {
+        externalTrafficPolicy: this.#routing.externalTrafficPolicy,
+        proxyTerminatingEndpoints: this.#routing.proxyTerminatingEndpoints,
+        ...(this.#health ? { lbNodes: this.#health.pool() } : {}),
+      },
+    );
+  }
+
+  /** Follow the node's conntrack events for the Service's flows; resolves once subscribed. */
+  async #watchConntrack(plane: KernelDataplane): Promise<void> {
+    const events = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        plane.nodeNamespace,
+        'conntrack',
+        '-E',
+        '-p',
+        'tcp',
+        '--orig-dst',
+        SERVICE_ADDRESS,
+        '-o',
+        'timestamp,id',
+        // 20,000 clients connecting in a second are ~60,000 events: a small buffer would drop some (ENOBUFS).
+        '--buffer-size',
+        String(64 * 1024 * 1024),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.#events = events;
+    createInterface({ input: events.stdout }).on('line', (line) => this.#onEvent(line));
+    // conntrack says so on stderr once its netlink socket (already subscribed) has the buffer size.
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      events.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+        if (stderr.includes('buffer size')) resolve();
+      });
+      events.once('exit', (code) => reject(new Error(`conntrack -E exited (${code}): ${stderr.trim()}`)));
+    });
+  }
+
+  #onEvent(line: string): void {
+    const match = EVENT.exec(line);
+    if (!match) return;
+    const [, stamp, type, state, origDst, replySrc, replyPort, id] = match as unknown as string[];
+    if (origDst !== SERVICE_ADDRESS) return;
+    if (type === 'NEW') {
+      // Only a SYN opens a flow: conntrack also picks up the stray mid-flow packets of a reset flow.
+      if (state !== 'SYN_SENT') return;
+      if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
+      else this.accepts.push({ at: Math.round(Number(stamp) * 1000), port: Number(replyPort) });
+    } else if (type === 'UPDATE' && state === 'ESTABLISHED' && replySrc !== BLACKHOLE_ADDRESS) {
+      this.#open.set(id as string, Number(replyPort));
+    } else {
+      this.#open.delete(id as string);
+    }
+  }
+
+  #planeOrThrow(): KernelDataplane {
+    if (!this.#plane || this.#closed) throw new Error('the kernel data path is not listening');
+    return this.#plane;
+  }
+}
+
+function nodeOf(endpoint: Endpoint): string {
+  return endpoint.node ?? `node-of-${endpoint.port}`;
+}
