@@ -6,8 +6,11 @@
 
 import { randomUUID } from 'node:crypto';
 
+/** Ticks go out in this many slices per tickMs, so thousands of sessions are not all sent to in one burst. */
+const SLICES = 10;
+
 /**
- * @typedef {{ id: string, n: number }} Session
+ * @typedef {{ id: string, n: number, slice: number }} Session
  * @typedef {{ readyState: number, OPEN: number, send(data: string): void, on(event: string, listener: (...args: any[]) => void): unknown }} SessionSocket
  */
 
@@ -19,16 +22,20 @@ export function createSessionHub({ appVersion, tickMs }) {
   const sessions = new Map();
   const version = JSON.stringify(appVersion);
 
-  // One interval for all sessions, not one per connection.
+  let accepted = 0;
+  let slice = 0;
+  // One interval for all sessions, not one per connection; each session ticks once per tickMs, in its own
+  // tenth of the interval (a burst of 5,000 sends every tickMs would stall the pod and its clients at once).
   const ticker = setInterval(() => {
+    slice = (slice + 1) % SLICES;
     for (const [socket, session] of sessions) {
-      if (socket.readyState !== socket.OPEN) continue;
+      if (session.slice !== slice || socket.readyState !== socket.OPEN) continue;
       session.n += 1;
       socket.send(
         `{"type":"tick","id":"${session.id}:${session.n}","session":"${session.id}","n":${session.n},"version":${version}}`,
       );
     }
-  }, tickMs);
+  }, tickMs / SLICES);
   ticker.unref();
 
   return {
@@ -38,7 +45,8 @@ export function createSessionHub({ appVersion, tickMs }) {
      * @param {import('@baton/drain-core').ResumeResult} resume
      */
     accept(socket, resume) {
-      sessions.set(socket, restoredSession(resume) ?? { id: randomUUID(), n: 0 });
+      const slot = accepted++ % SLICES;
+      sessions.set(socket, { ...(restoredSession(resume) ?? { id: randomUUID(), n: 0 }), slice: slot });
       socket.on('message', (/** @type {Buffer} */ data, /** @type {boolean} */ isBinary) => {
         if (isBinary) return reply(socket, { type: 'error', code: 'BAD_MESSAGE', message: 'send JSON text' });
         let message;
@@ -55,7 +63,8 @@ export function createSessionHub({ appVersion, tickMs }) {
     },
     /** The state handed to the next pod at hint time. @param {SessionSocket} socket */
     snapshot(socket) {
-      return sessions.get(socket);
+      const session = sessions.get(socket);
+      return session && { id: session.id, n: session.n };
     },
     stop() {
       clearInterval(ticker);
@@ -67,7 +76,7 @@ export function createSessionHub({ appVersion, tickMs }) {
  * A resumed session's state came from a token this cluster sealed, but the app still checks its shape (and,
  * in a real gateway, re-checks the user's authorisation).
  * @param {import('@baton/drain-core').ResumeResult} resume
- * @returns {Session | undefined}
+ * @returns {{ id: string, n: number } | undefined}
  */
 function restoredSession(resume) {
   if (!resume.resumed) return undefined;

@@ -6,8 +6,18 @@ export {
   type StartGatewayOptions,
   startGateway,
 } from './gateway-launcher.js';
+export { KernelBalancer } from './kernel-balancer.js';
 export { KubeApi, type KubeApiControls } from './kube-api.js';
-export { type LabOptions, REAL, REAL_BUDGET, runStrategy, type StrategyResult, type StrategyRun } from './lab.js';
+export {
+  defaultDataPath,
+  type LabOptions,
+  REAL,
+  REAL_BUDGET,
+  runStrategy,
+  type StrategyResult,
+  type StrategyRun,
+} from './lab.js';
+export type { DataPath, LabBalancer, Placement } from './lab-balancer.js';
 export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
 export { Pod } from './pod.js';
 export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './pod-store.js';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KernelDataplane, SERVICE_ADDRESS, SERVICE_PORT } from '../src/kernel-dataplane.js';
+import { BLACKHOLE_ADDRESS, KernelDataplane, SERVICE_ADDRESS, SERVICE_PORT } from '../src/kernel-dataplane.js';
 
 const available = KernelDataplane.available();
 const flowClient = fileURLToPath(new URL('./fixtures/flow-client.cjs', import.meta.url));
@@ -114,6 +114,54 @@ describe.skipIf(!available)('kernel dataplane (namespaces, kube-proxy-style ipta
     expect(plane.resetFlowsOf('a')).toBeGreaterThan(0);
     expect(await ping(established)).toBe('error ECONNRESET');
     expect(await ping(await open())).toBe('b');
+  });
+
+  it('externalTrafficPolicy Local: the cloud LB sends only to the nodes it sees healthy, and each node only to its own endpoints', async () => {
+    const { plane, open, ping } = await setUp(['a', 'b']);
+    const endpoints = [
+      { pod: 'a', port: 8080, ready: true, terminating: false, node: 'n1' },
+      { pod: 'b', port: 8080, ready: true, terminating: false, node: 'n2' },
+    ];
+    const local = { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: true } as const;
+    plane.apply(endpoints, { ...local, lbNodes: ['n2'] });
+    for (let i = 0; i < 20; i++) expect(await ping(await open())).toBe('b');
+    plane.apply(endpoints, { ...local, lbNodes: ['n1'] });
+    for (let i = 0; i < 20; i++) expect(await ping(await open())).toBe('a');
+  });
+
+  it('Local before Kubernetes 1.26: a node whose local endpoints all terminate drops the SYN (the client hears nothing)', async () => {
+    const { plane, open, ping } = await setUp(['a', 'b']);
+    const endpoints = [
+      { pod: 'a', port: 8080, ready: true, terminating: true, node: 'n1' },
+      { pod: 'b', port: 8080, ready: true, terminating: false, node: 'n2' },
+    ];
+    // The LB has not noticed yet that n1 fails its health check: it still sends there.
+    plane.apply(endpoints, { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: false, lbNodes: ['n1'] });
+    let settled = false;
+    void open().then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    const unanswered = () =>
+      execFileSync(
+        'ip',
+        ['netns', 'exec', plane.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--reply-src', BLACKHOLE_ADDRESS],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
+    // The kernel announces nothing here: re-read its conntrack table until the flow shows up (bounded).
+    for (let i = 0; i < 100 && !unanswered().includes('SYN_SENT'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(unanswered()).toMatch(/SYN_SENT .*\[UNREPLIED\]/);
+    expect(settled).toBe(false);
+    // Kubernetes ≥ 1.26: the same node sends new flows to its terminating endpoint that still serves.
+    plane.apply(endpoints, { externalTrafficPolicy: 'Local', proxyTerminatingEndpoints: true, lbNodes: ['n1'] });
+    expect(await ping(await open())).toBe('a');
   });
 
   it("leaves nothing behind: its namespaces go with destroy(), and a dead process's leftovers before a new one", async () => {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { launchChromium } from '../../../test/support/chromium.js';
 import {
+  defaultDataPath,
   defaultStrategies,
   htmlReport,
   type LabOptions,
@@ -42,8 +43,17 @@ function staggered(replicas: number, readiness: ReadinessModel, hold: boolean, m
   };
 }
 
-/** The lab saw the release: every client reconnected through the balancer at least once. */
+// The kernel data path wherever it can run (CI installs what it needs, so there it must be the one).
+const dataPath = defaultDataPath();
+if (process.env.CI && dataPath !== 'kernel') throw new Error('CI must run the lab on the kernel data path');
+
+/** The lab saw the release, on the data path it should: every client reconnected at least once. */
 function sawEveryReconnect(result: StrategyResult, clients: number): void {
+  expect(result.dataPath).toBe(dataPath);
+  sawEveryReconnectOn(result, clients);
+}
+
+function sawEveryReconnectOn(result: StrategyResult, clients: number): void {
   expect(result.series.reconnects.reduce((sum, n) => sum + n, 0)).toBeGreaterThanOrEqual(clients);
 }
 
@@ -100,6 +110,18 @@ describe('release lab', () => {
     expect(result.appVisibleDisconnectsOfBatonClients).toBe(0);
     expect(result.ticksLost).toBe(0);
     expect(result.ticksDuplicated).toBe(0);
+    expect(result.maxMoves).toBe(1);
+    expect(result.oldPodAcceptsAfterCutOver).toBe(0);
+    expect(result.reconnectsPerSecond.peak).toBeLessThanOrEqual(1.3 * result.reconnectsPerSecond.evenRate);
+  });
+
+  it('the portable fallback, the Node balancer data path, gives the same row', async () => {
+    const result = await runStrategy(named('Baton + hold + Baton clients'), { ...options, dataPath: 'node' });
+    expect(result.dataPath).toBe('node');
+    expect(result.model).toContain('Node balancer data path');
+    sawEveryReconnectOn(result, options.clients);
+    expect(result.appVisibleDisconnectsOfBatonClients).toBe(0);
+    expect(result.ticksLost).toBe(0);
     expect(result.maxMoves).toBe(1);
     expect(result.oldPodAcceptsAfterCutOver).toBe(0);
     expect(result.reconnectsPerSecond.peak).toBeLessThanOrEqual(1.3 * result.reconnectsPerSecond.evenRate);
