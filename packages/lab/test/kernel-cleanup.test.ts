@@ -50,8 +50,12 @@ async function until(condition: () => boolean, what: string, timeoutMs = 20_000)
   }
 }
 
+/** The host namespace's NAT rules (iptables-save's dated comment lines left out). */
 function hostNatRules(): string {
-  return execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+  return execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((line) => !line.startsWith('#'))
+    .join('\n');
 }
 
 /** Start a lab run on the kernel data path; resolve once its pods run inside their namespaces. */
