@@ -7,13 +7,22 @@
 //    BATON-LB sends to is re-written whenever their view changes;
 //  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its conntrack entries deleted, so
 //    its flows' next packets are reset (cilium#23761) — a model of Cilium's behaviour, not Cilium.
-// What the lab reports (accepts per pod, open flows per pod, dropped connects) comes from the node's conntrack
-// event stream (`conntrack -E`), not from any proxy of ours.
+// What the lab reports comes from the node's conntrack, not from any proxy of ours: accepts per pod and dropped
+// connects from its event stream (`conntrack -E -e NEW`, kernel timestamps), open flows per pod from its table
+// (`conntrack -L`, at most once a second). The stream writes to an unlinked file, never a pipe: when a pipe's
+// reader (this process, busy with a release) fell behind, conntrack blocked and the kernel dropped events
+// (ENOBUFS, whatever the netlink buffer size: 445 of 3,000 NEW events seen with this process busy for 1 s, 3,000
+// of 3,000 through the file). Should events still be lost, every entry lives at least 10 s (a reset flow's
+// CLOSE state), so each listing of the table supplies the flows the stream missed, timed to that listing, and
+// the report counts them.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
+import { closeSync, openSync, readSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
-import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { CloudLbHealth } from './cloud-lb-health.js';
 import { BLACKHOLE_ADDRESS, KernelDataplane, NODE_ADDRESS, SERVICE_ADDRESS, SERVICE_PORT } from './kernel-dataplane.js';
 import type { LabBalancer, Placement } from './lab-balancer.js';
@@ -24,10 +33,14 @@ import { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-cor
 const FIRST_POD_PORT = 20_000;
 
 // One conntrack event line: "[epoch.micro] [NEW] tcp 6 120 SYN_SENT src=… dst=… sport=… dport=… [UNREPLIED]
-// src=… dst=… sport=… dport=… id=…" (DESTROY lines have no timeout and state). The reply direction's source
-// is the backend the flow was DNATed to.
+// src=… dst=… sport=… dport=…". The reply direction's source is the backend the flow was DNATed to.
 const EVENT =
-  /^\[(\d+\.\d+)\]\s+\[(NEW|UPDATE|DESTROY)\]\s+tcp\s+6\s+(?:\d+\s+([A-Z_]+)\s+)?src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)/;
+  /^\[(\d+\.\d+)\]\s+\[NEW\]\s+tcp\s+6\s+\d+\s+([A-Z_]+)\s+src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)/;
+// One line of the table: "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… … id=…".
+const ENTRY =
+  /^tcp\s+6\s+\d+\s+([A-Z_]+)\s.*?src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)$/gm;
+/** The table is read at most this often (20,000 flows are a 5 MB listing). */
+const FLOWS_EVERY_MS = 1_000;
 
 let instances = 0;
 
@@ -47,11 +60,25 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Lab pod port → the dataplane's pod name. */
   readonly #pods = new Map<number, string>();
-  /** conntrack id → pod port, for the flows established now. */
-  readonly #open = new Map<string, number>();
+  #flows: { at: number; counts: Promise<Map<number, number>> } | undefined;
+  /** conntrack ids of the flows logged (accepted or dropped), from the stream or the table. */
+  readonly #logged = new Set<string>();
+  /** Accepts the table supplied, by id: should the stream's event come after all, it brings the exact time. */
+  readonly #recovered = new Map<string, { at: number; port: number }>();
+
+  /** Accepts the event stream lost, supplied by the table. */
+  get acceptsRecovered(): number {
+    return this.#recovered.size;
+  }
   #plane: KernelDataplane | undefined;
   #health: CloudLbHealth | undefined;
   #events: ChildProcess | undefined;
+  /** The event file (unlinked: it goes with the last descriptor), read from `#eventsRead` on. */
+  #eventsFd: number | undefined;
+  #eventsRead = 0;
+  #partialLine = '';
+  #readBuffer: Buffer | undefined;
+  #reader: ReturnType<typeof setInterval> | undefined;
   #listener: Server | undefined;
   #endpoints: Endpoint[] = [];
   #closed = false;
@@ -131,10 +158,47 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     });
   }
 
-  async openFlows(): Promise<Map<number, number>> {
-    const counts = new Map<number, number>();
-    for (const port of this.#open.values()) counts.set(port, (counts.get(port) ?? 0) + 1);
-    return counts;
+  /** Established flows per pod port, from the node's conntrack table (read at most once a second). */
+  openFlows(): Promise<Map<number, number>> {
+    const now = performance.now();
+    if (!this.#flows || now - this.#flows.at >= FLOWS_EVERY_MS) this.#flows = { at: now, counts: this.#readTable() };
+    return this.#flows.counts;
+  }
+
+  async settle(): Promise<void> {
+    this.#flows = { at: performance.now(), counts: this.#readTable() };
+    await this.#flows.counts;
+  }
+
+  /** One listing of the Service's flows: established ones per pod, and the flows the event stream missed. */
+  #readTable(): Promise<Map<number, number>> {
+    const plane = this.#planeOrThrow();
+    const args = ['netns', 'exec', plane.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--orig-dst', SERVICE_ADDRESS];
+    return new Promise((resolve, reject) => {
+      execFile('ip', [...args, '-o', 'id'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
+        // conntrack exits 1 when nothing matched.
+        if (error && error.code !== 1) return reject(error);
+        // The stream first: what it has, it times exactly.
+        this.#readEvents();
+        const listedAt = Date.now();
+        const counts = new Map<number, number>();
+        for (const [, state, replySrc, replyPort, id] of stdout.matchAll(ENTRY)) {
+          const port = Number(replyPort);
+          if (!this.#logged.has(id as string)) {
+            // A flow the stream missed (or one that began since): logged now, timed to this listing.
+            this.#logged.add(id as string);
+            if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
+            else if (this.#pods.has(port)) {
+              const accept = { at: listedAt, port };
+              this.accepts.push(accept);
+              this.#recovered.set(id as string, accept);
+            }
+          }
+          if (state === 'ESTABLISHED' && this.#pods.has(port)) counts.set(port, (counts.get(port) ?? 0) + 1);
+        }
+        resolve(counts);
+      });
+    });
   }
 
   /** Remove everything it made (namespaces, links, rules) and stop its watcher. Idempotent. */
@@ -144,6 +208,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     for (const timer of this.#timers) clearTimeout(timer);
     this.#health?.stop();
     this.#listener?.close();
+    if (this.#reader) clearInterval(this.#reader);
     const events = this.#events;
     if (events && events.exitCode === null && events.signalCode === null) {
       const exited = once(events, 'exit');
@@ -151,6 +216,8 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
       await exited;
     }
     this.#plane?.destroy();
+    if (this.#eventsFd !== undefined) closeSync(this.#eventsFd);
+    this.#eventsFd = undefined;
   }
 
   #apply(endpoints: Endpoint[]): void {
@@ -186,6 +253,10 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
 
   /** Follow the node's conntrack events for the Service's flows; resolves once subscribed. */
   async #watchConntrack(plane: KernelDataplane): Promise<void> {
+    const path = join(tmpdir(), `baton-lab-conntrack-${process.pid}-${instances}.log`);
+    const writeFd = openSync(path, 'w');
+    this.#eventsFd = openSync(path, 'r');
+    unlinkSync(path);
     const events = spawn(
       'ip',
       [
@@ -194,46 +265,68 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
         plane.nodeNamespace,
         'conntrack',
         '-E',
+        '-e',
+        'NEW',
         '-p',
         'tcp',
         '--orig-dst',
         SERVICE_ADDRESS,
         '-o',
         'timestamp,id',
-        // 20,000 clients connecting in a second are ~60,000 events: a small buffer would drop some (ENOBUFS).
+        // 20,000 clients may connect in one second.
         '--buffer-size',
         String(64 * 1024 * 1024),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', writeFd, 'pipe'] },
     );
+    closeSync(writeFd);
     this.#events = events;
-    createInterface({ input: events.stdout }).on('line', (line) => this.#onEvent(line));
+    this.#reader = setInterval(() => this.#readEvents(), 250);
+    this.#reader.unref();
     // conntrack says so on stderr once its netlink socket (already subscribed) has the buffer size.
     let stderr = '';
     await new Promise<void>((resolve, reject) => {
-      events.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-        stderr += chunk;
+      // stdio[2] is 'pipe', so stderr is there.
+      (events.stderr as Readable).setEncoding('utf8').on('data', (chunk: string) => {
+        stderr = (stderr + chunk).slice(-4000);
         if (stderr.includes('buffer size')) resolve();
       });
       events.once('exit', (code) => reject(new Error(`conntrack -E exited (${code}): ${stderr.trim()}`)));
     });
   }
 
+  /** Read what conntrack appended to the event file since the last read. */
+  #readEvents(): void {
+    if (this.#eventsFd === undefined) return;
+    const buffer = (this.#readBuffer ??= Buffer.allocUnsafe(1 << 20));
+    for (;;) {
+      const bytes = readSync(this.#eventsFd, buffer, 0, buffer.length, this.#eventsRead);
+      if (bytes === 0) return;
+      this.#eventsRead += bytes;
+      const lines = (this.#partialLine + buffer.toString('utf8', 0, bytes)).split('\n');
+      this.#partialLine = lines.pop() ?? '';
+      for (const line of lines) this.#onEvent(line);
+    }
+  }
+
   #onEvent(line: string): void {
     const match = EVENT.exec(line);
     if (!match) return;
-    const [, stamp, type, state, origDst, replySrc, replyPort, id] = match as unknown as string[];
+    const [, stamp, state, origDst, replySrc, replyPort, id] = match as unknown as string[];
     if (origDst !== SERVICE_ADDRESS) return;
-    if (type === 'NEW') {
-      // Only a SYN opens a flow: conntrack also picks up the stray mid-flow packets of a reset flow.
-      if (state !== 'SYN_SENT') return;
-      if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
-      else this.accepts.push({ at: Math.round(Number(stamp) * 1000), port: Number(replyPort) });
-    } else if (type === 'UPDATE' && state === 'ESTABLISHED' && replySrc !== BLACKHOLE_ADDRESS) {
-      this.#open.set(id as string, Number(replyPort));
-    } else {
-      this.#open.delete(id as string);
+    const recovered = this.#recovered.get(id as string);
+    if (recovered) {
+      // The table listed it before its event was read: the event's time is the exact one.
+      recovered.at = Math.round(Number(stamp) * 1000);
+      this.#recovered.delete(id as string);
+      return;
     }
+    if (this.#logged.has(id as string)) return;
+    this.#logged.add(id as string);
+    // Only a SYN opens a flow: conntrack also picks up the stray mid-flow packets of a reset flow.
+    if (state !== 'SYN_SENT') return;
+    if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
+    else this.accepts.push({ at: Math.round(Number(stamp) * 1000), port: Number(replyPort) });
   }
 
   #planeOrThrow(): KernelDataplane {

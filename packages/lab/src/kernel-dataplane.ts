@@ -317,20 +317,55 @@ export class KernelDataplane {
     this.#ip(namespace, 'sysctl', '-qw', `${key}=${value}`);
   }
 
-  /** Dataplane V2 model: a backend removed from the Service has its established flows reset. */
+  /**
+   * Dataplane V2 model: a backend removed from the Service has its established flows reset. The clients' ends
+   * are aborted (`ss -K`: their next read fails at once, and their reset reaches the backend through the flow's
+   * translation); then the backend's conntrack entries go, so any stray packet of those flows is reset too. On
+   * Cilium a client learns at its next packet; the lab's clients, which mostly only listen, would never send
+   * one, so the model resets them at once, as the Node balancer's model does. Returns the flows reset.
+   */
   resetFlowsOf(pod: string): number {
-    try {
-      const out = execFileSync(
-        'ip',
-        ['netns', 'exec', this.nodeNamespace, 'conntrack', '-D', '-p', 'tcp', '--reply-src', this.#address(pod)],
-        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      return out.split('\n').filter((line) => line.startsWith('tcp')).length;
-    } catch (error) {
-      // conntrack exits 1 when nothing matched.
-      if ((error as { status?: number }).status === 1) return 0;
-      throw error;
+    const address = this.#address(pod);
+    const conntrack = (...args: string[]) => {
+      try {
+        return run('ip', [
+          'netns',
+          'exec',
+          this.nodeNamespace,
+          'conntrack',
+          ...args,
+          '-p',
+          'tcp',
+          '--reply-src',
+          address,
+        ]);
+      } catch (error) {
+        // conntrack exits 1 when nothing matched.
+        if ((error as { status?: number }).status === 1) return '';
+        throw error;
+      }
+    };
+    // The original direction's source port: the client's end of each flow.
+    const ports = [...conntrack('-L').matchAll(/^tcp\s.*?sport=(\d+)/gm)].map((match) => match[1] as string);
+    for (let i = 0; i < ports.length; i += 100) {
+      const chunk = ports.slice(i, i + 100).flatMap((port, j) => [...(j > 0 ? ['or'] : []), 'sport', '=', `:${port}`]);
+      run('ip', [
+        'netns',
+        'exec',
+        this.clientNamespace,
+        'ss',
+        '-K',
+        '-t',
+        '-n',
+        'dst',
+        SERVICE_ADDRESS,
+        '(',
+        ...chunk,
+        ')',
+      ]);
     }
+    conntrack('-D');
+    return ports.length;
   }
 
   /** Established TCP flows to each pod, from the node's conntrack table. */

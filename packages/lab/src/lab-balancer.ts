@@ -23,11 +23,15 @@ export interface LabBalancer {
   readonly accepts: { at: number; port: number }[];
   /** Connection attempts a node dropped (as of the last openFlows()). */
   readonly dropped: number;
+  /** Accepts the kernel's event stream lost and the table supplied, timed to its listing (about a second). */
+  readonly acceptsRecovered: number;
   listen(): Promise<unknown>;
   /** Publish a new endpoint set; it takes effect after the propagation lag. Resolves when it has. */
   update(endpoints: Endpoint[]): Promise<void>;
-  /** Established flows per pod port, now. */
+  /** Established flows per pod port, now (or as of the last second). */
   openFlows(): Promise<Map<number, number>>;
+  /** Bring the accept log and the dropped count up to date (before they are read). */
+  settle(): Promise<void>;
   /** Where a new pod runs (its port is the pod's identity in the endpoints). */
   placePod(name: string): Placement;
   /** Where a process in front of the Service runs, beside the clients (the relay rows' relay). */

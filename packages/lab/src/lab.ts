@@ -335,7 +335,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     );
     const before = await fleet.report();
     // Set-up counts for nothing: connects the balancer dropped while the first pods' endpoints propagated.
-    await balancer.openFlows();
+    await balancer.settle();
     const droppedBefore = balancer.dropped;
     const startedAt = Date.now();
     const connections: { t: number; v1: number; v2: number }[] = [];
@@ -362,12 +362,16 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     } finally {
       clearInterval(sampler);
     }
-    await balancer.openFlows(); // collects the workers' last accepts
+    await balancer.settle();
     const records = subtract(await fleet.report(), before);
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    const lost =
+      balancer.acceptsRecovered > 0
+        ? ` (${balancer.acceptsRecovered} accepts the event stream lost, timed from the table to the second)`
+        : '';
     result.model = `${describeModel(run, options, readiness, scale)}; ${
-      dataPath === 'kernel' ? 'kernel data path' : 'Node balancer data path'
+      dataPath === 'kernel' ? `kernel data path${lost}` : 'Node balancer data path'
     }`;
     if (run.strategy.kind === 'crash')
       result.unplanned = unplannedFigures(run, options, timeline, records, balancer, cluster);

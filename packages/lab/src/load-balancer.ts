@@ -39,6 +39,8 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
   readonly accepts: { at: number; port: number }[] = [];
   /** Connections dropped at a node with nowhere to send them (as of the last openFlows()). */
   dropped = 0;
+  /** Every accept is logged by the balancer itself. */
+  readonly acceptsRecovered = 0;
   port = 0;
 
   constructor(options: LoadBalancerOptions = {}) {
@@ -110,6 +112,11 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
 
   #recordAccept(at: number, port: number): void {
     this.accepts.push({ at, port });
+  }
+
+  /** Collects the workers' last accepts and drops. */
+  async settle(): Promise<void> {
+    await this.openFlows();
   }
 
   /** Established flows per backend port, now (gathered from the workers). */
