@@ -9,12 +9,11 @@
 //    its flows' next packets are reset (cilium#23761) — a model of Cilium's behaviour, not Cilium.
 // What the lab reports comes from the node's conntrack, not from any proxy of ours: accepts per pod and dropped
 // connects from its event stream (`conntrack -E -e NEW`, kernel timestamps), open flows per pod from its table
-// (`conntrack -L`, at most once a second). The stream writes to an unlinked file, never a pipe: when a pipe's
-// reader (this process, busy with a release) fell behind, conntrack blocked and the kernel dropped events
-// (ENOBUFS, whatever the netlink buffer size: 445 of 3,000 NEW events seen with this process busy for 1 s, 3,000
-// of 3,000 through the file). Should events still be lost, every entry lives at least 10 s (a reset flow's
-// CLOSE state), so each listing of the table supplies the flows the stream missed, timed to that listing, and
-// the report counts them.
+// (`conntrack -L`, at most once a second). The stream is written to an unlinked file, never a pipe: when a
+// pipe's reader (this process, busy with a release) fell behind, conntrack blocked and the kernel dropped events
+// (ENOBUFS, whatever the netlink buffer size: 445 of 3,000 NEW events seen with this process busy for 1 s; 3,000
+// of 3,000 through the file). Should conntrack still report lost events, the report says so: its accept counts
+// are then a lower bound.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
@@ -33,12 +32,12 @@ import { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-cor
 const FIRST_POD_PORT = 20_000;
 
 // One conntrack event line: "[epoch.micro] [NEW] tcp 6 120 SYN_SENT src=… dst=… sport=… dport=… [UNREPLIED]
-// src=… dst=… sport=… dport=…". The reply direction's source is the backend the flow was DNATed to.
+// src=… dst=… sport=… dport=…". The reply direction's source is the backend the flow was DNATed to. (No ids:
+// the kernel derives them from the entry's address and tuple, so a reconnect from a reused port repeats one.)
 const EVENT =
-  /^\[(\d+\.\d+)\]\s+\[NEW\]\s+tcp\s+6\s+\d+\s+([A-Z_]+)\s+src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)/;
-// One line of the table: "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… … id=…".
-const ENTRY =
-  /^tcp\s+6\s+\d+\s+([A-Z_]+)\s.*?src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+) dst=\S+ sport=(\d+) .*\bid=(\d+)$/gm;
+  /^\[(\d+\.\d+)\]\s+\[NEW\]\s+tcp\s+6\s+\d+\s+([A-Z_]+)\s+src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) /;
+// One line of the table: "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… …".
+const ENTRY = /^tcp\s+6\s+\d+\s+([A-Z_]+)\s.*?src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+) dst=\S+ sport=(\d+) /gm;
 /** The table is read at most this often (20,000 flows are a 5 MB listing). */
 const FLOWS_EVERY_MS = 1_000;
 
@@ -61,15 +60,8 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   /** Lab pod port → the dataplane's pod name. */
   readonly #pods = new Map<number, string>();
   #flows: { at: number; counts: Promise<Map<number, number>> } | undefined;
-  /** conntrack ids of the flows logged (accepted or dropped), from the stream or the table. */
-  readonly #logged = new Set<string>();
-  /** Accepts the table supplied, by id: should the stream's event come after all, it brings the exact time. */
-  readonly #recovered = new Map<string, { at: number; port: number }>();
-
-  /** Accepts the event stream lost, supplied by the table. */
-  get acceptsRecovered(): number {
-    return this.#recovered.size;
-  }
+  /** How often conntrack said its event stream lost events (ENOBUFS); 0: the accept log is complete. */
+  eventsLost = 0;
   #plane: KernelDataplane | undefined;
   #health: CloudLbHealth | undefined;
   #events: ChildProcess | undefined;
@@ -170,31 +162,21 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     await this.#flows.counts;
   }
 
-  /** One listing of the Service's flows: established ones per pod, and the flows the event stream missed. */
+  /** One listing of the Service's flows: the established ones per pod. */
   #readTable(): Promise<Map<number, number>> {
     const plane = this.#planeOrThrow();
     const args = ['netns', 'exec', plane.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--orig-dst', SERVICE_ADDRESS];
     return new Promise((resolve, reject) => {
-      execFile('ip', [...args, '-o', 'id'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
+      execFile('ip', args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
         // conntrack exits 1 when nothing matched.
         if (error && error.code !== 1) return reject(error);
-        // The stream first: what it has, it times exactly.
         this.#readEvents();
-        const listedAt = Date.now();
         const counts = new Map<number, number>();
-        for (const [, state, replySrc, replyPort, id] of stdout.matchAll(ENTRY)) {
+        for (const [, state, replySrc, replyPort] of stdout.matchAll(ENTRY)) {
           const port = Number(replyPort);
-          if (!this.#logged.has(id as string)) {
-            // A flow the stream missed (or one that began since): logged now, timed to this listing.
-            this.#logged.add(id as string);
-            if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
-            else if (this.#pods.has(port)) {
-              const accept = { at: listedAt, port };
-              this.accepts.push(accept);
-              this.#recovered.set(id as string, accept);
-            }
+          if (state === 'ESTABLISHED' && replySrc !== BLACKHOLE_ADDRESS && this.#pods.has(port)) {
+            counts.set(port, (counts.get(port) ?? 0) + 1);
           }
-          if (state === 'ESTABLISHED' && this.#pods.has(port)) counts.set(port, (counts.get(port) ?? 0) + 1);
         }
         resolve(counts);
       });
@@ -272,7 +254,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
         '--orig-dst',
         SERVICE_ADDRESS,
         '-o',
-        'timestamp,id',
+        'timestamp',
         // 20,000 clients may connect in one second.
         '--buffer-size',
         String(64 * 1024 * 1024),
@@ -289,6 +271,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
       // stdio[2] is 'pipe', so stderr is there.
       (events.stderr as Readable).setEncoding('utf8').on('data', (chunk: string) => {
         stderr = (stderr + chunk).slice(-4000);
+        this.eventsLost += chunk.split('ENOBUFS').length - 1;
         if (stderr.includes('buffer size')) resolve();
       });
       events.once('exit', (code) => reject(new Error(`conntrack -E exited (${code}): ${stderr.trim()}`)));
@@ -312,19 +295,9 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   #onEvent(line: string): void {
     const match = EVENT.exec(line);
     if (!match) return;
-    const [, stamp, state, origDst, replySrc, replyPort, id] = match as unknown as string[];
-    if (origDst !== SERVICE_ADDRESS) return;
-    const recovered = this.#recovered.get(id as string);
-    if (recovered) {
-      // The table listed it before its event was read: the event's time is the exact one.
-      recovered.at = Math.round(Number(stamp) * 1000);
-      this.#recovered.delete(id as string);
-      return;
-    }
-    if (this.#logged.has(id as string)) return;
-    this.#logged.add(id as string);
+    const [, stamp, state, origDst, replySrc, replyPort] = match as unknown as string[];
     // Only a SYN opens a flow: conntrack also picks up the stray mid-flow packets of a reset flow.
-    if (state !== 'SYN_SENT') return;
+    if (origDst !== SERVICE_ADDRESS || state !== 'SYN_SENT') return;
     if (replySrc === BLACKHOLE_ADDRESS) this.dropped++;
     else this.accepts.push({ at: Math.round(Number(stamp) * 1000), port: Number(replyPort) });
   }

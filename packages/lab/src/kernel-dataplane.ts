@@ -126,11 +126,12 @@ export class KernelDataplane {
   readonly #namespaces: string[] = [];
   #destroyed = false;
 
-  /** Root, iproute2, iptables-restore and conntrack: what this dataplane needs. */
+  /** Root, iproute2 (ip, ss), iptables-restore and conntrack: what this dataplane needs. */
   static available(): boolean {
     if (process.getuid?.() !== 0) return false;
     try {
       run('ip', ['netns', 'list']);
+      run('ss', ['-V']);
       run('iptables-restore', ['--version']);
       run('conntrack', ['--version']);
       return true;

@@ -23,8 +23,8 @@ export interface LabBalancer {
   readonly accepts: { at: number; port: number }[];
   /** Connection attempts a node dropped (as of the last openFlows()). */
   readonly dropped: number;
-  /** Accepts the kernel's event stream lost and the table supplied, timed to its listing (about a second). */
-  readonly acceptsRecovered: number;
+  /** How often the accept log lost events (the kernel's event stream overflowed); 0: it is complete. */
+  readonly eventsLost: number;
   listen(): Promise<unknown>;
   /** Publish a new endpoint set; it takes effect after the propagation lag. Resolves when it has. */
   update(endpoints: Endpoint[]): Promise<void>;

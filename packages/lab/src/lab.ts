@@ -367,9 +367,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     const releases = rollback ? [timeline, rollback] : [timeline];
     const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
     const lost =
-      balancer.acceptsRecovered > 0
-        ? ` (${balancer.acceptsRecovered} accepts the event stream lost, timed from the table to the second)`
-        : '';
+      balancer.eventsLost > 0 ? ` (conntrack lost events ${balancer.eventsLost}×: accepts are a lower bound)` : '';
     result.model = `${describeModel(run, options, readiness, scale)}; ${
       dataPath === 'kernel' ? `kernel data path${lost}` : 'Node balancer data path'
     }`;

@@ -40,7 +40,7 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
   /** Connections dropped at a node with nowhere to send them (as of the last openFlows()). */
   dropped = 0;
   /** Every accept is logged by the balancer itself. */
-  readonly acceptsRecovered = 0;
+  readonly eventsLost = 0;
   port = 0;
 
   constructor(options: LoadBalancerOptions = {}) {
