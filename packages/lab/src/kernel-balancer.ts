@@ -8,12 +8,12 @@
 //  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its conntrack entries deleted, so
 //    its flows' next packets are reset (cilium#23761) — a model of Cilium's behaviour, not Cilium.
 // What the lab reports comes from the node's conntrack, not from any proxy of ours: accepts per pod and dropped
-// connects from its event stream (`conntrack -E -e NEW`, kernel timestamps), open flows per pod from its table
-// (`conntrack -L`, at most once a second). The stream is written to an unlinked file, never a pipe: when a
-// pipe's reader (this process, busy with a release) fell behind, conntrack blocked and the kernel dropped events
-// (ENOBUFS, whatever the netlink buffer size: 445 of 3,000 NEW events seen with this process busy for 1 s; 3,000
-// of 3,000 through the file). Should conntrack still report lost events, the report says so: its accept counts
-// are then a lower bound.
+// connects from its event stream (`conntrack -E -e NEW`, timestamped as conntrack receives each event), open
+// flows per pod from its table (`conntrack -L`, at most once a second). The stream is written to an unlinked
+// file, never a pipe: when a pipe's reader (this process, busy with a release) fell behind, conntrack blocked
+// and the kernel dropped events (ENOBUFS, whatever the netlink buffer size: 445 of 3,000 NEW events seen with
+// this process busy for 1 s; 3,000 of 3,000 through the file). Should conntrack still report lost events, the
+// report says so: its accept counts are then a lower bound.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
