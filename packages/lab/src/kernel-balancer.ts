@@ -69,7 +69,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   #eventsFd: number | undefined;
   #eventsRead = 0;
   #partialLine = '';
-  #readBuffer: Buffer | undefined;
+  readonly #readBuffer = Buffer.allocUnsafe(1 << 20);
   #reader: ReturnType<typeof setInterval> | undefined;
   #listener: Server | undefined;
   #endpoints: Endpoint[] = [];
@@ -281,7 +281,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   /** Read what conntrack appended to the event file since the last read. */
   #readEvents(): void {
     if (this.#eventsFd === undefined) return;
-    const buffer = (this.#readBuffer ??= Buffer.allocUnsafe(1 << 20));
+    const buffer = this.#readBuffer;
     for (;;) {
       const bytes = readSync(this.#eventsFd, buffer, 0, buffer.length, this.#eventsRead);
       if (bytes === 0) return;
