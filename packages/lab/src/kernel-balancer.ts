@@ -26,6 +26,7 @@ import { CloudLbHealth } from './cloud-lb-health.js';
 import { BLACKHOLE_ADDRESS, KernelDataplane, NODE_ADDRESS, SERVICE_ADDRESS, SERVICE_PORT } from './kernel-dataplane.js';
 import type { LabBalancer, Placement } from './lab-balancer.js';
 import type { LoadBalancerOptions } from './load-balancer.js';
+import { PropagationLag } from './propagation-lag.js';
 import { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
 
 /** Pods listen on a port of their own (the lab's pod identity), from here up. */
@@ -54,9 +55,8 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   readonly dataPath = 'kernel';
   readonly accepts: { at: number; port: number }[] = [];
   dropped = 0;
-  readonly #lagMs: number;
+  readonly #lag: PropagationLag;
   readonly #routing: RoutingOptions;
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** Lab pod port → the dataplane's pod name. */
   readonly #pods = new Map<number, string>();
   #flows: { at: number; counts: Promise<Map<number, number>> } | undefined;
@@ -82,7 +82,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
 
   constructor(options: LoadBalancerOptions = {}) {
     super();
-    this.#lagMs = options.propagationLagMs ?? 0;
+    this.#lag = new PropagationLag(options.propagationLagMs ?? 0, (endpoints) => this.#apply(endpoints));
     this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
   }
 
@@ -135,19 +135,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   }
 
   update(endpoints: Endpoint[]): Promise<void> {
-    const snapshot = endpoints.map((endpoint) => ({ ...endpoint }));
-    if (this.#lagMs <= 0) {
-      this.#apply(snapshot);
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        this.#apply(snapshot);
-        resolve();
-      }, this.#lagMs);
-      this.#timers.add(timer);
-    });
+    return this.#lag.publish(endpoints);
   }
 
   /** Established flows per pod port, from the node's conntrack table (read at most once a second). */
@@ -187,7 +175,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    this.#lag.clear();
     this.#health?.stop();
     this.#listener?.close();
     if (this.#reader) clearInterval(this.#reader);

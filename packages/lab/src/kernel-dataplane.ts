@@ -5,8 +5,8 @@
 // endpoint to an endpoint chain that DNATs to it (the last without statistic), terminating endpoints used only
 // when no serving endpoint is left (Kubernetes ≥ 1.26, KEP-1669), and a REJECT when there is no endpoint at all.
 // Established flows then live or die by the kernel's conntrack: no JavaScript decides it. The Dataplane V2
-// behaviour — a removed backend's flows reset (cilium#23761) — is a *model* of Cilium on top: the backend's
-// conntrack entries are deleted and the flows' next packets, now invalid, are rejected with a TCP reset.
+// behaviour — a removed backend's flows reset (cilium#23761) — is a *model* of Cilium on top: the clients' ends
+// of the backend's flows are aborted, then its conntrack entries deleted (resetFlowsOf).
 //
 // Addresses (10.214.0.0/16) live only inside the namespaces this creates; the host's own namespace, routes and
 // rules are never touched. Names carry the creating process's id, so two labs never collide. Removed: by
@@ -167,8 +167,11 @@ export class KernelDataplane {
     try {
       const node = this.#namespace('n');
       this.#ip(node, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
-      // Stray packets of a flow whose conntrack entry was deleted (the DPv2 model) are invalid: answer them with
-      // a reset instead of letting them reach a backend that never saw the flow.
+      // Packets conntrack finds INVALID (out of window under load, a retransmit) are dropped, as kube-proxy's
+      // KUBE-FORWARD chain does: left alone they go un-NATed to a pod, which answers with a reset and kills a
+      // healthy connection (kubernetes#74839, fixed by #74840; since 1.28 only without
+      // nf_conntrack_tcp_be_liberal, #120412). Answering them with a reset, as this lab first did, closed moving
+      // Baton clients' connections under load.
       run('ip', [
         'netns',
         'exec',
@@ -176,16 +179,12 @@ export class KernelDataplane {
         'iptables',
         '-A',
         'FORWARD',
-        '-p',
-        'tcp',
         '-m',
         'conntrack',
         '--ctstate',
         'INVALID',
         '-j',
-        'REJECT',
-        '--reject-with',
-        'tcp-reset',
+        'DROP',
       ]);
       this.#attach('c', 1);
       // A SYN that a node drops (externalTrafficPolicy Local with no usable local endpoint, Kubernetes < 1.26)

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { LabBalancer, Placement } from './lab-balancer.js';
+import { PropagationLag } from './propagation-lag.js';
 import { DEFAULT_ROUTING, type Endpoint, ProxyCore, type RoutingOptions } from './proxy-core.js';
 
 export { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
@@ -27,10 +28,9 @@ const workerPath = fileURLToPath(new URL('./balancer-worker.js', import.meta.url
 /** Emits 'health' (node, healthy) when the cloud LB's view of a node changes (externalTrafficPolicy Local). */
 export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> implements LabBalancer {
   readonly dataPath = 'node';
-  readonly #lagMs: number;
+  readonly #lag: PropagationLag;
   readonly #routing: RoutingOptions;
   readonly #workerCount: number;
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   readonly #workers: Worker[] = [];
   #core: ProxyCore | undefined;
   #server: Server | undefined;
@@ -45,7 +45,7 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
 
   constructor(options: LoadBalancerOptions = {}) {
     super();
-    this.#lagMs = options.propagationLagMs ?? 0;
+    this.#lag = new PropagationLag(options.propagationLagMs ?? 0, (endpoints) => this.#apply(endpoints));
     this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
     this.#workerCount = Math.max(1, Math.floor(options.workers ?? 1));
   }
@@ -157,19 +157,7 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
 
   /** Publish a new endpoint set; it takes effect after the propagation lag. Resolves when it has. */
   update(endpoints: Endpoint[]): Promise<void> {
-    const snapshot = endpoints.map((endpoint) => ({ ...endpoint }));
-    if (this.#lagMs <= 0) {
-      this.#apply(snapshot);
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#timers.delete(timer);
-        this.#apply(snapshot);
-        resolve();
-      }, this.#lagMs);
-      this.#timers.add(timer);
-    });
+    return this.#lag.publish(endpoints);
   }
 
   #apply(endpoints: Endpoint[]): void {
@@ -178,7 +166,7 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
   }
 
   async close(): Promise<void> {
-    for (const timer of this.#timers) clearTimeout(timer);
+    this.#lag.clear();
     if (this.#core) {
       this.#core.closeAll();
       await new Promise<void>((resolve) => this.#server?.close(() => resolve()));

@@ -128,7 +128,15 @@ describe('release lab', () => {
   });
 
   it('rollback mid-release: each client moves at most once per direction', async () => {
-    const batonClients = await runStrategy(named('Baton + hold + Baton clients, rollback mid-release'), options);
+    // At the demo's time scale (0.1), not 0.05: the rollback starts at a fixed share of the window after the
+    // forward cut-over, so the two releases overlap by a margin that pod start-up jitter on two busy cores
+    // (about a second here) eats at 0.05 — 20 s of real time — and some clients then need a third move. Seen on
+    // the kernel data path with another lab running: 10 of 12 runs at 0.05, 0 of 6 at 0.1.
+    const rollbackOptions: LabOptions = { ...options, timeScale: 0.1 };
+    const batonClients = await runStrategy(
+      named('Baton + hold + Baton clients, rollback mid-release'),
+      rollbackOptions,
+    );
     results.push(batonClients);
     expect(batonClients.appVisibleDisconnectsOfBatonClients).toBe(0);
     expect(batonClients.maxMoves).toBeLessThanOrEqual(2);
@@ -138,7 +146,7 @@ describe('release lab', () => {
         name: 'rollback, plain clients',
         clients: 'plain',
       },
-      options,
+      rollbackOptions,
     );
     expect(plain.connectedAtEnd).toBe(options.clients);
     expect(plain.maxMoves).toBeLessThanOrEqual(2);
