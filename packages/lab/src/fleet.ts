@@ -5,6 +5,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { ClientRecord, FleetStart } from './fleet-worker.js';
+import { inNamespace } from './kernel-dataplane.js';
 
 export type { ClientRecord } from './fleet-worker.js';
 
@@ -41,9 +42,9 @@ export class Fleet {
     const { clients, workers: _, namespace, ...start } = options;
     for (let i = 0; i < workers; i++) {
       const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
-      // `ip netns exec` execs node in place and keeps the IPC descriptor fork() would have passed.
+      // In a namespace, node keeps the IPC descriptor fork() would have passed (see inNamespace).
       const child = namespace
-        ? spawn('ip', ['netns', 'exec', namespace, process.execPath, workerPath], { stdio: [...stdio] })
+        ? spawn(...inNamespace(namespace, process.execPath, [workerPath]), { stdio: [...stdio] })
         : fork(workerPath, [], { stdio: [...stdio] });
       fleet.#workers.push(child);
       await nextMessage(child, 'ready');

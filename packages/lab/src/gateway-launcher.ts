@@ -7,6 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { type DrainBudgetInput, resolveDrainBudget } from '@baton/drain-core';
+import { inNamespace } from './kernel-dataplane.js';
+import type { Placement } from './lab-balancer.js';
 
 export interface LogLine {
   msg: string;
@@ -42,30 +44,33 @@ export interface StartGatewayOptions {
   stderr?: 'pipe' | 'inherit';
   listenTimeoutMs?: number;
   /**
-   * Run it inside this network namespace (`ip netns exec`, the lab's kernel data path), listening on `host`.
-   * Default: this process's namespace, on 127.0.0.1.
+   * Where it runs and serves (the lab's data paths place their pods): its network namespace, the address it
+   * listens on and its `url` names, and its port (0: ephemeral). Default: this process's namespace, 127.0.0.1,
+   * an ephemeral port.
    */
-  namespace?: string;
-  /** The address it serves on (HOST) and that its `url` names. Default 127.0.0.1. */
-  host?: string;
+  placement?: Placement;
 }
 
 /**
- * Start `script` with `env` over this process's environment, on 127.0.0.1 (or `options.host`) with ephemeral
- * ports unless `env` sets PORT; resolves once it logs 'listening'.
+ * Start `script` with `env` over this process's environment, on 127.0.0.1 with ephemeral ports unless
+ * `options.placement` says otherwise; resolves once it logs 'listening'.
  */
 export async function startGateway(
   script: string,
   env: Record<string, string>,
   options: StartGatewayOptions = {},
 ): Promise<GatewayProcess> {
-  const host = options.host ?? '127.0.0.1';
-  // `ip netns exec` execs node in place: the child's pid, signals and pipes are node's own.
-  const [command, args] = options.namespace
-    ? ['ip', ['netns', 'exec', options.namespace, process.execPath, script]]
-    : [process.execPath, [script]];
+  const { namespace, host, port: listenPort } = options.placement ?? { host: '127.0.0.1', port: 0 };
+  const [command, args] = namespace ? inNamespace(namespace, process.execPath, [script]) : [process.execPath, [script]];
   const child = spawn(command, args, {
-    env: { ...process.env, HOST: host, ADMIN_HOST: '127.0.0.1', PORT: '0', ADMIN_PORT: '0', ...env },
+    env: {
+      ...process.env,
+      HOST: host,
+      ADMIN_HOST: '127.0.0.1',
+      PORT: String(listenPort),
+      ADMIN_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', options.stderr ?? 'pipe'],
   });
   const lines: LogLine[] = [];

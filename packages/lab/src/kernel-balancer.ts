@@ -5,8 +5,8 @@
 // kernel's conntrack. What is still a model, in JavaScript:
 //  - the cloud LB's health checks of the nodes (externalTrafficPolicy Local, cloud-lb-health.ts): which nodes
 //    BATON-LB sends to is re-written whenever their view changes;
-//  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its conntrack entries deleted, so
-//    its flows' next packets are reset (cilium#23761) — a model of Cilium's behaviour, not Cilium.
+//  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its flows reset, the clients' ends
+//    aborted and its conntrack entries deleted (cilium#23761) — a model of Cilium's behaviour, not Cilium.
 // What the lab reports comes from the node's conntrack, not from any proxy of ours: accepts per pod and dropped
 // connects from its event stream (`conntrack -E -e NEW`, timestamped as conntrack receives each event), open
 // flows per pod from its table (`conntrack -L`, at most once a second). The stream is written to an unlinked
@@ -15,7 +15,7 @@
 // this process busy for 1 s; 3,000 of 3,000 through the file). Should conntrack still report lost events, the
 // report says so: its accept counts are then a lower bound.
 
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { closeSync, openSync, readSync, unlinkSync } from 'node:fs';
 import type { Server } from 'node:net';
@@ -23,11 +23,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CloudLbHealth } from './cloud-lb-health.js';
-import { BLACKHOLE_ADDRESS, KernelDataplane, NODE_ADDRESS, SERVICE_ADDRESS, SERVICE_PORT } from './kernel-dataplane.js';
+import {
+  BLACKHOLE_ADDRESS,
+  inNamespace,
+  KernelDataplane,
+  NODE_ADDRESS,
+  SERVICE_ADDRESS,
+  SERVICE_PORT,
+} from './kernel-dataplane.js';
 import type { LabBalancer, Placement } from './lab-balancer.js';
 import type { LoadBalancerOptions } from './load-balancer.js';
 import { PropagationLag } from './propagation-lag.js';
-import { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
+import { DEFAULT_ROUTING, type Endpoint, nodeOf, type RoutingOptions } from './proxy-core.js';
 
 /** Pods listen on a port of their own (the lab's pod identity), from here up. */
 const FIRST_POD_PORT = 20_000;
@@ -37,8 +44,6 @@ const FIRST_POD_PORT = 20_000;
 // the kernel derives them from the entry's address and tuple, so a reconnect from a reused port repeats one.)
 const EVENT =
   /^\[(\d+\.\d+)\]\s+\[NEW\]\s+tcp\s+6\s+\d+\s+([A-Z_]+)\s+src=\S+ dst=(\S+) .*?src=(\S+) dst=\S+ sport=(\d+) /;
-// One line of the table: "tcp 6 431999 ESTABLISHED src=… dst=… sport=… dport=… src=… dst=… sport=… …".
-const ENTRY = /^tcp\s+6\s+\d+\s+([A-Z_]+)\s.*?src=\S+ dst=\S+ sport=\d+ dport=\d+ .*?src=(\S+) dst=\S+ sport=(\d+) /gm;
 /** The table is read at most this often (20,000 flows are a 5 MB listing). */
 const FLOWS_EVERY_MS = 1_000;
 
@@ -57,8 +62,9 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   dropped = 0;
   readonly #lag: PropagationLag;
   readonly #routing: RoutingOptions;
-  /** Lab pod port → the dataplane's pod name. */
+  /** Lab pod port → the dataplane's pod name, and back. */
   readonly #pods = new Map<number, string>();
+  readonly #ports = new Map<string, number>();
   #flows: { at: number; counts: Promise<Map<number, number>> } | undefined;
   /** How often conntrack said its event stream lost events (ENOBUFS); 0: the accept log is complete. */
   eventsLost = 0;
@@ -122,6 +128,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     const { namespace, address } = plane.addPod(name);
     const port = FIRST_POD_PORT + index;
     this.#pods.set(port, name);
+    this.#ports.set(name, port);
     return { namespace, host: address, port };
   }
 
@@ -145,30 +152,21 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     return this.#flows.counts;
   }
 
+  /** The table read now, and every event conntrack has written so far. */
   async settle(): Promise<void> {
     this.#flows = { at: performance.now(), counts: this.#readTable() };
     await this.#flows.counts;
+    this.#readEvents();
   }
 
-  /** One listing of the Service's flows: the established ones per pod. */
-  #readTable(): Promise<Map<number, number>> {
-    const plane = this.#planeOrThrow();
-    const args = ['netns', 'exec', plane.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--orig-dst', SERVICE_ADDRESS];
-    return new Promise((resolve, reject) => {
-      execFile('ip', args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
-        // conntrack exits 1 when nothing matched.
-        if (error && error.code !== 1) return reject(error);
-        this.#readEvents();
-        const counts = new Map<number, number>();
-        for (const [, state, replySrc, replyPort] of stdout.matchAll(ENTRY)) {
-          const port = Number(replyPort);
-          if (state === 'ESTABLISHED' && replySrc !== BLACKHOLE_ADDRESS && this.#pods.has(port)) {
-            counts.set(port, (counts.get(port) ?? 0) + 1);
-          }
-        }
-        resolve(counts);
-      });
-    });
+  /** One listing of the Service's established flows, per pod port. */
+  async #readTable(): Promise<Map<number, number>> {
+    const counts = new Map<number, number>();
+    for (const [pod, count] of await this.#planeOrThrow().flows()) {
+      const port = this.#ports.get(pod);
+      if (port !== undefined) counts.set(port, count);
+    }
+    return counts;
   }
 
   /** Remove everything it made (namespaces, links, rules) and stop its watcher. Idempotent. */
@@ -227,28 +225,21 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     const writeFd = openSync(path, 'w');
     this.#eventsFd = openSync(path, 'r');
     unlinkSync(path);
-    const events = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        plane.nodeNamespace,
-        'conntrack',
-        '-E',
-        '-e',
-        'NEW',
-        '-p',
-        'tcp',
-        '--orig-dst',
-        SERVICE_ADDRESS,
-        '-o',
-        'timestamp',
-        // 20,000 clients may connect in one second.
-        '--buffer-size',
-        String(64 * 1024 * 1024),
-      ],
-      { stdio: ['ignore', writeFd, 'pipe'] },
-    );
+    const [command, args] = inNamespace(plane.nodeNamespace, 'conntrack', [
+      '-E',
+      '-e',
+      'NEW',
+      '-p',
+      'tcp',
+      '--orig-dst',
+      SERVICE_ADDRESS,
+      '-o',
+      'timestamp',
+      // 20,000 clients may connect in one second.
+      '--buffer-size',
+      String(64 * 1024 * 1024),
+    ]);
+    const events = spawn(command, args, { stdio: ['ignore', writeFd, 'pipe'] });
     closeSync(writeFd);
     this.#events = events;
     this.#reader = setInterval(() => this.#readEvents(), 250);
@@ -294,8 +285,4 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     if (!this.#plane || this.#closed) throw new Error('the kernel data path is not listening');
     return this.#plane;
   }
-}
-
-function nodeOf(endpoint: Endpoint): string {
-  return endpoint.node ?? `node-of-${endpoint.port}`;
 }

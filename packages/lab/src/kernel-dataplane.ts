@@ -15,7 +15,7 @@
 // destroyed; when this process is killed, by a detached watchdog that notices it is gone (SIGKILL runs no
 // handler); and, should even that fail, as a dead process's leftovers before the next dataplane is made.
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Server } from 'node:net';
 
@@ -109,6 +109,14 @@ function killProcessesIn(namespace: string): void {
       // Already gone.
     }
   }
+}
+
+/**
+ * `command args` run inside a network namespace: `ip netns exec` execs it in place, so the child's pid,
+ * signals, pipes and IPC descriptor are the command's own.
+ */
+export function inNamespace(namespace: string, command: string, args: string[]): [string, string[]] {
+  return ['ip', ['netns', 'exec', namespace, command, ...args]];
 }
 
 function pidAlive(pid: number): boolean {
@@ -368,28 +376,41 @@ export class KernelDataplane {
     return ports.length;
   }
 
-  /** Established TCP flows to each pod, from the node's conntrack table. */
-  flows(): Map<string, number> {
-    const counts = new Map<string, number>();
+  /**
+   * The Service's established flows to each pod, from the node's conntrack table. Read without blocking this
+   * process: 20,000 flows are a 5 MB listing.
+   */
+  flows(): Promise<Map<string, number>> {
     const byAddress = new Map([...this.#pods].map(([name, pod]) => [pod.address, name]));
-    let out = '';
-    try {
-      out = run('ip', ['netns', 'exec', this.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--state', 'ESTABLISHED']);
-    } catch (error) {
-      if ((error as { status?: number }).status !== 1) throw error;
-    }
-    for (const line of out.split('\n')) {
-      // The reply direction's source is the backend the flow was DNATed to.
-      const source = /src=(\S+).*src=(\S+)/.exec(line)?.[2];
-      const pod = source ? byAddress.get(source) : undefined;
-      if (pod) counts.set(pod, (counts.get(pod) ?? 0) + 1);
-    }
-    return counts;
+    const [command, args] = inNamespace(this.nodeNamespace, 'conntrack', [
+      '-L',
+      '-p',
+      'tcp',
+      '--orig-dst',
+      SERVICE_ADDRESS,
+      '--state',
+      'ESTABLISHED',
+    ]);
+    return new Promise((resolve, reject) => {
+      execFile(command, args, { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
+        // conntrack exits 1 when nothing matched.
+        if (error && error.code !== 1) return reject(error);
+        const counts = new Map<string, number>();
+        for (const line of stdout.split('\n')) {
+          // The reply direction's source is the backend the flow was DNATed to.
+          const source = /src=(\S+).*src=(\S+)/.exec(line)?.[2];
+          const pod = source ? byAddress.get(source) : undefined;
+          if (pod) counts.set(pod, (counts.get(pod) ?? 0) + 1);
+        }
+        resolve(counts);
+      });
+    });
   }
 
   /** `node args` inside a namespace (a pod's, or the clients'). */
   node(namespace: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-    return spawn('ip', ['netns', 'exec', namespace, process.execPath, ...args], {
+    const [command, commandArgs] = inNamespace(namespace, process.execPath, args);
+    return spawn(command, commandArgs, {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
     });

@@ -7,7 +7,7 @@ import { type ClientRecord, Fleet } from './fleet.js';
 import { budgetEnv, startGateway } from './gateway-launcher.js';
 import { KernelBalancer } from './kernel-balancer.js';
 import { KubeApi } from './kube-api.js';
-import type { DataPath, LabBalancer, Placement } from './lab-balancer.js';
+import type { DataPath, LabBalancer } from './lab-balancer.js';
 import { LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
 import { pooledPercentile } from './loop-delay.js';
 import type { Pod } from './pod.js';
@@ -237,25 +237,19 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   // A tick a (scaled) second, but at most ~4,000 ticks a second for the whole fleet: the lab measures gaps, not
   // throughput, and 20,000 clients ticking 20 times a second would saturate two cores.
   const tickMs = String(Math.max(50, scale(1000), Math.ceil(options.clients / 4)));
-  // Where a process that is not a released pod runs: beside the clients, or as a pod of its own.
-  const startPlaced = (script: string, env: Record<string, string>, placement: Placement) =>
-    startGateway(
-      script,
-      { ...env, PORT: String(placement.port) },
-      { stderr: 'inherit', host: placement.host, ...(placement.namespace ? { namespace: placement.namespace } : {}) },
-    );
   // A relay row: the clients' one relay (in front of the Service), or the one gateway behind released relays.
+  // It runs beside the clients, or as a pod of its own.
   const fixed = run.throughRelay
-    ? await startPlaced(
+    ? await startGateway(
         gateways.relay,
         { BATON_RELAY_UPSTREAM: `${balancer.url}/`, BATON_RELAY_ID_FIELD: 'id', ...budget },
-        balancer.clientPlacement(),
+        { stderr: 'inherit', placement: balancer.clientPlacement() },
       )
     : run.gateway === 'relay'
-      ? await startPlaced(
+      ? await startGateway(
           gateways[options.gateway ?? 'ws'],
           { APP_VERSION: 'upstream', TICK_MS: tickMs, BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS, ...budget },
-          balancer.placePod('upstream'),
+          { stderr: 'inherit', placement: balancer.placePod('upstream') },
         )
       : undefined;
   const store = new PodStore();

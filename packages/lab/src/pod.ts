@@ -30,11 +30,7 @@ export class Pod {
     env: Record<string, string>,
     placement: Placement,
   ): Promise<Pod> {
-    const process = await startGateway(
-      script,
-      { APP_VERSION: version, ...env, PORT: String(placement.port) },
-      { stderr: 'inherit', host: placement.host, ...(placement.namespace ? { namespace: placement.namespace } : {}) },
-    );
+    const process = await startGateway(script, { APP_VERSION: version, ...env }, { stderr: 'inherit', placement });
     return new Pod(name, version, process);
   }
 

@@ -151,6 +151,7 @@ export class ProxyCore {
   }
 }
 
-function nodeOf(endpoint: Endpoint): string {
+/** The node an endpoint's pod runs on (a node of its own when not said). */
+export function nodeOf(endpoint: Endpoint): string {
   return endpoint.node ?? `node-of-${endpoint.port}`;
 }

@@ -84,7 +84,7 @@ describe.skipIf(!available)('kernel dataplane (namespaces, kube-proxy-style ipta
     }
     // Both reached; each with probability 1/2 per flow (a 40-flow run misses one with p = 2^-39).
     expect([...seen.keys()].sort()).toEqual(['a', 'b']);
-    expect(plane.flows().get('a')).toBe(seen.get('a'));
+    expect((await plane.flows()).get('a')).toBe(seen.get('a'));
   });
 
   it("kube-proxy semantics: a removed endpoint's established flows survive; new flows never reach a terminating endpoint while one serves", async () => {
