@@ -1,7 +1,10 @@
 // @ts-check
-// Reads the gateway's environment. Times are in seconds (fractions allowed, so tests and the lab can
-// compress a release into seconds); a bad value stops start-up with a message naming the variable.
+// Reads the gateway's environment: the BATON_* drain contract through drain-core's own parser
+// (drainOptionsFromEnv, the same one baton-relay uses), plus the example's own HOST, PORT, APP_VERSION and
+// TICK_MS. Times are in seconds (fractions allowed, so tests and the lab can compress a release into
+// seconds); a bad value stops start-up with a coded message naming the variable.
 
+import { drainOptionsFromEnv } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
 
 /**
@@ -10,75 +13,11 @@ import { Handoff } from '@baton/handoff';
 export function readConfig(env) {
   return {
     host: env.HOST ?? '127.0.0.1',
-    port: integer(env, 'PORT', 8080),
-    // Unset: drain-core's dual-stack default ('::', or '0.0.0.0' without IPv6), reachable on the pod IP for
-    // the kubelet's probes. Starting a drain still needs loopback (baton-drain) or BATON_ADMIN_TOKEN.
-    adminHost: env.ADMIN_HOST === '' ? undefined : env.ADMIN_HOST,
-    adminToken: env.BATON_ADMIN_TOKEN === '' ? undefined : env.BATON_ADMIN_TOKEN,
-    adminPort: integer(env, 'ADMIN_PORT', 9090),
+    port: port(env, 'PORT', 8080),
     appVersion: env.APP_VERSION ?? 'dev',
     tickMs: milliseconds(env, 'TICK_MS', 1000),
-    gracePeriodMs: seconds(env, 'BATON_GRACE_PERIOD_SECONDS', 30),
-    propagationDelayMs: seconds(env, 'BATON_PROPAGATION_SECONDS', 15),
-    drainWindowMs: optionalSeconds(env, 'BATON_DRAIN_WINDOW_SECONDS'),
-    closeTimeoutMs: seconds(env, 'BATON_CLOSE_TIMEOUT_SECONDS', 5),
-    safetyMarginMs: seconds(env, 'BATON_SAFETY_MARGIN_SECONDS', 2),
-    handoffKeys: handoffKeys(env),
-    rolloutHold: rolloutHoldSource(env),
-    minWindowShare: share(env, 'BATON_MIN_WINDOW_SHARE'),
-    kubernetesTimeoutMs: optionalSeconds(env, 'BATON_KUBERNETES_TIMEOUT_SECONDS'),
-    // Admission control, off unless BATON_MAX_ACCEPTS_PER_SECOND is set (drain-core validates the numbers).
-    maxAcceptsPerSecond: optionalNumber(env, 'BATON_MAX_ACCEPTS_PER_SECOND'),
-    acceptBurst: optionalNumber(env, 'BATON_ACCEPT_BURST'),
-    // With handoff keys, every Baton client gets a fresh resume token this often (0: off), so it resumes after
-    // its pod dies without a hint.
-    checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS', 5),
-    // Store mode on Redis (redis://…): sessions stay in Redis, tokens only name them (single use).
-    handoffStoreUrl: env.BATON_HANDOFF_STORE_URL === '' ? undefined : env.BATON_HANDOFF_STORE_URL,
+    drain: drainOptionsFromEnv(env),
   };
-}
-
-/**
- * BATON_ROLLOUT_HOLD=kubernetes: during a rollout, start closing only once the pods of this pod's own
- * ReplicaSet are all terminating (@baton/kubernetes; needs POD_NAME, POD_NAMESPACE and RBAC to get/list/watch
- * pods). Unset or "off": no hold.
- * @param {NodeJS.ProcessEnv} env
- * @returns {'kubernetes' | undefined}
- */
-function rolloutHoldSource(env) {
-  const raw = env.BATON_ROLLOUT_HOLD;
-  if (raw === undefined || raw === '' || raw === 'off') return undefined;
-  if (raw === 'kubernetes') return raw;
-  throw new RangeError(`BATON_ROLLOUT_HOLD must be "kubernetes" or "off"; got ${JSON.stringify(raw)}.`);
-}
-
-/**
- * @param {NodeJS.ProcessEnv} env
- * @param {string} name
- */
-function share(env, name) {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0 || value > 1) {
-    throw new RangeError(`${name} must be a number greater than 0 and at most 1; got ${JSON.stringify(raw)}.`);
-  }
-  return value;
-}
-
-/**
- * BATON_HANDOFF_KEYS="k2=<secret>,k1=<old secret>": the first key seals resume tokens, all open them. Every
- * pod of a release (old and new version) needs the same keys. Unset: pods hint without resume tokens.
- * @param {NodeJS.ProcessEnv} env
- */
-function handoffKeys(env) {
-  const raw = env.BATON_HANDOFF_KEYS;
-  if (raw === undefined || raw === '') return undefined;
-  return raw.split(',').map((entry, index) => {
-    const at = entry.indexOf('=');
-    if (at <= 0) throw new TypeError(`BATON_HANDOFF_KEYS entry ${index + 1} must look like id=secret.`);
-    return { id: entry.slice(0, at).trim(), secret: entry.slice(at + 1).trim() };
-  });
 }
 
 /**
@@ -86,7 +25,7 @@ function handoffKeys(env) {
  * @param {string} name
  * @param {number} fallback
  */
-function integer(env, name, fallback) {
+function port(env, name, fallback) {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
@@ -97,54 +36,19 @@ function integer(env, name, fallback) {
 }
 
 /**
- * @param {NodeJS.ProcessEnv} env
- * @param {string} name
- */
-function optionalNumber(env, name) {
-  return env[name] === undefined || env[name] === '' ? undefined : nonNegative(env, name, 0);
-}
-
-/**
- * A variable given in seconds (BATON_*_SECONDS), as a number of milliseconds.
- * @param {NodeJS.ProcessEnv} env
- * @param {string} name
- * @param {number} fallback in seconds
- */
-function seconds(env, name, fallback) {
-  return nonNegative(env, name, fallback) * 1000;
-}
-
-/**
- * A variable given in milliseconds (TICK_MS), as a number of milliseconds.
+ * A variable given in milliseconds (TICK_MS).
  * @param {NodeJS.ProcessEnv} env
  * @param {string} name
  * @param {number} fallback
  */
 function milliseconds(env, name, fallback) {
-  return nonNegative(env, name, fallback);
-}
-
-/**
- * @param {NodeJS.ProcessEnv} env
- * @param {string} name
- * @param {number} fallback
- */
-function nonNegative(env, name, fallback) {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${name} must be a non-negative number; got ${JSON.stringify(raw)}.`);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new RangeError(`${name} must be a number of milliseconds > 0; got ${JSON.stringify(raw)}.`);
   }
   return value;
-}
-
-/**
- * @param {NodeJS.ProcessEnv} env
- * @param {string} name
- */
-function optionalSeconds(env, name) {
-  return env[name] === undefined || env[name] === '' ? undefined : seconds(env, name, 0);
 }
 
 /**
@@ -172,44 +76,34 @@ function handoffFromEnv(keys, store) {
  * @returns {Promise<import('@baton/drain-core').DrainOptions>}
  */
 export async function drainOptions(config, sessions, logger) {
+  const { drain } = config;
   const store =
-    config.handoffKeys && config.handoffStoreUrl ? await redisStore(config.handoffStoreUrl, logger) : undefined;
-  const handoff = config.handoffKeys ? handoffFromEnv(config.handoffKeys, store) : undefined;
+    drain.handoffKeys && drain.handoffStoreUrl ? await redisStore(drain.handoffStoreUrl, logger) : undefined;
+  const handoff = drain.handoffKeys ? handoffFromEnv(drain.handoffKeys, store) : undefined;
   // Loaded only when asked for: the Kubernetes client costs a few hundred ms of start-up.
   const rolloutHold =
-    config.rolloutHold === 'kubernetes'
+    drain.rolloutHold === 'kubernetes'
       ? (await import('@baton/kubernetes')).kubernetesRolloutHold(
-          config.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: config.kubernetesTimeoutMs },
+          drain.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: drain.kubernetesTimeoutMs },
         )
       : undefined;
   return {
     ...(rolloutHold ? { rolloutHold } : {}),
-    ...(config.minWindowShare === undefined ? {} : { minWindowShare: config.minWindowShare }),
-    ...(config.maxAcceptsPerSecond === undefined
-      ? {}
-      : {
-          admission: {
-            maxAcceptsPerSecond: config.maxAcceptsPerSecond,
-            ...(config.acceptBurst === undefined ? {} : { burst: config.acceptBurst }),
-          },
-        }),
-    gracePeriodMs: config.gracePeriodMs,
-    propagationDelayMs: config.propagationDelayMs,
-    drainWindowMs: config.drainWindowMs,
-    closeTimeoutMs: config.closeTimeoutMs,
-    safetyMarginMs: config.safetyMarginMs,
-    admin: {
-      port: config.adminPort,
-      ...(config.adminHost === undefined ? {} : { host: config.adminHost }),
-      ...(config.adminToken === undefined ? {} : { token: config.adminToken }),
-    },
+    ...(drain.minWindowShare === undefined ? {} : { minWindowShare: drain.minWindowShare }),
+    ...(drain.admission === undefined ? {} : { admission: drain.admission }),
+    gracePeriodMs: drain.gracePeriodMs,
+    propagationDelayMs: drain.propagationDelayMs,
+    drainWindowMs: drain.drainWindowMs,
+    closeTimeoutMs: drain.closeTimeoutMs,
+    safetyMarginMs: drain.safetyMarginMs,
+    admin: drain.admin,
     logger,
     // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
     hintProtocol: handoff
       ? {
           handoff,
           snapshot: (socket) => sessions.snapshot(socket),
-          ...(config.checkpointIntervalMs > 0 ? { checkpointIntervalMs: config.checkpointIntervalMs } : {}),
+          ...(drain.checkpointIntervalMs > 0 ? { checkpointIntervalMs: drain.checkpointIntervalMs } : {}),
         }
       : true,
   };

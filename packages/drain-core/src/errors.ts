@@ -2,6 +2,11 @@
 // `code` (BATON_ERR_*) so callers and tests match on the code, never on the wording.
 
 export const ErrorCodes = {
+  /**
+   * A BATON_* environment variable (drainOptionsFromEnv) has a value it cannot take. The message names the
+   * variable and what it must be; a secret's value is never quoted.
+   */
+  INVALID_ENV: 'BATON_ERR_INVALID_ENV',
   /** An option has the wrong type (TypeError) or is out of range (RangeError), or is unknown. */
   INVALID_OPTION: 'BATON_ERR_INVALID_OPTION',
   /** The drain budget cannot fit in the grace period. Thrown as a RangeError that names the numbers to change. */

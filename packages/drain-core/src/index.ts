@@ -19,6 +19,15 @@ export {
   type DrainTrigger,
   type StateChange,
 } from './drain-state.js';
+export {
+  DRAIN_ENV_VARIABLES,
+  type DrainEnvironment,
+  type DrainEnvironmentDefaults,
+  type DrainEnvironmentInput,
+  type DrainEnvVariable,
+  drainEnvFrom,
+  drainOptionsFromEnv,
+} from './env-contract.js';
 export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
 export {
   BATON_PROTOCOL,

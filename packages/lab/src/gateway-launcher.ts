@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { type DrainBudgetInput, resolveDrainBudget } from '@baton/drain-core';
+import { type DrainBudgetInput, drainEnvFrom, resolveDrainBudget } from '@baton/drain-core';
 import { inNamespace } from './kernel-dataplane.js';
 import type { Placement } from './lab-balancer.js';
 
@@ -151,17 +151,17 @@ export async function startGateway(
 }
 
 /**
- * The BATON_* environment of a (compressed) drain budget, times in ms, after checking it with drain-core's
- * own rule: an impossible budget throws here, with drain-core's message, instead of failing a start-up.
+ * The BATON_* environment of a (compressed) drain budget, written by drain-core's own contract writer, after
+ * checking it with drain-core's own rule: an impossible budget throws here, with drain-core's message,
+ * instead of failing a start-up.
  */
 export function budgetEnv(budget: DrainBudgetInput & { gracePeriodMs: number }): Record<string, string> {
   const resolved = resolveDrainBudget(budget);
-  const seconds = (ms: number) => String(ms / 1000);
-  return {
-    BATON_GRACE_PERIOD_SECONDS: seconds(resolved.gracePeriodMs),
-    BATON_PROPAGATION_SECONDS: seconds(resolved.propagationDelayMs),
-    BATON_CLOSE_TIMEOUT_SECONDS: seconds(resolved.closeTimeoutMs),
-    BATON_SAFETY_MARGIN_SECONDS: seconds(resolved.safetyMarginMs),
-    ...(resolved.drainWindowDerived ? {} : { BATON_DRAIN_WINDOW_SECONDS: seconds(resolved.drainWindowMs) }),
-  };
+  return drainEnvFrom({
+    gracePeriodMs: resolved.gracePeriodMs,
+    propagationDelayMs: resolved.propagationDelayMs,
+    closeTimeoutMs: resolved.closeTimeoutMs,
+    safetyMarginMs: resolved.safetyMarginMs,
+    ...(resolved.drainWindowDerived ? {} : { drainWindowMs: resolved.drainWindowMs }),
+  });
 }

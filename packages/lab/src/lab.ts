@@ -2,7 +2,7 @@
 
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { resolveDrainBudget } from '@baton/drain-core';
+import { drainEnvFrom, resolveDrainBudget } from '@baton/drain-core';
 import { type ClientRecord, Fleet } from './fleet.js';
 import { budgetEnv, startGateway } from './gateway-launcher.js';
 import { KernelBalancer } from './kernel-balancer.js';
@@ -114,6 +114,8 @@ export interface StrategyResult {
   closeCodes: Record<string, number>;
   /** Most times one client changed pod: its disconnects plus its Baton moves. */
   maxMoves: number;
+  /** Fewest times one client changed pod (a row whose release reached every client has at least 1). */
+  minMoves: number;
   ticksLost: number;
   ticksDuplicated: number;
   oldPodAcceptsAfterCutOver: number;
@@ -188,7 +190,7 @@ function labBudget(scale: (ms: number) => number, propagationMs: number) {
 /** The real-world budget (window 83 s). */
 export const REAL_BUDGET = labBudget((ms) => ms, REAL.propagationMs);
 
-const LAB_HANDOFF_KEYS = `lab=${'lab-only-handoff-secret-'.repeat(2)}`;
+const LAB_HANDOFF_KEYS = [{ id: 'lab', secret: 'lab-only-handoff-secret-'.repeat(2) }];
 
 const gateways = {
   ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
@@ -205,7 +207,6 @@ function percentile(values: number[], p: number): number {
 
 export async function runStrategy(run: StrategyRun, options: LabOptions): Promise<StrategyResult> {
   const scale = (ms: number) => Math.max(1, Math.round(ms * options.timeScale));
-  const scaledSeconds = (ms: number) => String(scale(ms) / 1000);
   const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
   const { drainWindowMs: windowMs } = labBudget(scale, propagationMs);
   const dataPath = options.dataPath ?? defaultDataPath();
@@ -248,7 +249,12 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     : run.gateway === 'relay'
       ? await startGateway(
           gateways[options.gateway ?? 'ws'],
-          { APP_VERSION: 'upstream', TICK_MS: tickMs, BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS, ...budget },
+          {
+            APP_VERSION: 'upstream',
+            TICK_MS: tickMs,
+            ...budget,
+            ...drainEnvFrom({ handoffKeys: LAB_HANDOFF_KEYS }),
+          },
           { stderr: 'inherit', placement: balancer.placePod('upstream') },
         )
       : undefined;
@@ -271,29 +277,27 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     env: {
       TICK_MS: tickMs,
       ...budget,
-      BATON_HANDOFF_KEYS: LAB_HANDOFF_KEYS,
       // Relay pods carry their clients to the gateway that stays, dropping a move's duplicates by the ticks' id.
       ...(run.gateway === 'relay' && fixed
         ? { BATON_RELAY_UPSTREAM: `${fixed.url}/`, BATON_RELAY_ID_FIELD: 'id' }
         : {}),
-      ...(run.rolloutHold
-        ? {
-            BATON_ROLLOUT_HOLD: 'kubernetes',
-            BATON_KUBERNETES_TIMEOUT_SECONDS: scaledSeconds(5_000),
-            POD_NAMESPACE: LAB_NAMESPACE,
-            KUBECONFIG: api.kubeconfig(),
-          }
-        : {}),
-      ...(run.minWindowShare === undefined ? {} : { BATON_MIN_WINDOW_SHARE: String(run.minWindowShare) }),
-      // Rates are real-world: the lab's time runs 1/timeScale faster, so its rates are that much higher.
-      ...(run.admission
-        ? {
-            BATON_MAX_ACCEPTS_PER_SECOND: String(run.admission.maxAcceptsPerSecond / options.timeScale),
-            BATON_ACCEPT_BURST: String(run.admission.burst),
-          }
-        : {}),
-      // Checkpoints every 5 real-world seconds (the example gateways' default), scaled like every duration.
-      BATON_CHECKPOINT_SECONDS: scaledSeconds(5_000),
+      ...(run.rolloutHold ? { POD_NAMESPACE: LAB_NAMESPACE, KUBECONFIG: api.kubeconfig() } : {}),
+      ...drainEnvFrom({
+        handoffKeys: LAB_HANDOFF_KEYS,
+        ...(run.rolloutHold ? { rolloutHold: 'kubernetes', kubernetesTimeoutMs: scale(5_000) } : {}),
+        ...(run.minWindowShare === undefined ? {} : { minWindowShare: run.minWindowShare }),
+        // Rates are real-world: the lab's time runs 1/timeScale faster, so its rates are that much higher.
+        ...(run.admission
+          ? {
+              admission: {
+                maxAcceptsPerSecond: run.admission.maxAcceptsPerSecond / options.timeScale,
+                burst: run.admission.burst,
+              },
+            }
+          : {}),
+        // Checkpoints every 5 real-world seconds (the example gateways' default), scaled like every duration.
+        checkpointIntervalMs: scale(5_000),
+      }),
       // Event-loop delay of every pod, logged each (scaled) second: the survivors' p99 during a storm.
       BATON_LOOP_STATS_MS: String(Math.max(10, scale(1000))),
     },
@@ -343,10 +347,19 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       connections.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
     }, 200);
     try {
+      const replaced = cluster.live('v1');
       const forward = perform(run.strategy, cluster, deployment, scale);
       if (run.rollbackAfterWindowShare !== undefined && deployment) {
-        // Wait for the forward release's cut-over, then roll back part-way through its drain.
-        await cluster.until(() => cluster.pods.some((pod) => pod.version === 'v1' && pod.deletedAt !== undefined));
+        // Roll back part-way through the forward release's drain: once every pod it replaces was deleted and
+        // began closing (an event, not a time since the first deletion — the new pods' start-up jitter on two
+        // busy cores would otherwise decide whether the rollback overtakes the forward cut-over, and with it
+        // which pods hold and how far each client moves), then a share of the window later.
+        await cluster.until(() => replaced.every((pod) => pod.deletedAt !== undefined));
+        await Promise.all(
+          replaced.map(async (pod) =>
+            (await pod.started).process.waitForLog((line) => line.msg === 'baton: closing', scale(REAL.graceMs)),
+          ),
+        );
         await new Promise((resolve) => setTimeout(resolve, windowMs * (run.rollbackAfterWindowShare as number)));
         rollback = await deployment.rollout('v1');
       }
@@ -459,6 +472,7 @@ function measure(
     closeCodes: histogram(records.flatMap((r) => r.closeCodes)),
     sessionsTracked: sessionsSurvive(run),
     maxMoves: Math.max(0, ...records.map((r) => r.disconnects + r.migrations)),
+    minMoves: Math.min(...records.map((r) => r.disconnects + r.migrations)),
     // Sessions survive only a Baton move (its client's or its relay's); plain clients start new ones.
     ticksLost: sessionsSurvive(run) ? records.reduce((a, r) => a + r.ticksLost, 0) : 0,
     ticksDuplicated: sessionsSurvive(run) ? records.reduce((a, r) => a + r.ticksDuplicated, 0) : 0,

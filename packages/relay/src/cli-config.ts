@@ -1,24 +1,21 @@
 // The relay's command line and environment: each flag has an env twin (flags win), and the relay's own drain
-// reads the same BATON_* variables as the example gateways. A bad value stops start-up naming the variable.
+// reads the BATON_* contract through drain-core's parser (drainOptionsFromEnv), the one the example gateways
+// use: the same variables, the same defaults, the same refusals. A bad value stops start-up naming it.
 
 import { parseArgs } from 'node:util';
+import { type DrainEnvironment, drainOptionsFromEnv } from '@baton/drain-core';
 import type { RelayOptions } from './options.js';
 
 export interface RelayCliConfig {
   host: string;
   port: number;
   relay: RelayOptions;
-  drain: {
-    gracePeriodMs: number;
-    propagationDelayMs: number;
-    drainWindowMs: number | undefined;
-    closeTimeoutMs: number;
-    safetyMarginMs: number;
-    admin: { port: number; host?: string; token?: string };
-  };
-  /** BATON_ROLLOUT_HOLD=kubernetes: the rollout-aware hold (@baton/kubernetes, installed beside the relay). */
-  rolloutHold: boolean;
-  kubernetesTimeoutMs: number | undefined;
+  /**
+   * The relay's own drain, from the BATON_* contract (its admin port defaults to 9091). Its rolloutHold
+   * 'kubernetes' asks for @baton/kubernetes, installed beside the relay; the handoff variables are not read:
+   * the relay's clients are plain.
+   */
+  drain: DrainEnvironment;
 }
 
 export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gateway, following its reconnect hints.
@@ -33,10 +30,12 @@ export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gate
                           default cookie,authorization,user-agent,origin)
   --max-buffered-bytes N  per connection and direction (env BATON_RELAY_MAX_BUFFERED_BYTES, default 1048576)
 
-The relay's own drain: BATON_GRACE_PERIOD_SECONDS (30), BATON_PROPAGATION_SECONDS (15),
-BATON_DRAIN_WINDOW_SECONDS, BATON_CLOSE_TIMEOUT_SECONDS (5), BATON_SAFETY_MARGIN_SECONDS (2),
-ADMIN_HOST, BATON_ADMIN_TOKEN, BATON_ROLLOUT_HOLD=kubernetes (needs @baton/kubernetes installed),
-BATON_KUBERNETES_TIMEOUT_SECONDS — as for the gateway (docs/operations.md).`;
+The relay's own drain reads the BATON_* contract exactly as a gateway does (drain-core's drainOptionsFromEnv):
+BATON_GRACE_PERIOD_SECONDS (30), BATON_PROPAGATION_SECONDS (15), BATON_DRAIN_WINDOW_SECONDS,
+BATON_CLOSE_TIMEOUT_SECONDS (5), BATON_SAFETY_MARGIN_SECONDS (2), BATON_MIN_WINDOW_SHARE,
+BATON_MAX_ACCEPTS_PER_SECOND, BATON_ACCEPT_BURST, ADMIN_HOST, BATON_ADMIN_TOKEN,
+BATON_ROLLOUT_HOLD=kubernetes (needs @baton/kubernetes installed), BATON_KUBERNETES_TIMEOUT_SECONDS
+(docs/operations.md).`;
 
 function number(name: string, raw: string | undefined, fallback: number, integer: boolean): number {
   if (raw === undefined || raw === '') return fallback;
@@ -67,13 +66,11 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
   const idField = values['id-field'] ?? env.BATON_RELAY_ID_FIELD;
   const forward = values['forward-headers'] ?? env.BATON_RELAY_FORWARD_HEADERS;
   const maxBuffered = values['max-buffered-bytes'] ?? env.BATON_RELAY_MAX_BUFFERED_BYTES;
-  const seconds = (name: string, fallback: number) => number(name, env[name], fallback, false) * 1000;
-  const windowSeconds = env.BATON_DRAIN_WINDOW_SECONDS;
-  const hold = env.BATON_ROLLOUT_HOLD ?? '';
-  if (hold !== '' && hold !== 'off' && hold !== 'kubernetes') {
-    throw new RangeError(`BATON_ROLLOUT_HOLD must be "kubernetes" or "off"; got ${JSON.stringify(hold)}.`);
-  }
-  const kubernetesTimeout = env.BATON_KUBERNETES_TIMEOUT_SECONDS;
+  // The --admin-port flag wins over ADMIN_PORT, as every flag wins over its variable.
+  const adminPort = values['admin-port'];
+  const drain = drainOptionsFromEnv(adminPort === undefined ? env : { ...env, ADMIN_PORT: adminPort }, {
+    adminPort: 9091,
+  });
   return {
     host: values.host ?? env.HOST ?? '0.0.0.0',
     port: number('--listen / PORT', values.listen ?? env.PORT, 8080, true),
@@ -83,21 +80,6 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
       ...(forward ? { forwardHeaders: forward.split(',').map((h) => h.trim()) } : {}),
       ...(maxBuffered ? { maxBufferedBytes: number('--max-buffered-bytes', maxBuffered, 0, true) } : {}),
     },
-    drain: {
-      gracePeriodMs: seconds('BATON_GRACE_PERIOD_SECONDS', 30),
-      propagationDelayMs: seconds('BATON_PROPAGATION_SECONDS', 15),
-      drainWindowMs: windowSeconds ? number('BATON_DRAIN_WINDOW_SECONDS', windowSeconds, 0, false) * 1000 : undefined,
-      closeTimeoutMs: seconds('BATON_CLOSE_TIMEOUT_SECONDS', 5),
-      safetyMarginMs: seconds('BATON_SAFETY_MARGIN_SECONDS', 2),
-      admin: {
-        port: number('--admin-port / ADMIN_PORT', values['admin-port'] ?? env.ADMIN_PORT, 9091, true),
-        ...(env.ADMIN_HOST ? { host: env.ADMIN_HOST } : {}),
-        ...(env.BATON_ADMIN_TOKEN ? { token: env.BATON_ADMIN_TOKEN } : {}),
-      },
-    },
-    rolloutHold: hold === 'kubernetes',
-    kubernetesTimeoutMs: kubernetesTimeout
-      ? number('BATON_KUBERNETES_TIMEOUT_SECONDS', kubernetesTimeout, 0, false) * 1000
-      : undefined,
+    drain,
   };
 }

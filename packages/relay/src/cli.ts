@@ -39,13 +39,22 @@ try {
     registry = undefined;
   }
   // Loaded only when asked for, from the relay's own installation (an optional peer).
-  const rolloutHold = config.rolloutHold
-    ? ((await import(KUBERNETES_PACKAGE)) as typeof import('@baton/kubernetes')).kubernetesRolloutHold(
-        config.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: config.kubernetesTimeoutMs },
-      )
-    : undefined;
+  const { drain: env } = config;
+  const rolloutHold =
+    env.rolloutHold === 'kubernetes'
+      ? ((await import(KUBERNETES_PACKAGE)) as typeof import('@baton/kubernetes')).kubernetesRolloutHold(
+          env.kubernetesTimeoutMs === undefined ? {} : { requestTimeoutMs: env.kubernetesTimeoutMs },
+        )
+      : undefined;
   drain = new DrainController({
-    ...config.drain,
+    gracePeriodMs: env.gracePeriodMs,
+    propagationDelayMs: env.propagationDelayMs,
+    drainWindowMs: env.drainWindowMs,
+    closeTimeoutMs: env.closeTimeoutMs,
+    safetyMarginMs: env.safetyMarginMs,
+    admin: env.admin,
+    ...(env.minWindowShare === undefined ? {} : { minWindowShare: env.minWindowShare }),
+    ...(env.admission === undefined ? {} : { admission: env.admission }),
     logger,
     ...(registry ? { metrics: { registry } } : {}),
     ...(rolloutHold ? { rolloutHold } : {}),
