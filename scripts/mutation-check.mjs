@@ -15,39 +15,132 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const FAST_SUITE = ['packages/drain-core/test', 'packages/fastify-plugin/test', 'packages/client/test'];
+// The fast suite: in-process tests of the libraries, a minute or two in all (no lab, no chart, no Redis).
+const FAST_SUITE = [
+  'packages/drain-core/test',
+  'packages/fastify-plugin/test',
+  'packages/client/test',
+  'packages/handoff/test/handoff.test.ts',
+];
 
-/** name → the file, the exact text it replaces, the replacement, and the promise it breaks. */
+/**
+ * name → the file, the exact text it replaces, the replacement, the promise it breaks, and the test files
+ * expected to catch it: a mutant counts as caught only when a test of one of those files fails (a flaky test
+ * elsewhere is not a catch).
+ */
 const MUTATIONS = {
   'close-all': {
     file: 'packages/drain-core/src/closing-phase.ts',
     from: 'offsets[i] = now + (offsets[i] as number);',
     to: 'offsets[i] = now;',
     breaks: 'closes are spread over the window (every connection closed at once instead)',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/close-schedule.test.ts'],
   },
   'no-propagation-delay': {
     file: 'packages/drain-core/src/rollout-hold.ts',
     from: 'const propagatedAt = triggeredAt + budget.propagationDelayMs;',
     to: 'const propagatedAt = triggeredAt;',
     breaks: 'nothing is closed before trigger + propagation delay',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/rollout-hold.test.ts'],
   },
   'hint-deadlines-at-window-end': {
     file: 'packages/drain-core/src/closing-phase.ts',
     from: 'const hintDeadline = Math.min(now + this.#hintLeadMs, this.#windowEnd);',
     to: 'const hintDeadline = this.#windowEnd;',
     breaks: 'hinted connections that do not move are closed at their own deadline, not all at the window end',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/hint-protocol.test.ts'],
   },
   'no-hint-deadline': {
     file: 'packages/drain-core/src/closing-phase.ts',
     from: "this.#queue.schedule(hintDeadline, { kind: 'hint-deadline', socket });",
     to: '',
     breaks: 'a hinted connection is closed at its hint deadline',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/hint-protocol.test.ts'],
   },
   'window-end-ignored': {
     file: 'packages/drain-core/src/drain-schedule.ts',
     from: 'if (this.#times === times) this.#timer.at(windowEnd, () => on.windowEnded());',
     to: '',
     breaks: 'whatever is still open at the window end is closed then (rate-cap overflow)',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts'],
+  },
+  'gate-open-while-closing': {
+    file: 'packages/drain-core/src/upgrade-gate.ts',
+    from: 'if (!gate.accepts()) {',
+    to: 'if (false) {',
+    breaks: 'once closing, upgrades are refused with 503 and Retry-After before the app sees them',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/fastify-plugin/test/plugin.test.ts'],
+  },
+  'no-terminate-after-close-timeout': {
+    file: 'packages/drain-core/src/closing-phase.ts',
+    from: "      this.#host.options.logger.debug({}, 'baton: close handshake timed out; terminating');\n      socket.terminate();",
+    to: "      this.#host.options.logger.debug({}, 'baton: close handshake timed out; terminating');",
+    breaks: 'a client that never answers the close handshake is terminated after closeTimeoutMs',
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts'],
+  },
+  'any-peer-drains-without-token': {
+    file: 'packages/drain-core/src/drain-authorization.ts',
+    from: "if (expected === undefined) return 'refused';",
+    to: "if (expected === undefined) return 'token';",
+    breaks: 'without a configured token, only loopback may drain',
+    caughtBy: ['packages/drain-core/test/admin-server.test.ts'],
+  },
+  'any-bearer-drains': {
+    file: 'packages/drain-core/src/drain-authorization.ts',
+    from: "return timingSafeEqual(offered, expected) ? 'token' : 'refused';",
+    to: "return 'token';",
+    breaks: 'a peer that is not loopback drains only with the right token',
+    caughtBy: ['packages/drain-core/test/admin-server.test.ts'],
+  },
+  'token-not-authenticated': {
+    file: 'packages/handoff/src/token-sealer.ts',
+    from: "plaintext = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');",
+    to: "plaintext = decipher.update(body).toString('utf8');",
+    breaks: 'a token altered by anyone without the key is refused (AES-GCM authentication)',
+    caughtBy: ['packages/handoff/test/handoff.test.ts', 'packages/drain-core/test/hint-protocol.test.ts'],
+  },
+  'token-never-expires': {
+    file: 'packages/handoff/src/token-sealer.ts',
+    from: 'if (payload.e <= this.#now())',
+    to: 'if (false)',
+    breaks: 'a token is refused once its TTL has passed',
+    caughtBy: ['packages/handoff/test/handoff.test.ts'],
+  },
+  'admission-admits-all': {
+    file: 'packages/drain-core/src/admission-control.ts',
+    from: 'if (this.#buckets[kind].take(now)) {',
+    to: 'if (true) {',
+    breaks: 'admission control refuses upgrades past the rate and burst (503 with a jittered Retry-After)',
+    caughtBy: ['packages/drain-core/test/admission.test.ts'],
+  },
+  'manual-drain-exits': {
+    file: 'packages/drain-core/src/drain-exit.ts',
+    from: 'if (forced || !terminating || !due) return;',
+    to: 'if (forced || !due) return;',
+    breaks: 'a manual drain (a pod that stays) never ends the process',
+    caughtBy: ['packages/drain-core/test/admin-server.test.ts', 'packages/drain-core/test/drain-controller.test.ts'],
+  },
+  'exit-without-signal': {
+    file: 'packages/drain-core/src/drain-exit.ts',
+    from: "const due = this.#mode === 'always' || (this.#mode === 'on-signal' && signalled);",
+    to: "const due = this.#mode !== 'never';",
+    breaks: "with 'on-signal' (the default) a preStop drain alone leaves the process up until SIGTERM",
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/admin-server.test.ts'],
+  },
+  'backoff-never-grows': {
+    file: 'packages/client/src/backoff.ts',
+    from: 'Math.min(max, initial * 2 ** attempt)',
+    to: 'Math.min(max, initial)',
+    breaks: "the client's reconnect cap doubles per failed attempt, up to maxDelayMs",
+    caughtBy: ['packages/client/test/baton-socket.test.ts', 'packages/client/test/protocol.test.ts'],
+  },
+  'backoff-without-jitter': {
+    file: 'packages/client/src/backoff.ts',
+    from: 'return random() * cap;',
+    to: 'return cap;',
+    breaks:
+      'every reconnect delay is drawn uniformly from [0, cap] (full jitter), so a fleet does not return in lockstep',
+    caughtBy: ['packages/client/test/baton-socket.test.ts', 'packages/client/test/protocol.test.ts'],
   },
 };
 
@@ -94,25 +187,49 @@ function build() {
   execFileSync(process.execPath, [tsc, '-b'], { cwd: copy, stdio: 'inherit' });
 }
 
-/** Names of the failing tests of the fast suite in the copy. */
+/**
+ * The failing tests of the fast suite in the copy, as "file > name" (a file that failed to load counts as one
+ * failure named after the file). Each run writes a fresh report: a run that leaves none, or whose exit code
+ * disagrees with its report, stops the script instead of being read as a catch or a survivor.
+ */
 function failingTests() {
   const report = join(copy, 'vitest-report.json');
-  spawnSync(process.execPath, [vitest, 'run', ...FAST_SUITE, '--reporter=json', `--outputFile=${report}`], {
+  rmSync(report, { force: true });
+  const run = spawnSync(process.execPath, [vitest, 'run', ...FAST_SUITE, '--reporter=json', `--outputFile=${report}`], {
     cwd: copy,
     stdio: 'ignore',
   });
-  const results = JSON.parse(readFileSync(report, 'utf8'));
-  return results.testResults.flatMap((file) =>
-    file.assertionResults
+  let results;
+  try {
+    results = JSON.parse(readFileSync(report, 'utf8'));
+  } catch {
+    console.error(
+      `vitest ended (status ${run.status}, signal ${run.signal}) without a report; nothing can be concluded.`,
+    );
+    process.exit(1);
+  }
+  const failed = results.testResults.flatMap((file) => {
+    const name = file.name.slice(copy.length + 1);
+    const tests = file.assertionResults
       .filter((test) => test.status === 'failed')
-      .map((test) => `${file.name.slice(copy.length + 1)} > ${test.fullName}`),
-  );
+      .map((test) => ({ file: name, test: test.fullName }));
+    return tests.length === 0 && file.status === 'failed' ? [{ file: name, test: '(the file failed to run)' }] : tests;
+  });
+  if ((run.status === 0) !== (failed.length === 0)) {
+    console.error(
+      `vitest exited ${run.status} but its report lists ${failed.length} failure(s); nothing can be concluded.`,
+    );
+    process.exit(1);
+  }
+  return failed;
 }
 
 build();
 const baseline = failingTests();
 if (baseline.length > 0) {
-  console.error(`The fast suite fails without any mutation; fix that first:\n  ${baseline.join('\n  ')}`);
+  console.error(
+    `The fast suite fails without any mutation; fix that first:\n  ${baseline.map(({ file, test }) => `${file} > ${test}`).join('\n  ')}`,
+  );
   process.exit(1);
 }
 
@@ -129,16 +246,22 @@ for (const name of selected) {
   rmSync(path);
   writeFileSync(path, original.replace(mutation.from, mutation.to));
   build();
-  const caught = failingTests();
+  const failed = failingTests();
   rmSync(path);
   writeFileSync(path, original);
+  const caught = failed.filter(({ file }) => mutation.caughtBy.includes(file));
+  const elsewhere = failed.filter(({ file }) => !mutation.caughtBy.includes(file));
   console.log(`\n${name} — breaks: ${mutation.breaks}`);
   if (caught.length === 0) {
     survivors++;
-    console.log('  SURVIVED: no test failed');
+    console.log(`  SURVIVED: no test of ${mutation.caughtBy.join(', ')} failed`);
   } else {
     console.log(`  caught by ${caught.length} test(s):`);
-    for (const test of caught) console.log(`    ${test}`);
+    for (const { file, test } of caught) console.log(`    ${file} > ${test}`);
+  }
+  if (elsewhere.length > 0) {
+    console.log(`  also failed (not counted: not among the tests expected to catch it):`);
+    for (const { file, test } of elsewhere) console.log(`    ${file} > ${test}`);
   }
 }
 build();

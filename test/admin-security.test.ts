@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrainController } from '../packages/drain-core/src/index.js';
 import { useCleanups } from './support/cleanups.js';
 import { createNamespacePair, type NamespacePair, namespacesAvailable } from './support/netns.js';
+import { requireTool } from './support/require-tool.js';
 
 const cleanups = useCleanups();
 const fixture = fileURLToPath(new URL('./fixtures/admin-server.mjs', import.meta.url));
@@ -42,27 +43,31 @@ function httpRequest(
   });
 }
 
-describe.skipIf(!namespacesAvailable())('admin drain from a peer that is not loopback (network namespaces)', () => {
-  let pair: NamespacePair;
-  beforeAll(() => {
-    pair = createNamespacePair();
-  });
-  afterAll(() => pair?.remove());
-
-  /** Starts the fixture in the server namespace; resolves with its admin port. */
-  async function startServer(env: Record<string, string> = {}): Promise<number> {
-    const child = pair.node(pair.server, [fixture], env);
-    cleanups.push(async () => {
-      child.stdin?.end();
-      if (child.exitCode === null) await once(child, 'exit');
+describe.skipIf(!requireTool('network namespaces (root, ip)', namespacesAvailable))(
+  'admin drain from a peer that is not loopback (network namespaces)',
+  () => {
+    let pair: NamespacePair;
+    beforeAll(() => {
+      pair = createNamespacePair();
     });
-    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
-    return JSON.parse(line).port as number;
-  }
+    afterAll(() => pair?.remove());
 
-  /** An HTTP request from the client namespace to the server namespace's address. */
-  async function fromNeighbour(port: number, method: string, path: string, token?: string) {
-    const script = `
+    /** Starts the fixture in the server namespace; resolves with its admin port. */
+    async function startServer(env: Record<string, string> = {}): Promise<number> {
+      const child = pair.node(pair.server, [fixture], env);
+      cleanups.push(async () => {
+        child.stdin?.end();
+        if (child.exitCode === null) await once(child, 'exit');
+      });
+      const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [
+        string,
+      ];
+      return JSON.parse(line).port as number;
+    }
+
+    /** An HTTP request from the client namespace to the server namespace's address. */
+    async function fromNeighbour(port: number, method: string, path: string, token?: string) {
+      const script = `
       const req = require('node:http').request({ host: '${pair.serverAddress}', port: ${port}, method: '${method}', path: '${path}',
         headers: ${JSON.stringify(token ? { authorization: `Bearer ${token}` } : {})} }, (res) => {
         let body = ''; res.setEncoding('utf8'); res.on('data', (c) => { body += c; });
@@ -70,39 +75,40 @@ describe.skipIf(!namespacesAvailable())('admin drain from a peer that is not loo
       });
       req.on('error', (e) => { process.stdout.write(JSON.stringify({ status: 0, body: e.message })); });
       req.end();`;
-    const child = pair.node(pair.client, ['-e', script]);
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    await once(child, 'exit');
-    return JSON.parse(out) as { status: number; body: string };
-  }
-
-  it('refuses GET and POST /drain without a token (403, coded), and nothing changes', async () => {
-    const port = await startServer();
-    for (const method of ['GET', 'POST']) {
-      const answer = await fromNeighbour(port, method, '/drain');
-      expect(answer.status).toBe(403);
-      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'BATON_ERR_FORBIDDEN' } });
+      const child = pair.node(pair.client, ['-e', script]);
+      let out = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      await once(child, 'exit');
+      return JSON.parse(out) as { status: number; body: string };
     }
-    // Read-only endpoints stay open to the neighbour (the kubelet, scrapers), and the pod still serves.
-    const ready = await fromNeighbour(port, 'GET', '/readyz');
-    expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.body)).toMatchObject({ state: 'serving' });
-  });
 
-  it('refuses a wrong token, accepts the right one', async () => {
-    const port = await startServer({ BATON_ADMIN_TOKEN: TOKEN });
-    const wrong = await fromNeighbour(port, 'GET', '/drain', `${TOKEN.slice(0, -1)}x`);
-    expect(wrong.status).toBe(403);
-    expect(wrong.body).not.toContain(TOKEN.slice(0, 8));
-    expect(JSON.parse((await fromNeighbour(port, 'GET', '/readyz')).body)).toMatchObject({ state: 'serving' });
-    const right = await fromNeighbour(port, 'GET', '/drain', TOKEN);
-    expect(right.status).toBe(202);
-    expect(JSON.parse(right.body)).toMatchObject({ state: 'draining', trigger: 'prestop' });
-  });
-});
+    it('refuses GET and POST /drain without a token (403, coded), and nothing changes', async () => {
+      const port = await startServer();
+      for (const method of ['GET', 'POST']) {
+        const answer = await fromNeighbour(port, method, '/drain');
+        expect(answer.status).toBe(403);
+        expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'BATON_ERR_FORBIDDEN' } });
+      }
+      // Read-only endpoints stay open to the neighbour (the kubelet, scrapers), and the pod still serves.
+      const ready = await fromNeighbour(port, 'GET', '/readyz');
+      expect(ready.status).toBe(200);
+      expect(JSON.parse(ready.body)).toMatchObject({ state: 'serving' });
+    });
+
+    it('refuses a wrong token, accepts the right one', async () => {
+      const port = await startServer({ BATON_ADMIN_TOKEN: TOKEN });
+      const wrong = await fromNeighbour(port, 'GET', '/drain', `${TOKEN.slice(0, -1)}x`);
+      expect(wrong.status).toBe(403);
+      expect(wrong.body).not.toContain(TOKEN.slice(0, 8));
+      expect(JSON.parse((await fromNeighbour(port, 'GET', '/readyz')).body)).toMatchObject({ state: 'serving' });
+      const right = await fromNeighbour(port, 'GET', '/drain', TOKEN);
+      expect(right.status).toBe(202);
+      expect(JSON.parse(right.body)).toMatchObject({ state: 'draining', trigger: 'prestop' });
+    });
+  },
+);
 
 describe('admin server hardening (loopback)', () => {
   async function started(options: { token?: string; host?: string } = {}) {

@@ -53,6 +53,16 @@ function track(promise: Promise<RolloutHoldResult>) {
   return () => result;
 }
 
+/**
+ * A round trip through the API after everything so far: the watch stream carries every change made before
+ * this GET is sent, so once its answer is back the hook has read those changes (a check before any I/O could
+ * happen would pass whatever the hook does).
+ */
+async function roundTrip(kubeConfig: KubeConfig): Promise<void> {
+  await kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ name: 'a', namespace: 'lab' });
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Resolves once the API has served `count` watch requests in total (the informer is watching). */
 async function watching(api: KubeApi, count = 1): Promise<void> {
   while (api.requests.watch < count) await new Promise((resolve) => setImmediate(resolve));
@@ -66,11 +76,11 @@ describe('@baton/kubernetes rollout hold against the lab API', () => {
     const answer = hold(context().value);
     const settled = track(answer);
     await watching(api);
+    await roundTrip(kubeConfig);
     expect(settled()).toBeUndefined();
     store.markDeleted('b');
-    // b's deletion is on the watch stream before this GET is even sent; once the GET's answer is back, the
-    // hook has read the stream up to b's deletion. c still serves, so the hold stays.
-    await kubeConfig.makeApiClient(CoreV1Api).readNamespacedPod({ name: 'b', namespace: 'lab' });
+    // b's deletion is on the watch stream before the round trip's GET is even sent. c still serves: the hold stays.
+    await roundTrip(kubeConfig);
     expect(settled()).toBeUndefined();
     store.markDeleted('c');
     const result = await answer;
@@ -147,9 +157,11 @@ describe('@baton/kubernetes rollout hold against the lab API', () => {
     await watching(api);
     api.dropWatches();
     store.markDeleted('b');
-    expect(settled()).toBeUndefined();
-    // The informer restarts from its resourceVersion: the backlog replays b's deletion, then c's arrives live.
+    // The informer restarts from its resourceVersion: the backlog replays b's deletion (c still serves, so the
+    // hold stays), then c's arrives live.
     await watching(api, 2);
+    await roundTrip(kubeConfig);
+    expect(settled()).toBeUndefined();
     store.markDeleted('c');
     expect(await answer).toMatchObject({ outcome: 'peers-terminating' });
   });

@@ -25,6 +25,9 @@ export function expectSpread(
   times: readonly number[],
   { startAt, windowMs, lateMs, earlyMs = 5, slots = times.length }: SpreadCheck,
 ): void {
+  // No events is no spread: a check over nothing would pass whatever the drain did.
+  if (times.length === 0) expect.fail('expectSpread: no events to check (the drain closed nothing?)');
+  if (times.length > slots) expect.fail(`expectSpread: ${times.length} events for ${slots} slots`);
   const sorted = [...times].sort((a, b) => a - b);
   const slotMs = windowMs / slots;
   const missing = slots - sorted.length;

@@ -277,9 +277,18 @@ describe('BatonSocket', () => {
   });
 
   it('requires a WebSocket implementation when none is global', () => {
-    expect(() => new BatonSocket('ws://127.0.0.1:1')).toThrowError(
-      'No WebSocket implementation: pass options.WebSocket',
-    );
+    // Node 22 has a global WebSocket (Node 20 only behind a flag): take it away, so this holds on every Node.
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = Object.getOwnPropertyDescriptor(global, 'WebSocket');
+    delete global.WebSocket;
+    try {
+      expect(global.WebSocket).toBeUndefined();
+      expect(() => new BatonSocket('ws://127.0.0.1:1')).toThrowError(
+        'No WebSocket implementation: pass options.WebSocket',
+      );
+    } finally {
+      if (saved) Object.defineProperty(global, 'WebSocket', saved);
+    }
   });
 });
 

@@ -8,9 +8,12 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { requireTool } from '../../../test/support/require-tool.js';
 import { KernelBalancer } from '../dist/kernel-balancer.js';
 
-const available = KernelBalancer.available();
+const available = requireTool('the kernel data path (root, ip, ss, iptables, conntrack)', () =>
+  KernelBalancer.available(),
+);
 const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
 function namespacesOf(pid: number): string[] {

@@ -7,9 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { requireTool } from '../../../test/support/require-tool.js';
 import { BLACKHOLE_ADDRESS, KernelDataplane, SERVICE_ADDRESS, SERVICE_PORT } from '../src/kernel-dataplane.js';
 
-const available = KernelDataplane.available();
+const available = requireTool('the kernel data path (root, ip, iptables, conntrack)', () =>
+  KernelDataplane.available(),
+);
 const flowClient = fileURLToPath(new URL('./fixtures/flow-client.cjs', import.meta.url));
 const ECHO = `
 const name = process.env.POD;

@@ -233,6 +233,7 @@ describe('baton-relay (process)', () => {
     const client = await connect(relay.url);
     const socket = upstream.connections[0] as WebSocket;
     const upstreamClosed = once(socket, 'close');
+    const clientClosed = closeOf(client);
     // The client stops reading: TCP fills, then one message larger than the bound lands in the relay's buffer.
     client.pause();
     const chunk = Buffer.alloc(900 * 1024, 1);
@@ -245,6 +246,9 @@ describe('baton-relay (process)', () => {
     void flood();
     await upstreamClosed;
     client.resume();
+    const { code, reason } = await clientClosed;
+    expect(code).toBe(1008);
+    expect(reason).toContain('BATON_ERR_RELAY_CLIENT_TOO_SLOW');
     const metrics = await (await fetch(`${relay.adminUrl}/metrics`)).text();
     expect(metrics).toMatch(/baton_relay_refused_total\{reason="client_too_slow"\} 1/);
   });
