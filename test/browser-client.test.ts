@@ -8,8 +8,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { budgetEnv, type GatewayProcess, startGateway } from '../packages/lab/src/gateway-launcher.js';
-import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
+import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../packages/lab/src/harness/index.js';
 import { launchChromium } from './support/chromium.js';
 
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
@@ -53,7 +52,7 @@ describe('@baton/client in headless Chromium', () => {
     });
     const pods: GatewayProcess[] = [];
     cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
-    const balancer = new LoadBalancer();
+    const balancer = new NodeBalancer();
     await balancer.listen();
     cleanups.push(() => balancer.close());
     const v1 = await startGateway(gatewayScript, env('v1'));

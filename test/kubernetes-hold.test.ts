@@ -7,12 +7,11 @@ import { createServer } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { DrainController, type RolloutHoldContext, type RolloutHoldResult } from '../packages/drain-core/src/index.js';
-import { startWsServer } from '../packages/drain-core/test/helpers.js';
 import { kubernetesRolloutHold } from '../packages/kubernetes/src/index.js';
-import { KubeApi } from '../packages/lab/src/kube-api.js';
-import { PodStore } from '../packages/lab/src/pod-store.js';
+import { KubeApi, PodStore } from '../packages/lab/src/harness/index.js';
 import { useCleanups } from './support/cleanups.js';
 import { openClients } from './support/clients.js';
+import { startWsServer } from './support/servers.js';
 
 const cleanups = useCleanups();
 const GRACE_MS = 30_000;

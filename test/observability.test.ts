@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { parser } from '@prometheus-io/lezer-promql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { budgetEnv, type GatewayProcess, startGateway } from '../packages/lab/src/gateway-launcher.js';
+import { budgetEnv, type GatewayProcess, startGateway } from '../packages/lab/src/harness/index.js';
 import { helmPath } from '../scripts/install-helm.mjs';
 
 const run = promisify(execFile);

@@ -6,8 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket } from '../packages/client/src/index.js';
-import { budgetEnv, startGateway } from '../packages/lab/src/gateway-launcher.js';
-import { LoadBalancer } from '../packages/lab/src/load-balancer.js';
+import { budgetEnv, NodeBalancer, startGateway } from '../packages/lab/src/harness/index.js';
 import { useCleanups } from './support/cleanups.js';
 
 const cleanups = useCleanups();
@@ -25,7 +24,7 @@ async function doomedAndReplacement(env: Record<string, string>) {
     () => doomed.stop(),
     () => replacement.stop(),
   );
-  const balancer = new LoadBalancer();
+  const balancer = new NodeBalancer();
   cleanups.push(() => balancer.close());
   await balancer.listen();
   await balancer.update([{ port: doomed.port, ready: true, terminating: false }]);

@@ -7,10 +7,10 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket } from '../../packages/client/src/index.js';
-import { openSilentClient } from '../../packages/drain-core/test/helpers.js';
-import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
+import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/harness/index.js';
 import { useCleanups } from '../support/cleanups.js';
 import { openClients, tryUpgrade } from '../support/clients.js';
+import { openSilentClient } from '../support/servers.js';
 import { expectSpread } from '../support/spread.js';
 
 const BATON_DRAIN_BIN = new URL('../../packages/drain-core/dist/baton-drain.js', import.meta.url).pathname;

@@ -4,8 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket } from '../../packages/client/src/index.js';
-import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/gateway-launcher.js';
-import { LoadBalancer } from '../../packages/lab/src/load-balancer.js';
+import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../../packages/lab/src/harness/index.js';
 
 const HANDOFF_KEYS = `k1=${'test-only-secret-'.repeat(3)}`;
 
@@ -118,7 +117,7 @@ export function defineGatewayHandoffScenarios(
       });
       const pods: GatewayProcess[] = [];
       cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
-      const balancer = new LoadBalancer();
+      const balancer = new NodeBalancer();
       cleanups.push(() => balancer.close());
       await balancer.listen();
       pods.push(await startGateway(script, env('v1')), await startGateway(script, env('v1')));

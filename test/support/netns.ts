@@ -3,6 +3,7 @@
 // test, and leftovers of a crashed run (same prefix) before it.
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { addNamespace, inNamespace, namespaces, removeNamespace } from '../../packages/lab/src/harness/index.js';
 
 const PREFIX = 'baton-t';
 
@@ -23,7 +24,7 @@ function ip(...args: string[]): string {
 export function namespacesAvailable(): boolean {
   if (process.getuid?.() !== 0) return false;
   try {
-    ip('netns', 'list');
+    namespaces();
     return true;
   } catch {
     return false;
@@ -31,10 +32,7 @@ export function namespacesAvailable(): boolean {
 }
 
 export function removeLeftovers(): void {
-  for (const line of ip('netns', 'list').split('\n')) {
-    const name = line.split(' ')[0];
-    if (name?.startsWith(PREFIX)) ip('netns', 'delete', name);
-  }
+  for (const name of namespaces()) if (name.startsWith(PREFIX)) removeNamespace(name);
 }
 
 export function createNamespacePair(): NamespacePair {
@@ -42,25 +40,19 @@ export function createNamespacePair(): NamespacePair {
   const id = `${PREFIX}${process.pid % 100000}`;
   const server = `${id}s`;
   const client = `${id}c`;
-  ip('netns', 'add', server);
-  ip('netns', 'add', client);
+  addNamespace(server);
+  addNamespace(client);
   const pair: NamespacePair = {
     server,
     client,
     serverAddress: '10.213.0.1',
     node: (namespace, args, env = {}) =>
-      spawn('ip', ['netns', 'exec', namespace, process.execPath, ...args], {
+      spawn(...inNamespace(namespace, process.execPath, args), {
         env: { ...process.env, ...env },
         stdio: ['pipe', 'pipe', 'inherit'],
       }),
     remove() {
-      for (const name of [server, client]) {
-        try {
-          ip('netns', 'delete', name);
-        } catch {
-          // already gone
-        }
-      }
+      for (const name of [server, client]) removeNamespace(name);
     },
   };
   try {

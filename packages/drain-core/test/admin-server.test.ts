@@ -3,8 +3,8 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, openClients, tryUpgrade } from '../../../test/support/clients.js';
+import { startWsServer, stateReached } from '../../../test/support/servers.js';
 import { DrainController, type DrainOptions, DrainState } from '../src/index.js';
-import { startWsServer, stateReached } from './helpers.js';
 
 const fast: DrainOptions = {
   gracePeriodMs: 10_000,

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { tryUpgrade } from '../../../test/support/clients.js';
+import { startWsServer } from '../../../test/support/servers.js';
 import { Handoff } from '../../handoff/src/index.js';
 import { TokenBucket } from '../src/admission-control.js';
 import { DrainController, type DrainOptions } from '../src/index.js';
-import { startWsServer } from './helpers.js';
 
 const cleanups = useCleanups();
 const handoff = new Handoff({ keys: [{ id: 'k1', secret: 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9pY7uE3iO1wT8=' }] });

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, type RecordedClient, tryUpgrade } from '../../../test/support/clients.js';
+import { openSilentClient, startWsServer, stateReached } from '../../../test/support/servers.js';
 import { expectSpread } from '../../../test/support/spread.js';
 import { DrainController, type DrainOptions, DrainState, type StateChange } from '../src/index.js';
-import { openSilentClient, startWsServer, stateReached } from './helpers.js';
 
 const fast: DrainOptions = {
   gracePeriodMs: 10_000,

@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
+import { startWsServer } from '../../../test/support/servers.js';
 import { Handoff, MemoryStore } from '../../handoff/src/index.js';
 import { CONTROL_PREFIX, DrainController, type DrainOptions } from '../src/index.js';
-import { startWsServer } from './helpers.js';
 
 const fast: DrainOptions = {
   gracePeriodMs: 10_000,

@@ -5,6 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClients } from '../../../test/support/clients.js';
+import { startWsServer, stateReached } from '../../../test/support/servers.js';
 import {
   DrainController,
   type DrainOptions,
@@ -12,7 +13,6 @@ import {
   type RolloutHoldContext,
   type RolloutHoldResult,
 } from '../src/index.js';
-import { startWsServer, stateReached } from './helpers.js';
 
 const budget = {
   gracePeriodMs: 10_000,

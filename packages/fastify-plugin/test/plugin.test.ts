@@ -4,8 +4,8 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { openSilentClient } from '../../../test/support/servers.js';
 import { expectSpread } from '../../../test/support/spread.js';
-import { openSilentClient } from '../../drain-core/test/helpers.js';
 import baton, { type BatonPluginOptions, batonFastifyPlugin, batonPreClose } from '../src/index.js';
 
 const fast: BatonPluginOptions = {

@@ -7,12 +7,12 @@
 
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { KernelBalancer } from './kernel-balancer.js';
-import { defaultDataPath, runStrategy, type StrategyResult } from './lab.js';
-import type { ReadinessModel } from './release.js';
-import { table } from './report.js';
-import { htmlReport } from './report-html.js';
-import { defaultStrategies, matrixStrategies, relayStrategies, unplannedStrategies } from './strategies.js';
+import type { ReadinessModel } from './cluster/release.js';
+import { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
+import { htmlReport } from './report/report-html.js';
+import { table } from './report/table.js';
+import { defaultDataPath, runStrategy, type StrategyResult } from './run/run-strategy.js';
+import { defaultStrategies, matrixStrategies, relayStrategies, unplannedStrategies } from './strategies/rows.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,27 +1,6 @@
-export { type ClientRecord, Fleet, type FleetOptions } from './fleet.js';
-export {
-  budgetEnv,
-  type GatewayProcess,
-  type LogLine,
-  type StartGatewayOptions,
-  startGateway,
-} from './gateway-launcher.js';
-export { KernelBalancer } from './kernel-balancer.js';
-export { KubeApi, type KubeApiControls } from './kube-api.js';
-export {
-  defaultDataPath,
-  type LabOptions,
-  REAL,
-  REAL_BUDGET,
-  runStrategy,
-  type StrategyResult,
-  type StrategyRun,
-} from './lab.js';
-export type { DataPath, LabBalancer, Placement } from './lab-balancer.js';
-export { type Endpoint, LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
-export { Pod } from './pod.js';
-export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './pod-store.js';
-export { seededRandom } from './random.js';
+export { KubeApi, type KubeApiControls } from './cluster/kube-api.js';
+export { PodProcess } from './cluster/pod-process.js';
+export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './cluster/pod-store.js';
 export {
   Cluster,
   DeploymentController,
@@ -31,13 +10,34 @@ export {
   type ReleaseTimeline,
   type Strategy,
   selectorFlip,
-} from './release.js';
-export { ROWS, table } from './report.js';
-export { htmlReport } from './report-html.js';
+} from './cluster/release.js';
+export { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
+export type { DataPath, LabBalancer, Placement } from './datapath/lab-balancer.js';
+export { type Endpoint, NodeBalancer, type NodeBalancerOptions } from './datapath/node/node-balancer.js';
+export { type ClientRecord, Fleet, type FleetOptions } from './fleet/fleet.js';
+export {
+  budgetEnv,
+  type GatewayProcess,
+  type LogLine,
+  type StartGatewayOptions,
+  startGateway,
+} from './harness/gateway-launcher.js';
+export { htmlReport } from './report/report-html.js';
+export { ROWS, table } from './report/table.js';
+export { seededRandom } from './run/random.js';
+export {
+  defaultDataPath,
+  type LabOptions,
+  REAL,
+  REAL_BUDGET,
+  runStrategy,
+  type StrategyResult,
+  type StrategyRun,
+} from './run/run-strategy.js';
 export {
   defaultStrategies,
   matrixStrategies,
   READINESS,
   relayStrategies,
   unplannedStrategies,
-} from './strategies.js';
+} from './strategies/rows.js';

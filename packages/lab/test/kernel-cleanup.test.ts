@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { requireTool } from '../../../test/support/require-tool.js';
-import { KernelBalancer } from '../dist/kernel-balancer.js';
+import { KernelBalancer } from '../dist/datapath/kernel/kernel-balancer.js';
 
 const available = requireTool('the kernel data path (root, ip, ss, iptables, conntrack)', () =>
   KernelBalancer.available(),

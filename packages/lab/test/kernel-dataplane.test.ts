@@ -8,7 +8,13 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requireTool } from '../../../test/support/require-tool.js';
-import { BLACKHOLE_ADDRESS, KernelDataplane, SERVICE_ADDRESS, SERVICE_PORT } from '../src/kernel-dataplane.js';
+import {
+  BLACKHOLE_ADDRESS,
+  KernelDataplane,
+  SERVICE_ADDRESS,
+  SERVICE_PORT,
+} from '../src/datapath/kernel/kernel-dataplane.js';
+import { inNamespace } from '../src/datapath/kernel/netns.js';
 
 const available = requireTool('the kernel data path (root, ip, iptables, conntrack)', () =>
   KernelDataplane.available(),
@@ -155,8 +161,7 @@ describe.skipIf(!available)('kernel dataplane (namespaces, kube-proxy-style ipta
     );
     const unanswered = () =>
       execFileSync(
-        'ip',
-        ['netns', 'exec', plane.nodeNamespace, 'conntrack', '-L', '-p', 'tcp', '--reply-src', BLACKHOLE_ADDRESS],
+        ...inNamespace(plane.nodeNamespace, 'conntrack', ['-L', '-p', 'tcp', '--reply-src', BLACKHOLE_ADDRESS]),
         {
           encoding: 'utf8',
           stdio: ['ignore', 'pipe', 'ignore'],

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type LoopInterval, pooledPercentile } from '../src/loop-delay.js';
+import { type LoopInterval, pooledPercentile } from '../src/report/loop-delay.js';
 
 /** The smallest sample v with at least p % of the samples ≤ v (what a histogram reports as its p-th percentile). */
 function exactPercentile(samples: number[], p: number): number {

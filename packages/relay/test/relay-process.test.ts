@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
-import { type GatewayProcess, startGateway } from '../../lab/src/gateway-launcher.js';
+import { type GatewayProcess, startGateway } from '../../lab/src/harness/index.js';
 
 const cleanups = useCleanups();
 const relayCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

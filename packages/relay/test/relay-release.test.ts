@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
-import { budgetEnv, type GatewayProcess, startGateway } from '../../lab/src/gateway-launcher.js';
-import { LoadBalancer } from '../../lab/src/load-balancer.js';
+import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../../lab/src/harness/index.js';
 import { Relay } from '../src/index.js';
 
 const cleanups = useCleanups();
@@ -45,7 +44,7 @@ async function startPod(version: string): Promise<GatewayProcess> {
 
 describe('relay across a gateway release', () => {
   it('30 plain clients: no close, one session each, ticks contiguous (message id), every upstream moved', async () => {
-    const balancer = new LoadBalancer();
+    const balancer = new NodeBalancer();
     cleanups.push(() => balancer.close());
     await balancer.listen();
     const v1 = await startPod('v1');

@@ -8,13 +8,13 @@ import { EventEmitter, once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { LabBalancer, Placement } from './lab-balancer.js';
-import { PropagationLag } from './propagation-lag.js';
+import type { LabBalancer, Placement } from '../lab-balancer.js';
+import { PropagationLag } from '../propagation-lag.js';
 import { DEFAULT_ROUTING, type Endpoint, ProxyCore, type RoutingOptions } from './proxy-core.js';
 
 export { DEFAULT_ROUTING, type Endpoint, type RoutingOptions } from './proxy-core.js';
 
-export interface LoadBalancerOptions {
+export interface NodeBalancerOptions {
   /** Delay before an endpoint change takes effect. Default 0. */
   propagationLagMs?: number;
   /** Dataplane, externalTrafficPolicy, health checks: see proxy-core.ts. Default DEFAULT_ROUTING. */
@@ -26,7 +26,7 @@ export interface LoadBalancerOptions {
 const workerPath = fileURLToPath(new URL('./balancer-worker.js', import.meta.url));
 
 /** Emits 'health' (node, healthy) when the cloud LB's view of a node changes (externalTrafficPolicy Local). */
-export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> implements LabBalancer {
+export class NodeBalancer extends EventEmitter<{ health: [string, boolean] }> implements LabBalancer {
   readonly dataPath = 'node';
   readonly #lag: PropagationLag;
   readonly #routing: RoutingOptions;
@@ -43,7 +43,7 @@ export class LoadBalancer extends EventEmitter<{ health: [string, boolean] }> im
   readonly eventsLost = 0;
   port = 0;
 
-  constructor(options: LoadBalancerOptions = {}) {
+  constructor(options: NodeBalancerOptions = {}) {
     super();
     this.#lag = new PropagationLag(options.propagationLagMs ?? 0, (endpoints) => this.#apply(endpoints));
     this.#routing = { ...DEFAULT_ROUTING, ...options.routing };

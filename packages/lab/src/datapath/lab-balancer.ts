@@ -3,7 +3,7 @@
 // (kernel-balancer.ts: network namespaces, kube-proxy-style iptables rules and conntrack; root on Linux).
 
 import type { Server } from 'node:net';
-import type { Endpoint } from './proxy-core.js';
+import type { Endpoint } from './node/proxy-core.js';
 
 /** Where a process of the lab runs and serves: its network namespace (none: the lab's own), host and port. */
 export interface Placement {

@@ -15,8 +15,8 @@
 // no ReplicaSet (KEP-3973). A rollback is a rollout back to the older template: its ReplicaSet, with the same
 // pod-template-hash, scales up again. The selector flip (blue/green) stays a separate strategy.
 
-import type { LabBalancer } from './lab-balancer.js';
-import { Pod } from './pod.js';
+import type { LabBalancer } from '../datapath/lab-balancer.js';
+import { PodProcess } from './pod-process.js';
 import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
 export type Strategy =
@@ -75,8 +75,8 @@ export interface ReleaseTimeline {
   cutOverAt: number;
   /** Every old pod has exited. */
   finishedAt: number;
-  oldPods: Pod[];
-  newPods: Pod[];
+  oldPods: PodProcess[];
+  newPods: PodProcess[];
 }
 
 /** A pod of the cluster from its creation: its process may still be starting. */
@@ -84,8 +84,8 @@ export interface LabPod {
   readonly name: string;
   readonly version: string;
   readonly createdAt: number;
-  readonly started: Promise<Pod>;
-  process: Pod | undefined;
+  readonly started: Promise<PodProcess>;
+  process: PodProcess | undefined;
   readyAt: number | undefined;
   availableAt: number | undefined;
   deletedAt: number | undefined;
@@ -109,7 +109,7 @@ export class Cluster {
     const name = `${APP_LABEL}-${templateHash(version)}-${(++podCounter).toString(36)}`;
     const createdAt = Date.now();
     const delayMs = readinessDelay(options.readiness ?? this.environment.readiness, this.environment.random);
-    const started = Pod.start(
+    const started = PodProcess.start(
       name,
       script(version),
       version,
@@ -223,7 +223,7 @@ export class Cluster {
     const endpoints = this.pods
       .filter((pod) => !pod.exited && pod.process && (this.#selected?.has(pod) ?? true))
       .map((pod) => ({
-        port: (pod.process as Pod).port,
+        port: (pod.process as PodProcess).port,
         ready: pod.readyAt !== undefined,
         terminating: pod.deletedAt !== undefined,
         // One gateway pod per node (the chart's topology spread): a node's health is its one pod's.
@@ -343,7 +343,7 @@ export class DeploymentController {
       finishedAt: Date.now(),
       oldPods: processes,
       newPods: (await Promise.allSettled(created.map((pod) => pod.started)))
-        .filter((r): r is PromiseFulfilledResult<Pod> => r.status === 'fulfilled')
+        .filter((r): r is PromiseFulfilledResult<PodProcess> => r.status === 'fulfilled')
         .map((r) => r.value),
     };
   }

@@ -2,8 +2,8 @@
 // "Realistic" means new pods do not all become ready at once: on GKE a surge waits for nodes, images and
 // probes, so the Deployment controller deletes old pods in batches (docs/kubernetes.md, "Questions teams ask").
 
-import { REAL_BUDGET, type StrategyRun } from './lab.js';
-import type { ReadinessModel } from './release.js';
+import type { ReadinessModel } from '../cluster/release.js';
+import { REAL_BUDGET, type StrategyRun } from '../run/run-strategy.js';
 
 const REAL_WINDOW_MS = REAL_BUDGET.drainWindowMs;
 

@@ -1,9 +1,12 @@
+// A ws server on loopback for in-process tests of drain-core and its users, a silent TCP client, and a wait
+// for a drain state: the test wiring every package's tests share (one copy, outside any package's src).
+
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import type { DrainController, DrainStateName } from '../src/index.js';
+import type { DrainController, DrainStateName } from '../../packages/drain-core/src/index.js';
 
 export interface TestServer {
   http: Server;

@@ -3,16 +3,9 @@
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { drainEnvFrom, resolveDrainBudget } from '@baton/drain-core';
-import { type ClientRecord, Fleet } from './fleet.js';
-import { budgetEnv, startGateway } from './gateway-launcher.js';
-import { KernelBalancer } from './kernel-balancer.js';
-import { KubeApi } from './kube-api.js';
-import type { DataPath, LabBalancer } from './lab-balancer.js';
-import { LoadBalancer, type LoadBalancerOptions } from './load-balancer.js';
-import { pooledPercentile } from './loop-delay.js';
-import type { Pod } from './pod.js';
-import { LAB_NAMESPACE, PodStore } from './pod-store.js';
-import { seededRandom } from './random.js';
+import { KubeApi } from '../cluster/kube-api.js';
+import type { PodProcess } from '../cluster/pod-process.js';
+import { LAB_NAMESPACE, PodStore } from '../cluster/pod-store.js';
 import {
   argoBlueGreen,
   argoBlueGreenAbort,
@@ -24,7 +17,14 @@ import {
   type Strategy,
   selectorFlip,
   twoDeployments,
-} from './release.js';
+} from '../cluster/release.js';
+import { KernelBalancer } from '../datapath/kernel/kernel-balancer.js';
+import type { DataPath, LabBalancer } from '../datapath/lab-balancer.js';
+import { NodeBalancer, type NodeBalancerOptions } from '../datapath/node/node-balancer.js';
+import { type ClientRecord, Fleet } from '../fleet/fleet.js';
+import { budgetEnv, startGateway } from '../harness/gateway-launcher.js';
+import { pooledPercentile } from '../report/loop-delay.js';
+import { seededRandom } from './random.js';
 
 export interface StrategyRun {
   name: string;
@@ -193,10 +193,10 @@ export const REAL_BUDGET = labBudget((ms) => ms, REAL.propagationMs);
 const LAB_HANDOFF_KEYS = [{ id: 'lab', secret: 'lab-only-handoff-secret-'.repeat(2) }];
 
 const gateways = {
-  ws: fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url)),
-  fastify: fileURLToPath(new URL('../../../examples/fastify-gateway/server.js', import.meta.url)),
-  naive: fileURLToPath(new URL('../../../examples/naive-gateway/server.js', import.meta.url)),
-  relay: fileURLToPath(new URL('../../relay/dist/cli.js', import.meta.url)),
+  ws: fileURLToPath(new URL('../../../../examples/ws-gateway/server.js', import.meta.url)),
+  fastify: fileURLToPath(new URL('../../../../examples/fastify-gateway/server.js', import.meta.url)),
+  naive: fileURLToPath(new URL('../../../../examples/naive-gateway/server.js', import.meta.url)),
+  relay: fileURLToPath(new URL('../../../relay/dist/cli.js', import.meta.url)),
 };
 
 function percentile(values: number[], p: number): number {
@@ -210,7 +210,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
   const propagationMs = run.propagationSeconds === undefined ? REAL.propagationMs : run.propagationSeconds * 1000;
   const { drainWindowMs: windowMs } = labBudget(scale, propagationMs);
   const dataPath = options.dataPath ?? defaultDataPath();
-  const balancerOptions: LoadBalancerOptions = {
+  const balancerOptions: NodeBalancerOptions = {
     propagationLagMs: scale(REAL.lagMs),
     routing: {
       dataplane: run.dataplane ?? options.dataplane ?? 'kube-proxy',
@@ -224,7 +224,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     dataPath === 'kernel'
       ? new KernelBalancer(balancerOptions)
       : // Two descriptors per client; keep each proxy process well under the 20,000 a process may hold here.
-        new LoadBalancer({ ...balancerOptions, workers: Math.ceil(options.clients / 5000) });
+        new NodeBalancer({ ...balancerOptions, workers: Math.ceil(options.clients / 5000) });
   await balancer.listen();
   // Which nodes the cloud LB sends to (externalTrafficPolicy Local), from its own health events.
   const healthyNodes = new Set<string>();
@@ -578,7 +578,7 @@ interface DrainedReport {
 }
 
 /** The drain report a Baton pod logged when drained (the naive gateway logs none). */
-function drainReportOf(pod: Pod): DrainedReport | undefined {
+function drainReportOf(pod: PodProcess): DrainedReport | undefined {
   const line = pod.lines.find((entry) => entry.msg === 'drained' && typeof entry.report === 'object');
   return line?.report as DrainedReport | undefined;
 }

@@ -1,12 +1,12 @@
-// A gateway pod of the lab: a real process of an example gateway (started by gateway-launcher.ts, as the
-// tests start theirs), with the times the lab reports: when it was deleted and when it exited.
+// The process of a lab pod (LabPod.process in cluster/release.ts): a real example gateway started by the
+// harness, as the tests start theirs, with the times the lab reports: when it was deleted and when it exited.
 
-import { type GatewayExit, type GatewayProcess, type LogLine, startGateway } from './gateway-launcher.js';
-import type { Placement } from './lab-balancer.js';
+import type { Placement } from '../datapath/lab-balancer.js';
+import { type GatewayExit, type GatewayProcess, type LogLine, startGateway } from '../harness/gateway-launcher.js';
 
-export type { LogLine } from './gateway-launcher.js';
+export type { LogLine } from '../harness/gateway-launcher.js';
 
-export class Pod {
+export class PodProcess {
   deletedAt = 0;
   exitedAt = 0;
   readonly exited: Promise<GatewayExit>;
@@ -29,9 +29,9 @@ export class Pod {
     version: string,
     env: Record<string, string>,
     placement: Placement,
-  ): Promise<Pod> {
+  ): Promise<PodProcess> {
     const process = await startGateway(script, { APP_VERSION: version, ...env }, { stderr: 'inherit', placement });
-    return new Pod(name, version, process);
+    return new PodProcess(name, version, process);
   }
 
   get port(): number {

@@ -4,8 +4,8 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { inNamespace } from '../datapath/kernel/netns.js';
 import type { ClientRecord, FleetStart } from './fleet-worker.js';
-import { inNamespace } from './kernel-dataplane.js';
 
 export type { ClientRecord } from './fleet-worker.js';
 

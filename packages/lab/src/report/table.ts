@@ -1,6 +1,6 @@
 // The lab's report: a terminal table, side by side per strategy.
 
-import type { StrategyResult } from './lab.js';
+import type { StrategyResult } from '../run/run-strategy.js';
 
 /** The report's rows: a label and how to print one strategy's cell. The terminal and HTML tables share them. */
 export const ROWS: readonly [string, (r: StrategyResult) => string][] = [

@@ -14,7 +14,7 @@
 // (cilium#23761); terminating endpoints keep their flows on both dataplanes.
 
 import { connect, type Socket } from 'node:net';
-import { CloudLbHealth, type HealthCheck } from './cloud-lb-health.js';
+import { CloudLbHealth, type HealthCheck } from '../cloud-lb-health.js';
 
 export interface Endpoint {
   /** Backend port on 127.0.0.1. */

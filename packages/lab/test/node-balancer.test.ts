@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
-import { LoadBalancer, type RoutingOptions } from '../src/load-balancer.js';
+import { NodeBalancer, type RoutingOptions } from '../src/datapath/node/node-balancer.js';
 
 const cleanups = useCleanups();
 
@@ -29,10 +29,10 @@ async function connect(port: number) {
   return { ws, name: String(name), closed };
 }
 
-describe('LoadBalancer', () => {
+describe('NodeBalancer', () => {
   it('spreads new connections over ready, non-terminating endpoints and keeps established flows', async () => {
     const [a, b, c] = [await backend('a'), await backend('b'), await backend('c')];
-    const lb = new LoadBalancer();
+    const lb = new NodeBalancer();
     cleanups.push(() => lb.close());
     await lb.listen();
     await lb.update([
@@ -54,7 +54,7 @@ describe('LoadBalancer', () => {
 
   it('applies endpoint changes only after the propagation lag', async () => {
     const [a, b] = [await backend('a'), await backend('b')];
-    const lb = new LoadBalancer({ propagationLagMs: 300 });
+    const lb = new NodeBalancer({ propagationLagMs: 300 });
     cleanups.push(() => lb.close());
     await lb.listen();
     await lb.update([{ port: a.port, ready: true, terminating: false }]);
@@ -67,7 +67,7 @@ describe('LoadBalancer', () => {
 
   it('with the Dataplane V2 fault model, resets flows whose endpoint is removed, not those that terminate', async () => {
     const [a, b, c] = [await backend('a'), await backend('b'), await backend('c')];
-    const lb = new LoadBalancer({ routing: { dataplane: 'dpv2' } });
+    const lb = new NodeBalancer({ routing: { dataplane: 'dpv2' } });
     cleanups.push(() => lb.close());
     await lb.listen();
     await lb.update([
@@ -87,7 +87,7 @@ describe('LoadBalancer', () => {
 
   it('on kube-proxy, keeps the established flows of an endpoint removed by a selector flip', async () => {
     const [a, c] = [await backend('a'), await backend('c')];
-    const lb = new LoadBalancer();
+    const lb = new NodeBalancer();
     cleanups.push(() => lb.close());
     await lb.listen();
     await lb.update([{ port: a.port, ready: true, terminating: false }]);
@@ -101,7 +101,7 @@ describe('LoadBalancer', () => {
     const healthCheck = { intervalMs: 100, unhealthyThreshold: 3, healthyThreshold: 1 };
 
     /** Both nodes have passed a probe: the LB sends to them because they are healthy, not as a fallback. */
-    function bothHealthy(lb: LoadBalancer): Promise<void> {
+    function bothHealthy(lb: NodeBalancer): Promise<void> {
       const healthy = new Set<string>();
       return new Promise((resolve) => {
         const onHealth = (node: string, ok: boolean) => {
@@ -117,7 +117,7 @@ describe('LoadBalancer', () => {
     /** Backends a (node n1) and b (node n2) behind an ETP Local balancer, both nodes healthy in the LB's view. */
     async function twoNodes(routing: Partial<RoutingOptions>) {
       const [a, b] = [await backend('a'), await backend('b')];
-      const lb = new LoadBalancer({ routing: { externalTrafficPolicy: 'Local', healthCheck, ...routing } });
+      const lb = new NodeBalancer({ routing: { externalTrafficPolicy: 'Local', healthCheck, ...routing } });
       cleanups.push(() => lb.close());
       await lb.listen();
       const healthy = bothHealthy(lb);

@@ -1,7 +1,7 @@
 // The propagation lag of an endpoint change (EndpointSlice → every node's kube-proxy), shared by both data
 // paths: a change takes effect `lagMs` after it is published, and a closed data path applies nothing more.
 
-import type { Endpoint } from './proxy-core.js';
+import type { Endpoint } from './node/proxy-core.js';
 
 export class PropagationLag {
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();

@@ -7,8 +7,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { type DrainBudgetInput, drainEnvFrom, resolveDrainBudget } from '@baton/drain-core';
-import { inNamespace } from './kernel-dataplane.js';
-import type { Placement } from './lab-balancer.js';
+import { inNamespace } from '../datapath/kernel/netns.js';
+import type { Placement } from '../datapath/lab-balancer.js';
 
 export interface LogLine {
   msg: string;

@@ -2,8 +2,8 @@
 // version over time, reconnects per second against the even rate, and the disconnect histogram. No scripts,
 // no external assets: it opens from a file anywhere.
 
-import type { StrategyResult } from './lab.js';
-import { ROWS } from './report.js';
+import type { StrategyResult } from '../run/run-strategy.js';
+import { ROWS } from './table.js';
 
 const WIDTH = 360;
 const HEIGHT = 160;

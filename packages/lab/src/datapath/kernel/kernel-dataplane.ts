@@ -1,9 +1,8 @@
-// The lab's data path on the real Linux kernel (issue 15, first part): a node network namespace routing
+// The lab's data path on the real Linux kernel: a node network namespace routing
 // between a client namespace and one namespace per pod over veth pairs, and a Service virtual IP whose NAT
 // rules are written the way kube-proxy's iptables mode writes them (pkg/proxy/iptables/proxier.go): a
-// service chain matching the VIP and port, one `-m statistic --mode random --probability 1/(n−i)` jump per
-// endpoint to an endpoint chain that DNATs to it (the last without statistic), terminating endpoints used only
-// when no serving endpoint is left (Kubernetes ≥ 1.26, KEP-1669), and a REJECT when there is no endpoint at all.
+// service chain matching the VIP and port, random jumps to endpoint chains that DNAT (kube-proxy-rules.ts, a
+// pure function), applied here in one transaction.
 // Established flows then live or die by the kernel's conntrack: no JavaScript decides it. The Dataplane V2
 // behaviour — a removed backend's flows reset (cilium#23761) — is a *model* of Cilium on top: the clients' ends
 // of the backend's flows are aborted, then its conntrack entries deleted (resetFlowsOf).
@@ -15,118 +14,32 @@
 // destroyed; when this process is killed, by a detached watchdog that notices it is gone (SIGKILL runs no
 // handler); and, should even that fail, as a dead process's leftovers before the next dataplane is made.
 
-import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Server } from 'node:net';
+import {
+  CLUSTER_ROUTING,
+  type KernelEndpoint,
+  type KernelRouting,
+  kubeProxyRules,
+  SERVICE_ADDRESS,
+} from './kube-proxy-rules.js';
+import { addNamespace, inNamespace, namespaces, pidAlive, removeNamespace, run, runIn } from './netns.js';
+import { guardThisProcess } from './watchdog.js';
+
+export {
+  BLACKHOLE_ADDRESS,
+  type KernelEndpoint,
+  type KernelRouting,
+  SERVICE_ADDRESS,
+  SERVICE_PORT,
+} from './kube-proxy-rules.js';
+export { inNamespace } from './netns.js';
 
 const PREFIX = 'baton-k';
 export const NODE_ADDRESS = '10.214.0.1';
-export const SERVICE_ADDRESS = '10.214.255.1';
-export const SERVICE_PORT = 80;
-
-/** Where the blackhole namespace lives: an address that answers nothing (a SYN a node drops). */
-export const BLACKHOLE_ADDRESS = '10.214.1.254';
-
-export interface KernelEndpoint {
-  /** The pod (from addPod). */
-  pod: string;
-  port: number;
-  /** Serving: it passes its readiness probe (a terminating pod may still serve: EndpointSlice `serving`). */
-  ready: boolean;
-  terminating: boolean;
-  /** The node the pod runs on (externalTrafficPolicy Local). Default: a node of its own. */
-  node?: string;
-}
-
-export interface KernelRouting {
-  externalTrafficPolicy: 'Cluster' | 'Local';
-  /** Kubernetes ≥ 1.26 (KEP-1669): with no serving endpoint, the serving terminating ones get new flows. */
-  proxyTerminatingEndpoints: boolean;
-  /** Local: the nodes the cloud LB sends new connections to (its health checks' view). Default: every node. */
-  lbNodes?: string[];
-}
-
-const CLUSTER_ROUTING: KernelRouting = { externalTrafficPolicy: 'Cluster', proxyTerminatingEndpoints: true };
-
-function run(command: string, args: string[], input?: string): string {
-  return execFileSync(command, args, {
-    encoding: 'utf8',
-    input,
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-}
-
-// The watchdog: polls the lab's pid; once it is gone, kills what still runs in its namespaces and deletes them.
-const WATCHDOG = `
-const { execFileSync } = require('node:child_process');
-const [pid, prefix] = process.argv.slice(1);
-const alive = () => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
-const timer = setInterval(() => {
-  if (alive()) return;
-  clearInterval(timer);
-  const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\\n').map((l) => l.split(' ')[0]);
-  for (const name of names.filter((n) => n && n.startsWith(prefix))) {
-    try { execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\\n').filter(Boolean)
-      .forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch {} }); } catch {}
-    try { execFileSync('ip', ['netns', 'delete', name]); } catch {}
-  }
-}, 250);
-`;
 
 const live = new Set<KernelDataplane>();
-let watchdogStarted = false;
-
-/** Once per process: the 'exit' handler and the watchdog that clean up after this process. */
-function guardThisProcess(): void {
-  if (watchdogStarted) return;
-  watchdogStarted = true;
-  process.on('exit', () => {
-    for (const dataplane of live) dataplane.destroy();
-  });
-  const watchdog = spawn(
-    process.execPath,
-    ['-e', WATCHDOG, String(process.pid), KernelDataplane.prefixOfThisProcess()],
-    {
-      detached: true,
-      stdio: 'ignore',
-    },
-  );
-  watchdog.unref();
-}
-
-/** Kill whatever still runs inside a namespace (a pod whose lab was killed), so deleting it frees it. */
-function killProcessesIn(namespace: string): void {
-  let pids = '';
-  try {
-    pids = run('ip', ['netns', 'pids', namespace]);
-  } catch {
-    return;
-  }
-  for (const pid of pids.split('\n').filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-/**
- * `command args` run inside a network namespace: `ip netns exec` execs it in place, so the child's pid,
- * signals, pipes and IPC descriptor are the command's own.
- */
-export function inNamespace(namespace: string, command: string, args: string[]): [string, string[]] {
-  return ['ip', ['netns', 'exec', namespace, command, ...args]];
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export class KernelDataplane {
   readonly #id: string;
@@ -138,7 +51,7 @@ export class KernelDataplane {
   static available(): boolean {
     if (process.getuid?.() !== 0) return false;
     try {
-      run('ip', ['netns', 'list']);
+      namespaces();
       run('ss', ['-V']);
       run('iptables-restore', ['--version']);
       run('conntrack', ['--version']);
@@ -151,12 +64,10 @@ export class KernelDataplane {
   /** Namespaces of dataplanes whose process is gone (a crashed or killed lab). */
   static removeLeftovers(): string[] {
     const removed: string[] = [];
-    for (const line of run('ip', ['netns', 'list']).split('\n')) {
-      const name = line.split(' ')[0] ?? '';
+    for (const name of namespaces()) {
       const pid = Number(/^baton-k(\d+)-/.exec(name)?.[1]);
       if (!name.startsWith(PREFIX) || !Number.isInteger(pid) || pidAlive(pid)) continue;
-      killProcessesIn(name);
-      run('ip', ['netns', 'delete', name]);
+      removeNamespace(name);
       removed.push(name);
     }
     return removed;
@@ -169,7 +80,9 @@ export class KernelDataplane {
 
   constructor(instance = 0) {
     KernelDataplane.removeLeftovers();
-    guardThisProcess();
+    guardThisProcess(KernelDataplane.prefixOfThisProcess(), () => {
+      for (const dataplane of live) dataplane.destroy();
+    });
     live.add(this);
     this.#id = `${KernelDataplane.prefixOfThisProcess()}${instance}`;
     try {
@@ -180,20 +93,7 @@ export class KernelDataplane {
       // healthy connection (kubernetes#74839, fixed by #74840; since 1.28 only without
       // nf_conntrack_tcp_be_liberal, #120412). Answering them with a reset, as this lab first did, closed moving
       // Baton clients' connections under load.
-      run('ip', [
-        'netns',
-        'exec',
-        node,
-        'iptables',
-        '-A',
-        'FORWARD',
-        '-m',
-        'conntrack',
-        '--ctstate',
-        'INVALID',
-        '-j',
-        'DROP',
-      ]);
+      this.#ip(node, 'iptables', '-A', 'FORWARD', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
       this.#attach('c', 1);
       // A SYN that a node drops (externalTrafficPolicy Local with no usable local endpoint, Kubernetes < 1.26)
       // is sent here instead, where nothing answers it: the node's conntrack records the flow, so its SYN
@@ -229,93 +129,14 @@ export class KernelDataplane {
   }
 
   /**
-   * Publish the Service's endpoints, as kube-proxy's next sync would (the caller applies the propagation lag).
-   * Written with one iptables-restore, so the switch is atomic; the nat table's conntrack entries are untouched.
-   *
-   * Cluster: BATON-SVC picks one of the serving endpoints (kube-proxy's KUBE-SVC chain). Local: BATON-LB picks
-   * one of `routing.lbNodes` — the cloud LB, a model — and that node's BATON-XLB chain one of its own endpoints
-   * (kube-proxy's KUBE-SVL/KUBE-XLB chain); a node with none usable drops the SYN (KUBE-MARK-DROP), here by
-   * sending it to the blackhole namespace.
+   * Publish the Service's endpoints, as kube-proxy's next sync would (the caller applies the propagation lag):
+   * the rules of kube-proxy-rules.ts, the nat table in one iptables-restore, so the switch is atomic; the nat
+   * table's conntrack entries are untouched.
    */
   apply(endpoints: KernelEndpoint[], routing: KernelRouting = CLUSTER_ROUTING): void {
-    const usable = (candidates: KernelEndpoint[]) => {
-      const serving = candidates.filter((e) => e.ready && !e.terminating);
-      if (serving.length > 0 || !routing.proxyTerminatingEndpoints) return serving;
-      return candidates.filter((e) => e.ready && e.terminating);
-    };
-    const sep = new Map<KernelEndpoint, string>();
-    const chains: string[] = [];
-    const rules: string[] = [];
-    const pick = (chain: string, targets: string[]) =>
-      targets.forEach((target, i) => {
-        const rest = targets.length - i;
-        rules.push(
-          rest > 1
-            ? `-A ${chain} -m statistic --mode random --probability ${(1 / rest).toFixed(11)} -j ${target}`
-            : `-A ${chain} -j ${target}`,
-        );
-      });
-    const endpointChains = (chosen: KernelEndpoint[]) =>
-      chosen.map((endpoint) => {
-        let chain = sep.get(endpoint);
-        if (!chain) {
-          chain = `BATON-SEP-${sep.size}`;
-          sep.set(endpoint, chain);
-          chains.push(chain);
-          rules.push(`-A ${chain} -p tcp -j DNAT --to-destination ${this.#address(endpoint.pod)}:${endpoint.port}`);
-        }
-        return chain;
-      });
-    let entry: string | undefined;
-    if (routing.externalTrafficPolicy === 'Cluster') {
-      const chosen = usable(endpoints);
-      if (chosen.length > 0) {
-        entry = 'BATON-SVC';
-        chains.push(entry);
-        pick(entry, endpointChains(chosen));
-      }
-    } else if (endpoints.length > 0) {
-      const nodeOf = (endpoint: KernelEndpoint) => endpoint.node ?? `node-of-${endpoint.pod}`;
-      const nodes = [...new Set(endpoints.map(nodeOf))];
-      const lbNodes = (routing.lbNodes ?? nodes).filter((node) => nodes.includes(node));
-      entry = 'BATON-LB';
-      chains.push(entry, 'BATON-NODE-DROP');
-      rules.push(`-A BATON-NODE-DROP -p tcp -j DNAT --to-destination ${BLACKHOLE_ADDRESS}`);
-      const nodeChains = (lbNodes.length > 0 ? lbNodes : nodes).map((node, k) => {
-        const chain = `BATON-XLB-${k}`;
-        chains.push(chain);
-        const chosen = usable(endpoints.filter((endpoint) => nodeOf(endpoint) === node));
-        if (chosen.length === 0) rules.push(`-A ${chain} -j BATON-NODE-DROP`);
-        else pick(chain, endpointChains(chosen));
-        return chain;
-      });
-      pick(entry, nodeChains);
-    }
-    // The node's nat table holds only this Service: rewritten whole, in one transaction (conntrack keeps the
-    // established flows' translations whatever the table says now).
-    const nat = [
-      '*nat',
-      ':PREROUTING ACCEPT [0:0]',
-      ':INPUT ACCEPT [0:0]',
-      ':OUTPUT ACCEPT [0:0]',
-      ':POSTROUTING ACCEPT [0:0]',
-      ':BATON-SERVICES - [0:0]',
-      ...chains.map((chain) => `:${chain} - [0:0]`),
-      '-A PREROUTING -j BATON-SERVICES',
-      ...(entry ? [`-A BATON-SERVICES -d ${SERVICE_ADDRESS}/32 -p tcp --dport ${SERVICE_PORT} -j ${entry}`] : []),
-      ...rules,
-      'COMMIT',
-      '',
-    ];
-    run('ip', ['netns', 'exec', this.nodeNamespace, 'iptables-restore'], nat.join('\n'));
-    // A Service without endpoints: kube-proxy rejects its connects (ICMP port unreachable), so they fail at once.
-    // A chain named in a --noflush restore is flushed and refilled; the rest of the filter table stays.
-    const filter = ['*filter', ':BATON-NO-ENDPOINTS - [0:0]'];
-    if (!entry) {
-      filter.push(`-A BATON-NO-ENDPOINTS -d ${SERVICE_ADDRESS}/32 -p tcp --dport ${SERVICE_PORT} -j REJECT`);
-    }
-    filter.push('COMMIT', '');
-    run('ip', ['netns', 'exec', this.nodeNamespace, 'iptables-restore', '--noflush'], filter.join('\n'));
+    const { nat, filter } = kubeProxyRules(endpoints, routing, (pod) => this.#address(pod));
+    runIn(this.nodeNamespace, 'iptables-restore', [], nat);
+    runIn(this.nodeNamespace, 'iptables-restore', ['--noflush'], filter);
   }
 
   /** Set a (per-namespace) sysctl inside one of this dataplane's namespaces. */
@@ -336,17 +157,7 @@ export class KernelDataplane {
     const address = this.#address(pod);
     const conntrack = (...args: string[]) => {
       try {
-        return run('ip', [
-          'netns',
-          'exec',
-          this.nodeNamespace,
-          'conntrack',
-          ...args,
-          '-p',
-          'tcp',
-          '--reply-src',
-          address,
-        ]);
+        return runIn(this.nodeNamespace, 'conntrack', [...args, '-p', 'tcp', '--reply-src', address]);
       } catch (error) {
         // conntrack exits 1 when nothing matched.
         if ((error as { status?: number }).status === 1) return '';
@@ -357,20 +168,7 @@ export class KernelDataplane {
     const ports = [...conntrack('-L').matchAll(/^tcp\s.*?sport=(\d+)/gm)].map((match) => match[1] as string);
     for (let i = 0; i < ports.length; i += 100) {
       const chunk = ports.slice(i, i + 100).flatMap((port, j) => [...(j > 0 ? ['or'] : []), 'sport', '=', `:${port}`]);
-      run('ip', [
-        'netns',
-        'exec',
-        this.clientNamespace,
-        'ss',
-        '-K',
-        '-t',
-        '-n',
-        'dst',
-        SERVICE_ADDRESS,
-        '(',
-        ...chunk,
-        ')',
-      ]);
+      runIn(this.clientNamespace, 'ss', ['-K', '-t', '-n', 'dst', SERVICE_ADDRESS, '(', ...chunk, ')']);
     }
     conntrack('-D');
     return ports.length;
@@ -437,14 +235,7 @@ export class KernelDataplane {
     if (this.#destroyed) return;
     this.#destroyed = true;
     live.delete(this);
-    for (const namespace of this.#namespaces.reverse()) {
-      killProcessesIn(namespace);
-      try {
-        run('ip', ['netns', 'delete', namespace]);
-      } catch {
-        // Already gone.
-      }
-    }
+    for (const namespace of this.#namespaces.reverse()) removeNamespace(namespace);
   }
 
   #address(pod: string): string {
@@ -455,14 +246,14 @@ export class KernelDataplane {
 
   #namespace(suffix: string): string {
     const name = `${this.#id}${suffix}`;
-    run('ip', ['netns', 'add', name]);
+    addNamespace(name);
     this.#namespaces.push(name);
     this.#ip(name, 'ip', 'link', 'set', 'lo', 'up');
     return name;
   }
 
-  #ip(namespace: string, ...command: string[]): void {
-    run('ip', ['netns', 'exec', namespace, ...command]);
+  #ip(namespace: string, command: string, ...args: string[]): void {
+    runIn(namespace, command, args);
   }
 
   /** A namespace joined to the node by a veth pair, with 10.214.1.<index>, routed through the node. */

@@ -22,7 +22,11 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { CloudLbHealth } from './cloud-lb-health.js';
+import { CloudLbHealth } from '../cloud-lb-health.js';
+import type { LabBalancer, Placement } from '../lab-balancer.js';
+import type { NodeBalancerOptions } from '../node/node-balancer.js';
+import { DEFAULT_ROUTING, type Endpoint, nodeOf, type RoutingOptions } from '../node/proxy-core.js';
+import { PropagationLag } from '../propagation-lag.js';
 import {
   BLACKHOLE_ADDRESS,
   inNamespace,
@@ -31,10 +35,6 @@ import {
   SERVICE_ADDRESS,
   SERVICE_PORT,
 } from './kernel-dataplane.js';
-import type { LabBalancer, Placement } from './lab-balancer.js';
-import type { LoadBalancerOptions } from './load-balancer.js';
-import { PropagationLag } from './propagation-lag.js';
-import { DEFAULT_ROUTING, type Endpoint, nodeOf, type RoutingOptions } from './proxy-core.js';
 
 /** Pods listen on a port of their own (the lab's pod identity), from here up. */
 const FIRST_POD_PORT = 20_000;
@@ -86,7 +86,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     return KernelDataplane.available();
   }
 
-  constructor(options: LoadBalancerOptions = {}) {
+  constructor(options: NodeBalancerOptions = {}) {
     super();
     this.#lag = new PropagationLag(options.propagationLagMs ?? 0, (endpoints) => this.#apply(endpoints));
     this.#routing = { ...DEFAULT_ROUTING, ...options.routing };
