@@ -1,5 +1,5 @@
 // @baton/kubernetes, the real package on the official client, against the lab's emulation of the pod API
-// (packages/lab/src/kube-api.ts): the hold during a rollout, no hold on a scale-down, 403, an unreachable or
+// (packages/lab/src/cluster/kube-api.ts): the hold during a rollout, no hold on a scale-down, 403, an unreachable or
 // slow API, a watch dropped mid-hold (and a compacted history: 410 Gone), and a hold capped by the budget.
 
 import { once } from 'node:events';

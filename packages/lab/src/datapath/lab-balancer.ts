@@ -1,6 +1,6 @@
 // What the lab needs of a data path between its clients and its pods, and the two it has: the Node balancer
-// (load-balancer.ts: a JavaScript model of the cloud LB and kube-proxy, portable) and the kernel data path
-// (kernel-balancer.ts: network namespaces, kube-proxy-style iptables rules and conntrack; root on Linux).
+// (node/node-balancer.ts: a JavaScript model of the cloud LB and kube-proxy, portable) and the kernel data path
+// (kernel/kernel-balancer.ts: network namespaces, kube-proxy-style iptables rules and conntrack; root on Linux).
 
 import type { Server } from 'node:net';
 import type { Endpoint } from './node/proxy-core.js';

@@ -88,7 +88,7 @@ export interface LabOptions {
   kubernetesBefore126?: boolean;
   /**
    * The data path between clients and pods: 'kernel' (network namespaces, kube-proxy-style iptables rules,
-   * conntrack: kernel-balancer.ts) or 'node' (the Node balancer, a JavaScript model: load-balancer.ts).
+   * conntrack: datapath/kernel/) or 'node' (the Node balancer, a JavaScript model: datapath/node/).
    * Default: kernel where this process may create namespaces and finds iptables and conntrack, else node.
    */
   dataPath?: DataPath;

@@ -3,7 +3,7 @@
 // in another, and a Service address's iptables rules — written as kube-proxy writes them — send new flows to the
 // endpoints the lab publishes, after the propagation lag it models. Established flows then live or die by the
 // kernel's conntrack. What is still a model, in JavaScript:
-//  - the cloud LB's health checks of the nodes (externalTrafficPolicy Local, cloud-lb-health.ts): which nodes
+//  - the cloud LB's health checks of the nodes (externalTrafficPolicy Local, ../cloud-lb-health.ts): which nodes
 //    BATON-LB sends to is re-written whenever their view changes;
 //  - Dataplane V2 (dataplane 'dpv2'): a backend removed from the Service has its flows reset, the clients' ends
 //    aborted and its conntrack entries deleted (cilium#23761) — a model of Cilium's behaviour, not Cilium.
@@ -22,7 +22,7 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { CloudLbHealth } from '../cloud-lb-health.js';
+import { CloudLbHealth } from '../../cloud-lb-health.js';
 import type { LabBalancer, Placement } from '../lab-balancer.js';
 import type { NodeBalancerOptions } from '../node/node-balancer.js';
 import { DEFAULT_ROUTING, type Endpoint, nodeOf, type RoutingOptions } from '../node/proxy-core.js';

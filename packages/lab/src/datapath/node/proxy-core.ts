@@ -3,7 +3,7 @@
 // Balancer", health checks; Kubernetes: "Service: externalTrafficPolicy"):
 //
 //  - the cloud LB picks a node. With externalTrafficPolicy Cluster every node passes its health check. With
-//    Local, only the nodes its probes found healthy (cloud-lb-health.ts);
+//    Local, only the nodes its probes found healthy (../cloud-lb-health.ts);
 //  - the node's kube-proxy picks an endpoint, round robin. Cluster: any ready, non-terminating endpoint (a
 //    second hop when it is on another node). Local: a local one; when only terminating local endpoints are
 //    left, Kubernetes ≥ 1.26 sends to those that still serve (KEP-1669, ProxyTerminatingEndpoints), older
