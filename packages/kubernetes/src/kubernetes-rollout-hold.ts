@@ -13,8 +13,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutHold, RolloutHoldContext, RolloutHoldResult } from '@baton/drain-core';
 import { CoreV1Api, KubeConfig, makeInformer, type V1Pod, type V1PodList } from '@kubernetes/client-node';
-import { codedError, codeOfApiFailure, type ErrorCode, ErrorCodes, isPermanent } from './errors.js';
-import { deploymentSelector, hashLabelOf, isServing, killDeadlineOf } from './pod-view.js';
+import { codedError, codeOfApiFailure, ErrorCodes, isPermanent } from './errors.js';
+import { type HoldGroup, type HoldSubject, holdStep } from './hold-decision.js';
+import { deploymentSelector, hashLabelOf } from './pod-view.js';
 
 export interface KubernetesRolloutHoldOptions {
   /** This pod's name. Default: env POD_NAME (downward API `metadata.name`). */
@@ -180,46 +181,68 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 async function holdFor(config: ResolvedOptions, context: RolloutHoldContext): Promise<RolloutHoldResult> {
-  const { namespace, podName } = config;
+  const own = await readOwnPod(config, context);
+  if ('outcome' in own) return own;
+  const hashLabel = hashLabelOf(own.pod, config.hashLabel);
+  const ownHash = hashLabel ? own.pod.metadata?.labels?.[hashLabel] : undefined;
+  if (!hashLabel || ownHash === undefined) {
+    return { outcome: 'no-rollout', reason: 'the pod carries no ReplicaSet hash label (not managed by a Deployment)' };
+  }
+  const selector = deploymentSelector(own.pod, hashLabel);
+  if (selector === '') return { outcome: 'unknown', reason: ErrorCodes.BAD_RESPONSE };
+  return watchUntilDecided(config, context, selector, { podName: config.podName, hashLabel, ownHash });
+}
+
+/** Our own pod (its labels say which Deployment and ReplicaSet we belong to), retried like the watch. */
+async function readOwnPod(
+  config: ResolvedOptions,
+  context: RolloutHoldContext,
+): Promise<{ pod: V1Pod } | RolloutHoldResult> {
   const api = config.kubeConfig.makeApiClient(CoreV1Api);
   const started = Date.now();
-
-  // Our own pod: its labels say which Deployment and which ReplicaSet we belong to. Retried like the watch.
-  let self: V1Pod | undefined;
-  let lastCode: ErrorCode = ErrorCodes.UNREACHABLE;
-  while (self === undefined) {
+  for (;;) {
     try {
-      self = await withTimeout(api.readNamespacedPod({ name: podName, namespace }), config.requestTimeoutMs);
+      const pod = await withTimeout(
+        api.readNamespacedPod({ name: config.podName, namespace: config.namespace }),
+        config.requestTimeoutMs,
+      );
+      return { pod };
     } catch (error) {
-      lastCode = codeOfApiFailure(error);
-      if (isPermanent(lastCode) || Date.now() - started >= config.giveUpAfterMs || context.signal.aborted) {
-        return { outcome: 'unknown', reason: lastCode };
+      const code = codeOfApiFailure(error);
+      if (isPermanent(code) || Date.now() - started >= config.giveUpAfterMs || context.signal.aborted) {
+        return { outcome: 'unknown', reason: code };
       }
       await delay(config.retryDelayMs, context.signal);
     }
   }
-  const hashLabel = hashLabelOf(self, config.hashLabel);
-  const ownHash = hashLabel ? self.metadata?.labels?.[hashLabel] : undefined;
-  if (!hashLabel || ownHash === undefined) {
-    return { outcome: 'no-rollout', reason: 'the pod carries no ReplicaSet hash label (not managed by a Deployment)' };
-  }
-  const selector = deploymentSelector(self, hashLabel);
-  if (selector === '') {
-    return { outcome: 'unknown', reason: ErrorCodes.BAD_RESPONSE };
-  }
+}
 
+/**
+ * List and watch the Deployment's pods (an informer), judging each complete view with holdStep() until it
+ * decides; failures restart the informer after retryDelayMs until they have lasted giveUpAfterMs (or at once
+ * for a permanent one: 401, 403).
+ */
+function watchUntilDecided(
+  config: ResolvedOptions,
+  context: RolloutHoldContext,
+  selector: string,
+  subject: HoldSubject,
+): Promise<RolloutHoldResult> {
+  const { namespace } = config;
+  const api = config.kubeConfig.makeApiClient(CoreV1Api);
   return new Promise<RolloutHoldResult>((resolve) => {
-    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
+    // The informer fires 'add' per listed item as it fills its cache: only a complete list is judged (a failed
+    // re-list leaves the last complete view, which the watch keeps up to date when it resumes).
     let listed = false;
     let listing = false;
     let decided = false;
+    let group: HoldGroup | undefined;
     let failingSince: number | undefined;
     let retryTimer: ReturnType<typeof setTimeout> | undefined;
     const informer = makeInformer<V1Pod>(
       config.kubeConfig,
-      path,
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
       async () => {
-        // The informer fires 'add' per listed item as it fills its cache: judge only the complete list.
         listing = true;
         try {
           const list: V1PodList = await withTimeout(
@@ -240,7 +263,6 @@ async function holdFor(config: ResolvedOptions, context: RolloutHoldContext): Pr
       },
       selector,
     );
-
     const finish = (result: RolloutHoldResult) => {
       if (decided) return;
       decided = true;
@@ -250,35 +272,12 @@ async function holdFor(config: ResolvedOptions, context: RolloutHoldContext): Pr
       resolve(result);
     };
     const onAbort = () => finish({ outcome: 'unknown', reason: 'aborted' });
-
-    let group: Set<string> | undefined;
-    function evaluate(): void {
+    const evaluate = () => {
       if (decided || !listed || listing) return;
-      const pods = informer.list(namespace);
-      const hashOf = (pod: V1Pod) => pod.metadata?.labels?.[hashLabel as string];
-      if (group === undefined) {
-        // Judged once, on the first full list: a rollout has live pods of another ReplicaSet. The group is the
-        // pods of our own ReplicaSet that exist now; pods created later with the same hash (a rollback to this
-        // very template) are the rollout's new pods, not peers to wait for.
-        const otherReplicaSet = pods.some((pod) => hashOf(pod) !== ownHash && !pod.metadata?.deletionTimestamp);
-        if (!otherReplicaSet) {
-          finish({ outcome: 'no-rollout', reason: 'no other ReplicaSet of this Deployment has live pods' });
-          return;
-        }
-        group = new Set(pods.filter((pod) => hashOf(pod) === ownHash).map((pod) => pod.metadata?.name ?? ''));
-      }
-      const members = group;
-      const inGroup = pods.filter((pod) => members.has(pod.metadata?.name ?? ''));
-      const serving = inGroup.filter((pod) => pod.metadata?.name !== podName && isServing(pod));
-      if (serving.length > 0) return;
-      const deadlines = inGroup.map(killDeadlineOf).filter((at): at is number => at !== undefined);
-      finish({
-        outcome: 'peers-terminating',
-        reason: `every pod of ReplicaSet ${hashLabel}=${ownHash} is terminating or gone`,
-        ...(deadlines.length > 0 ? { groupDeadlineAt: Math.min(...deadlines) } : {}),
-      });
-    }
-
+      const step = holdStep(informer.list(namespace), subject, group);
+      if ('decided' in step) finish(step.decided);
+      else group = step.group;
+    };
     const onChange = () => {
       failingSince = undefined;
       evaluate();

@@ -22,7 +22,7 @@ import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { CloudLbHealth } from '../../cloud-lb-health.js';
+import { CloudLbHealth } from '../cloud-lb-health.js';
 import type { LabBalancer, Placement } from '../lab-balancer.js';
 import type { NodeBalancerOptions } from '../node/node-balancer.js';
 import { DEFAULT_ROUTING, type Endpoint, nodeOf, type RoutingOptions } from '../node/proxy-core.js';
