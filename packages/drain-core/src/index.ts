@@ -28,7 +28,7 @@ export {
   drainEnvFrom,
   drainOptionsFromEnv,
 } from './env-contract.js';
-export { BatonError, type CodedError, type ErrorCode, ErrorCodes } from './errors.js';
+export { BatonError, type CodedError, codedError, type ErrorCode, ErrorCodes } from './errors.js';
 export {
   BATON_PROTOCOL,
   type CheckpointMessage,

@@ -7,6 +7,8 @@
 
 import {
   BatonError,
+  CLOSE_CODE_SERVICE_RESTART,
+  codedError,
   DrainController,
   type DrainOptions,
   type DrainReport,
@@ -36,8 +38,11 @@ declare module 'fastify' {
   }
 }
 
-const kPreCloseRan = Symbol('baton.preCloseRan');
-const kCloseWindowMs = Symbol('baton.closeWindowMs');
+/**
+ * What the plugin and batonPreClose share about one fastify instance, keyed by its DrainController (the
+ * `baton` decorator): the window a drain started by fastify.close() gets, and whether batonPreClose ran.
+ */
+const closeStates = new WeakMap<DrainController, { closeWindowMs: number; preCloseRan: boolean }>();
 /** Kept free between the drain's worst case and fastify's pluginTimeout (timers fire late, hooks run after). */
 const PLUGIN_TIMEOUT_MARGIN_MS = 500;
 
@@ -56,7 +61,7 @@ function closeWindowMs(pluginTimeoutMs: number, budget: { drainWindowMs: number;
 }
 
 function invalidOption(message: string): TypeError {
-  return Object.assign(new TypeError(message), { code: ErrorCodes.INVALID_OPTION });
+  return codedError(TypeError, ErrorCodes.INVALID_OPTION, message);
 }
 
 const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, options) => {
@@ -112,11 +117,12 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
       await beforeExit?.(report);
     },
   });
-  drain.attach(wss as never);
+  drain.attach(wss);
   fastify.decorate('baton', drain);
   const pluginTimeoutMs = fastify.initialConfig.pluginTimeout ?? 10_000;
   const windowOnCloseMs = closeWindowMs(pluginTimeoutMs, drain.budget);
-  (fastify as unknown as Record<symbol, number>)[kCloseWindowMs] = windowOnCloseMs;
+  const closeState = { closeWindowMs: windowOnCloseMs, preCloseRan: false };
+  closeStates.set(drain, closeState);
   if (windowOnCloseMs < drain.budget.drainWindowMs) {
     const neededMs = drain.budget.drainWindowMs + drain.budget.closeTimeoutMs + PLUGIN_TIMEOUT_MARGIN_MS;
     fastify.log.warn(
@@ -144,7 +150,7 @@ const batonPlugin: FastifyPluginAsync<BatonPluginOptions> = async (fastify, opti
   // A safety net after @fastify/websocket's own preClose: if batonPreClose was not passed to it, its default
   // already closed every client at once; say so, and drain whatever is left.
   fastify.addHook('preClose', async () => {
-    if (!(fastify as unknown as Record<symbol, boolean>)[kPreCloseRan]) {
+    if (!closeState.preCloseRan) {
       fastify.log.warn(
         "baton: @fastify/websocket's default preClose ran (it closes every client at once, without a code); register it with { preClose: batonPreClose }",
       );
@@ -168,20 +174,19 @@ export const batonPreClose: NonNullable<WebsocketPluginOptions['preClose']> = fu
   this: FastifyInstance,
   done: (error?: Error) => void,
 ) {
-  const fastify = this as FastifyInstance & Record<symbol, boolean>;
-  fastify[kPreCloseRan] = true;
-  const finish = () => fastify.websocketServer.close(() => done());
-  if (!fastify.hasDecorator('baton')) {
+  const finish = () => this.websocketServer.close(() => done());
+  if (!this.hasDecorator('baton')) {
     // Registered without the Baton plugin: close everyone with a code at least, as a server restart.
-    for (const client of fastify.websocketServer.clients) client.close(1012, 'server restarting');
+    for (const client of this.websocketServer.clients) client.close(CLOSE_CODE_SERVICE_RESTART, 'server restarting');
     return finish();
   }
+  const state = closeStates.get(this.baton);
+  if (state) state.preCloseRan = true;
   // fastify already refuses new requests and upgrades: no propagation delay, and a window that fits fastify's
   // pluginTimeout. A drain already started (SIGTERM, preStop) keeps its own timers.
-  const drainWindowMs = fastify[kCloseWindowMs as never] as number | undefined;
-  void fastify.baton.drain({ trigger: 'api', skipPropagationDelay: true, drainWindowMs });
-  fastify.baton.close().then(finish, (error: unknown) => done(error as Error));
-} as never;
+  void this.baton.drain({ trigger: 'api', skipPropagationDelay: true, drainWindowMs: state?.closeWindowMs });
+  this.baton.close().then(finish, (error: unknown) => done(error as Error));
+};
 
 export const batonFastifyPlugin = fp(batonPlugin, {
   fastify: '5.x',
