@@ -7,6 +7,7 @@
 // lab) call resolveDrainBudget instead of restating the rule.
 
 import { codedError, ErrorCodes } from './errors.js';
+import { durationOption } from './option-checks.js';
 
 export interface DrainBudgetInput {
   /** The pod's terminationGracePeriodSeconds, in ms. Default 30000 (the Kubernetes default). */
@@ -39,30 +40,6 @@ export const BUDGET_DEFAULTS = {
   closeTimeoutMs: 5_000,
   safetyMarginMs: 2_000,
 } as const;
-
-/** The longest delay a Node.js timer can wait. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Validate one duration option: a finite number of milliseconds ≥ min, ≤ MAX_TIMER_MS. */
-export function durationOption(name: string, value: unknown, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw codedError(
-      TypeError,
-      ErrorCodes.INVALID_OPTION,
-      `The "${name}" option must be a number of milliseconds; received ${describe(value)}.`,
-    );
-  }
-  // Node's timers overflow above 2^31 − 1 ms (about 24.8 days) and fire at once, with a warning each time.
-  if (!Number.isFinite(value) || value < min || value > MAX_TIMER_MS) {
-    throw codedError(
-      RangeError,
-      ErrorCodes.INVALID_OPTION,
-      `The "${name}" option must be a finite number of milliseconds between ${min} and ${MAX_TIMER_MS} (timers cannot wait longer); received ${value}.`,
-    );
-  }
-  return value;
-}
 
 export function resolveDrainBudget(input: DrainBudgetInput = {}): DrainBudget {
   const gracePeriodMs = durationOption('gracePeriodMs', input.gracePeriodMs, BUDGET_DEFAULTS.gracePeriodMs, 1);
@@ -109,13 +86,4 @@ export function resolveDrainBudget(input: DrainBudgetInput = {}): DrainBudget {
     drainWindowDerived,
     worstCaseDrainMs: propagationDelayMs + drainWindowMs + closeTimeoutMs,
   };
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string')
-    return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
-  if (typeof value === 'number') return `the number ${value}`;
-  return `a value of type ${typeof value}`;
 }

@@ -1,9 +1,9 @@
 // The drain lifecycle of one process: serving → draining → closing → drained. States move forward, except
 // that a manual drain (a pod that stays) can be cancelled back to serving before it is drained.
 
-import { describe, durationOption } from './budget.js';
 import type { DrainReport } from './drain-record.js';
 import { codedError, ErrorCodes } from './errors.js';
+import { describe, durationOption } from './option-checks.js';
 import type { TrackedConnection } from './tracked-connection.js';
 
 export const DrainState = {
