@@ -43,6 +43,7 @@ export {
   type WelcomeMessage,
 } from './hint-protocol.js';
 export type { Logger } from './logger.js';
+export { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
 export type { AdminOptions, DrainOptions, ExitAfterDrain, MetricsOptions } from './options.js';
 export type {

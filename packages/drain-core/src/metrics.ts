@@ -4,6 +4,7 @@
 import type { AdmissionCounts } from './admission-control.js';
 import type { DrainStateName } from './drain-state.js';
 import { DrainState } from './drain-state.js';
+import { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 
 /** The numbers a DrainController keeps anyway; metrics only read them. */
 export interface DrainCounters {
@@ -41,22 +42,106 @@ export interface DrainMetrics {
   unregister(): void;
 }
 
-export const METRIC_NAMES = [
-  'baton_connections',
-  'baton_connections_accepted_total',
-  'baton_upgrades_refused_total',
-  'baton_drain_state',
-  'baton_drain_closes_total',
-  'baton_drain_started_timestamp_seconds',
-  'baton_drain_hold_seconds',
-  'baton_drain_hold_outcome',
-  'baton_drain_connections_at_closing',
-  'baton_drain_window_seconds',
-  'baton_resumes_total',
-  'baton_admission_total',
-] as const;
-
 const HOLD_OUTCOMES = ['holding', 'released', 'capped', 'no-rollout', 'unknown'] as const;
+
+const one = (value: number): readonly MetricSample[] => [[undefined, value]];
+
+/** drain-core's metrics, one row each. */
+const DRAIN_METRICS: readonly MetricRow<DrainCounters>[] = [
+  {
+    name: 'baton_connections',
+    help: 'Open WebSocket connections tracked by Baton.',
+    kind: 'gauge',
+    samples: (c) => one(c.connections),
+  },
+  {
+    name: 'baton_connections_accepted_total',
+    help: 'WebSocket connections accepted since start.',
+    kind: 'counter',
+    samples: (c) => one(c.accepted),
+  },
+  {
+    name: 'baton_upgrades_refused_total',
+    help: 'WebSocket upgrades refused with 503 because the pod was closing.',
+    kind: 'counter',
+    samples: (c) => one(c.refusedUpgrades),
+  },
+  {
+    name: 'baton_drain_state',
+    help: 'Drain lifecycle state: 1 for the current state, 0 for the others.',
+    kind: 'gauge',
+    labelNames: ['state'],
+    samples: (c) => Object.values(DrainState).map((state) => [{ state }, state === c.state ? 1 : 0] as const),
+  },
+  {
+    name: 'baton_drain_closes_total',
+    help: 'Connections ended by the drain, by method: close (1012), hint (reconnect hint sent), terminate (no close handshake in time).',
+    kind: 'counter',
+    labelNames: ['method'],
+    samples: (c) => [
+      [{ method: 'close' }, c.closed],
+      [{ method: 'hint' }, c.hinted],
+      [{ method: 'terminate' }, c.terminated],
+    ],
+  },
+  {
+    name: 'baton_drain_started_timestamp_seconds',
+    help: 'Unix time the drain was triggered, 0 while serving.',
+    kind: 'gauge',
+    samples: (c) => one(c.drainStartedAtSeconds),
+  },
+  {
+    name: 'baton_drain_hold_seconds',
+    help: 'Rollout-aware hold: how much later than the propagation delay closing started (or, while holding, so far).',
+    kind: 'gauge',
+    samples: (c) => one(c.holdSeconds),
+  },
+  {
+    name: 'baton_drain_hold_outcome',
+    help: 'Rollout-aware hold outcome: 1 for the current one (holding, released, capped, no-rollout, unknown), 0 for the others.',
+    kind: 'gauge',
+    labelNames: ['outcome'],
+    samples: (c) => HOLD_OUTCOMES.map((outcome) => [{ outcome }, outcome === c.holdOutcome ? 1 : 0] as const),
+  },
+  {
+    name: 'baton_drain_connections_at_closing',
+    help: 'Connections open when the closing phase began, 0 before: with baton_drain_window_seconds, the planned close rate.',
+    kind: 'gauge',
+    samples: (c) => one(c.connectionsAtClosing),
+  },
+  {
+    name: 'baton_drain_window_seconds',
+    help: 'The window the closing phase spreads its closes over, in seconds, 0 before closing.',
+    kind: 'gauge',
+    samples: (c) => one(c.windowSeconds),
+  },
+  {
+    name: 'baton_resumes_total',
+    help: 'Protocol v1 resume tokens offered with an upgrade, by result: resumed (session restored) or refused (started fresh).',
+    kind: 'counter',
+    labelNames: ['result'],
+    samples: (c) => [
+      [{ result: 'resumed' }, c.resumed],
+      [{ result: 'refused' }, c.resumeRefused],
+    ],
+  },
+  {
+    name: 'baton_admission_total',
+    help: 'Admission control (when configured): upgrades admitted or refused (503) by the accepts-per-second cap, by kind: fresh, or resume (a resume token that opened).',
+    kind: 'counter',
+    labelNames: ['kind', 'result'],
+    samples: (c) =>
+      c.admission
+        ? (['fresh', 'resume'] as const).flatMap((kind) => [
+            [{ kind, result: 'admitted' }, (c.admission as AdmissionCounts).admitted[kind]] as const,
+            [{ kind, result: 'refused' }, (c.admission as AdmissionCounts).refused[kind]] as const,
+          ])
+        : [],
+  },
+];
+
+/** The names of drain-core's metrics (the table's own). */
+export const METRIC_NAMES: readonly string[] = DRAIN_METRICS.map((row) => row.name);
 
 /** Returns undefined when prom-client is not installed. */
 export async function createDrainMetrics(
@@ -70,129 +155,6 @@ export async function createDrainMetrics(
     return undefined;
   }
   const target = (registry as import('prom-client').Registry | undefined) ?? new client.Registry();
-  const registers = [target];
-  new client.Gauge({
-    name: 'baton_connections',
-    help: 'Open WebSocket connections tracked by Baton.',
-    registers,
-    collect() {
-      this.set(read().connections);
-    },
-  });
-  new client.Counter({
-    name: 'baton_connections_accepted_total',
-    help: 'WebSocket connections accepted since start.',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(read().accepted);
-    },
-  });
-  new client.Counter({
-    name: 'baton_upgrades_refused_total',
-    help: 'WebSocket upgrades refused with 503 because the pod was closing.',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(read().refusedUpgrades);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_state',
-    help: 'Drain lifecycle state: 1 for the current state, 0 for the others.',
-    labelNames: ['state'],
-    registers,
-    collect() {
-      const current = read().state;
-      for (const state of Object.values(DrainState)) this.set({ state }, state === current ? 1 : 0);
-    },
-  });
-  new client.Counter({
-    name: 'baton_drain_closes_total',
-    help: 'Connections ended by the drain, by method: close (1012), hint (reconnect hint sent), terminate (no close handshake in time).',
-    labelNames: ['method'],
-    registers,
-    collect() {
-      const counters = read();
-      this.reset();
-      this.inc({ method: 'close' }, counters.closed);
-      this.inc({ method: 'hint' }, counters.hinted);
-      this.inc({ method: 'terminate' }, counters.terminated);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_started_timestamp_seconds',
-    help: 'Unix time the drain was triggered, 0 while serving.',
-    registers,
-    collect() {
-      this.set(read().drainStartedAtSeconds);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_hold_seconds',
-    help: 'Rollout-aware hold: how much later than the propagation delay closing started (or, while holding, so far).',
-    registers,
-    collect() {
-      this.set(read().holdSeconds);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_hold_outcome',
-    help: 'Rollout-aware hold outcome: 1 for the current one (holding, released, capped, no-rollout, unknown), 0 for the others.',
-    labelNames: ['outcome'],
-    registers,
-    collect() {
-      const current = read().holdOutcome;
-      for (const outcome of HOLD_OUTCOMES) this.set({ outcome }, outcome === current ? 1 : 0);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_connections_at_closing',
-    help: 'Connections open when the closing phase began, 0 before: with baton_drain_window_seconds, the planned close rate.',
-    registers,
-    collect() {
-      this.set(read().connectionsAtClosing);
-    },
-  });
-  new client.Gauge({
-    name: 'baton_drain_window_seconds',
-    help: 'The window the closing phase spreads its closes over, in seconds, 0 before closing.',
-    registers,
-    collect() {
-      this.set(read().windowSeconds);
-    },
-  });
-  new client.Counter({
-    name: 'baton_resumes_total',
-    help: 'Protocol v1 resume tokens offered with an upgrade, by result: resumed (session restored) or refused (started fresh).',
-    labelNames: ['result'],
-    registers,
-    collect() {
-      const counters = read();
-      this.reset();
-      this.inc({ result: 'resumed' }, counters.resumed);
-      this.inc({ result: 'refused' }, counters.resumeRefused);
-    },
-  });
-  new client.Counter({
-    name: 'baton_admission_total',
-    help: 'Admission control (when configured): upgrades admitted or refused (503) by the accepts-per-second cap, by kind: fresh, or resume (a resume token that opened).',
-    labelNames: ['kind', 'result'],
-    registers,
-    collect() {
-      const counts = read().admission;
-      this.reset();
-      if (!counts) return;
-      for (const kind of ['fresh', 'resume'] as const) {
-        this.inc({ kind, result: 'admitted' }, counts.admitted[kind]);
-        this.inc({ kind, result: 'refused' }, counts.refused[kind]);
-      }
-    },
-  });
-  return {
-    registry: target,
-    unregister() {
-      for (const name of METRIC_NAMES) target.removeSingleMetric(name);
-    },
-  };
+  const unregister = registerMetricTable(client, target, DRAIN_METRICS, read);
+  return { registry: target, unregister };
 }
