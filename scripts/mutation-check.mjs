@@ -21,6 +21,7 @@ const FAST_SUITE = [
   'packages/fastify-plugin/test',
   'packages/client/test',
   'packages/handoff/test/handoff.test.ts',
+  'test/exit-policy.test.ts',
 ];
 
 /**
@@ -34,7 +35,7 @@ const MUTATIONS = {
     from: 'offsets[i] = now + (offsets[i] as number);',
     to: 'offsets[i] = now;',
     breaks: 'closes are spread over the window (every connection closed at once instead)',
-    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/close-schedule.test.ts'],
+    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/close-slots.test.ts'],
   },
   'no-propagation-delay': {
     file: 'packages/drain-core/src/rollout-hold.ts',
@@ -58,7 +59,7 @@ const MUTATIONS = {
     caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/hint-protocol.test.ts'],
   },
   'window-end-ignored': {
-    file: 'packages/drain-core/src/drain-schedule.ts',
+    file: 'packages/drain-core/src/phase-schedule.ts',
     from: 'if (this.#times === times) this.#timer.at(windowEnd, () => on.windowEnded());',
     to: '',
     breaks: 'whatever is still open at the window end is closed then (rate-cap overflow)',
@@ -83,14 +84,14 @@ const MUTATIONS = {
     from: "if (expected === undefined) return 'refused';",
     to: "if (expected === undefined) return 'token';",
     breaks: 'without a configured token, only loopback may drain',
-    caughtBy: ['packages/drain-core/test/admin-server.test.ts'],
+    caughtBy: ['packages/drain-core/test/drain-authorization.test.ts', 'packages/drain-core/test/admin-server.test.ts'],
   },
   'any-bearer-drains': {
     file: 'packages/drain-core/src/drain-authorization.ts',
     from: "return timingSafeEqual(offered, expected) ? 'token' : 'refused';",
     to: "return 'token';",
     breaks: 'a peer that is not loopback drains only with the right token',
-    caughtBy: ['packages/drain-core/test/admin-server.test.ts'],
+    caughtBy: ['packages/drain-core/test/drain-authorization.test.ts', 'packages/drain-core/test/admin-server.test.ts'],
   },
   'token-not-authenticated': {
     file: 'packages/handoff/src/token-sealer.ts',
@@ -118,14 +119,14 @@ const MUTATIONS = {
     from: 'if (forced || !terminating || !due) return;',
     to: 'if (forced || !due) return;',
     breaks: 'a manual drain (a pod that stays) never ends the process',
-    caughtBy: ['packages/drain-core/test/admin-server.test.ts', 'packages/drain-core/test/drain-controller.test.ts'],
+    caughtBy: ['test/exit-policy.test.ts'],
   },
   'exit-without-signal': {
     file: 'packages/drain-core/src/drain-exit.ts',
     from: "const due = this.#mode === 'always' || (this.#mode === 'on-signal' && signalled);",
     to: "const due = this.#mode !== 'never';",
     breaks: "with 'on-signal' (the default) a preStop drain alone leaves the process up until SIGTERM",
-    caughtBy: ['packages/drain-core/test/drain-controller.test.ts', 'packages/drain-core/test/admin-server.test.ts'],
+    caughtBy: ['test/exit-policy.test.ts'],
   },
   'backoff-never-grows': {
     file: 'packages/client/src/backoff.ts',

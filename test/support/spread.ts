@@ -1,5 +1,5 @@
 // The pacing promise, checked the way it is made: the window is cut into one slot per connection and each
-// connection gets a time inside its own slot (close-schedule.ts), so the k-th event (in time order) lies in
+// connection gets a time inside its own slot (close-slots.ts), so the k-th event (in time order) lies in
 // the k-th slot. Never earlier — the drain must not close before its time — and, give or take delivery and
 // scheduling delay, not later. "Close everyone now" fails the lower bound; "close everyone at the end" fails
 // the upper one.

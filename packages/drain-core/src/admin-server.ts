@@ -5,8 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { drainAuthorizer } from './drain-authorization.js';
-import type { DrainTrigger } from './drain-state.js';
 import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
+import type { DrainTrigger } from './lifecycle.js';
 import type { ResolvedLogger } from './logger.js';
 import type { MetricsRegistry } from './metrics.js';
 
@@ -178,7 +178,10 @@ export class AdminServer {
       }
       case paths.drain: {
         if (!allow(res, method, ['GET', 'POST', 'DELETE'])) return;
-        const authorization = this.#authorize(req);
+        const authorization = this.#authorize({
+          remoteAddress: req.socket.remoteAddress,
+          authorization: req.headers.authorization,
+        });
         if (authorization === 'refused') {
           this.#options.logger.warn({ method }, 'baton admin: drain refused (not loopback, no valid token)');
           return sendError(

@@ -1,9 +1,9 @@
-// The closing phase of a drain: each open connection gets a time in the window (close-schedule.ts), and at
+// The closing phase of a drain: each open connection gets a time in the window (close-slots.ts), and at
 // that time a hint if it can move itself, a close with 1012 otherwise. One TimerQueue carries every due time,
 // hint deadline and close-handshake timeout, so 20k connections cost one armed timer.
 
 import type { WebSocket } from 'ws';
-import { buildClosingPlan, shuffle } from './close-schedule.js';
+import { buildClosingPlan, shuffle } from './close-slots.js';
 import type { DrainRecord } from './drain-record.js';
 import type { ResolvedDrainOptions } from './options.js';
 import { TimerQueue } from './timer-queue.js';

@@ -3,7 +3,6 @@
 // only with the configured bearer token. Readiness, liveness and metrics stay read-only and open.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import { isIPv4 } from 'node:net';
 
 /** 127.0.0.0/8, ::1, and IPv4 loopback seen through a dual-stack socket (::ffff:127.x.y.z). */
@@ -16,16 +15,22 @@ export function isLoopback(address: string | undefined): boolean {
 
 export type DrainAuthorization = 'loopback' | 'token' | 'refused';
 
+/** What the decision reads of a request: the peer's address and its Authorization header. */
+export interface DrainPeer {
+  remoteAddress: string | undefined;
+  authorization: string | undefined;
+}
+
 /**
  * Builds the check for one admin server. The token is compared as SHA-256 digests with timingSafeEqual, so
  * neither its content nor its length leaks through timing.
  */
-export function drainAuthorizer(token: string | undefined): (request: IncomingMessage) => DrainAuthorization {
+export function drainAuthorizer(token: string | undefined): (peer: DrainPeer) => DrainAuthorization {
   const expected = token === undefined ? undefined : digest(token);
-  return (request) => {
-    if (isLoopback(request.socket.remoteAddress)) return 'loopback';
+  return (peer) => {
+    if (isLoopback(peer.remoteAddress)) return 'loopback';
     if (expected === undefined) return 'refused';
-    const header = request.headers.authorization;
+    const header = peer.authorization;
     if (typeof header !== 'string' || !/^Bearer\s+/i.test(header)) return 'refused';
     const offered = digest(header.replace(/^Bearer\s+/i, '').trim());
     return timingSafeEqual(offered, expected) ? 'token' : 'refused';

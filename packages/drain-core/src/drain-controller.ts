@@ -14,26 +14,18 @@ import type { DrainBudget } from './budget.js';
 import { CheckpointTimer } from './checkpoint-timer.js';
 import { ClosingPhase } from './closing-phase.js';
 import { type ConnectionHooks, customHooks } from './connection-hooks.js';
+import type { DrainControllerEvents, StateChange } from './controller-events.js';
 import { ExitPolicy } from './drain-exit.js';
 import { DrainRecord, type DrainReport } from './drain-record.js';
-import { DrainSchedule } from './drain-schedule.js';
+import { type DrainRequest, type ResolvedDrainRequest, resolveDrainRequest } from './drain-request.js';
 import { DrainServices } from './drain-services.js';
-import {
-  type DrainControllerEvents,
-  type DrainRequest,
-  DrainState,
-  type DrainStateName,
-  type DrainTrigger,
-  type ResolvedDrainRequest,
-  resolveDrainRequest,
-  type StateChange,
-  stateIndex,
-} from './drain-state.js';
-import { drainStatus } from './drain-status.js';
 import type { ResumeResult } from './hint-protocol.js';
+import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './lifecycle.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
+import { DrainSchedule } from './phase-schedule.js';
 import { protocolV1Hooks } from './protocol-v1.js';
 import { ServerAttachments } from './server-attachment.js';
+import { drainStatus } from './status-view.js';
 import {
   type ConnectionFlags,
   connectionFlags,

@@ -3,7 +3,7 @@
 // file only counts.
 
 import type { AdmissionCounts } from './admission-control.js';
-import type { DrainStateName, DrainTrigger } from './drain-state.js';
+import type { DrainStateName, DrainTrigger } from './lifecycle.js';
 import type { DrainCounters } from './metrics.js';
 import type { HoldReport } from './rollout-hold.js';
 

@@ -9,16 +9,10 @@ export {
   resolveDrainBudget,
 } from './budget.js';
 export { CLOSE_CODE_SERVICE_RESTART } from './closing-phase.js';
+export type { DrainControllerEvents, StateChange } from './controller-events.js';
 export { DrainController } from './drain-controller.js';
 export type { DrainReport } from './drain-record.js';
-export {
-  type DrainControllerEvents,
-  type DrainRequest,
-  DrainState,
-  type DrainStateName,
-  type DrainTrigger,
-  type StateChange,
-} from './drain-state.js';
+export type { DrainRequest } from './drain-request.js';
 export {
   DRAIN_ENV_VARIABLES,
   type DrainEnvironment,
@@ -42,6 +36,7 @@ export {
   type SessionHandoff,
   type WelcomeMessage,
 } from './hint-protocol.js';
+export { DrainState, type DrainStateName, type DrainTrigger } from './lifecycle.js';
 export type { Logger } from './logger.js';
 export { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';

@@ -2,8 +2,8 @@
 // Values are read at scrape time through collect(), so the connection hot path pays nothing for them.
 
 import type { AdmissionCounts } from './admission-control.js';
-import type { DrainStateName } from './drain-state.js';
-import { DrainState } from './drain-state.js';
+import type { DrainStateName } from './lifecycle.js';
+import { DrainState } from './lifecycle.js';
 import { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 
 /** The numbers a DrainController keeps anyway; metrics only read them. */

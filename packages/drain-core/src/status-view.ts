@@ -1,7 +1,7 @@
 // The JSON view of a drain that the admin endpoints (readiness, liveness, drain, cancel) and status() report.
 // Pure: the controller hands over what it knows; times are wall-clock epoch ms (0 / undefined = not yet).
 
-import type { DrainStateName, DrainTrigger } from './drain-state.js';
+import type { DrainStateName, DrainTrigger } from './lifecycle.js';
 
 export interface DrainStatusInput {
   state: DrainStateName;

@@ -3,7 +3,7 @@
 // timer (PhaseTimer) for both boundaries; the hold may move the first one while it waits
 // (docs/architecture.md, "Rollout-aware hold").
 
-import type { ResolvedDrainRequest } from './drain-state.js';
+import type { ResolvedDrainRequest } from './drain-request.js';
 import type { ResolvedDrainOptions } from './options.js';
 import { PhaseTimer } from './phase-timer.js';
 import { type DrainTimes, drainTimes, type HoldReport, HoldRun, windowEndAt } from './rollout-hold.js';

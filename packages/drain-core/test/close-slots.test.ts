@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildClosingPlan, shuffle, spreadOffsets } from '../src/close-schedule.js';
+import { buildClosingPlan, shuffle, spreadOffsets } from '../src/close-slots.js';
 
 function maxInAnySecond(offsets: Float64Array): number {
   // Sliding one-second window over sorted offsets.
