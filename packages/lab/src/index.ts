@@ -8,7 +8,6 @@ export {
   type ReadinessModel,
   type ReleaseEnvironment,
   type ReleaseTimeline,
-  type Strategy,
   selectorFlip,
 } from './cluster/release.js';
 export { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
@@ -34,6 +33,7 @@ export {
   type StrategyResult,
   type StrategyRun,
 } from './run/run-strategy.js';
+export { STRATEGIES, type Strategy, type StrategyKind, type StrategyRecord } from './strategies/kinds.js';
 export {
   defaultStrategies,
   matrixStrategies,

@@ -58,7 +58,7 @@ function sawEveryReconnectOn(result: StrategyResult, clients: number): void {
 }
 
 describe('release lab', () => {
-  // Issue 9's rows: 1,000 plain clients, new pods ready over a quarter of the window or over all of it. Over
+  // The hold's staggered-readiness rows: 1,000 plain clients, new pods ready over a quarter of the window or over all of it. Over
   // the whole window the hold can wait only if the window may shrink to what is left: the first and last
   // deletions of seed 1 lie about 70 of 83 real seconds apart, so the hold needs minWindowShare ≤ 1 − 70/83
   // (0.16); 0.05 leaves room for the processes' start-up jitter (0.15 was capped once in 4 runs).

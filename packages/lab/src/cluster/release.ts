@@ -19,32 +19,13 @@ import type { LabBalancer } from '../datapath/lab-balancer.js';
 import { PodProcess } from './pod-process.js';
 import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
-export type Strategy =
-  | { kind: 'rolling'; maxSurge: number; maxUnavailable: number; minReadyMs?: number }
-  /** A rollout (maxSurge 100 %), then the HPA removes one pod as soon as the old pods are gone. */
-  | { kind: 'rolling-then-hpa-scale-down' }
-  | { kind: 'selector-flip' }
-  /** A second Deployment for v2, fully available, then v1 scaled to 0 (every old pod deleted at once). */
-  | { kind: 'two-deployments' }
-  /**
-   * Argo Rollouts blue/green: the preview ReplicaSet fully available, the active Service's selector flipped
-   * to it, the old ReplicaSet scaled to 0 after scaleDownDelaySeconds (Argo's default 30 s).
-   */
-  | { kind: 'argo-blue-green'; scaleDownDelayMs: number }
-  /**
-   * The same rollout aborted before promotion: the active Service never leaves the stable pods; the preview
-   * ReplicaSet is scaled to 0 after abortScaleDownDelaySeconds (Argo's default 30 s).
-   */
-  | { kind: 'argo-blue-green-abort'; abortScaleDownDelayMs: number }
-  /** A surge node-pool upgrade: nodes drained one at a time, each eviction waiting for the PDB (maxUnavailable 1). */
-  | { kind: 'node-surge-upgrade' }
-  /** One spot node preempted: SIGTERM, then SIGKILL 15–25 s later whatever the grace period. */
-  | { kind: 'spot-preemption' }
-  /**
-   * Unplanned: `pods` pods die at once with no SIGTERM and no drain (an OOM kill; a lost node holding them);
-   * their clients reconnect to the survivors, and the ReplicaSet replaces them.
-   */
-  | { kind: 'crash'; pods: number };
+/** RollingUpdate's parameters, as the Deployment controller reads them. */
+export interface RollingStrategy {
+  kind: 'rolling';
+  maxSurge: number;
+  maxUnavailable: number;
+  minReadyMs?: number;
+}
 
 /** How long a new pod takes from creation to ready, beyond its process start. */
 export type ReadinessModel =
@@ -310,7 +291,7 @@ export class DeploymentController {
 
   constructor(
     readonly cluster: Cluster,
-    readonly strategy: Extract<Strategy, { kind: 'rolling' }>,
+    readonly strategy: RollingStrategy,
     current: string,
   ) {
     this.#template = current;

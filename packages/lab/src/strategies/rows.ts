@@ -192,7 +192,7 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
 }
 
 /**
- * Issue 13's rows: pods that die at once with no drain (an OOM kill of one pod; a lost node taking two), with
+ * The unplanned rows: pods that die at once with no drain (an OOM kill of one pod; a lost node taking two), with
  * and without admission control on the survivors, plain clients and Baton clients (which resume from their
  * last checkpoint). `cap` is the admission rate per pod in real-world accepts per second.
  */
