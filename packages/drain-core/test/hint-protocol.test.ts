@@ -134,13 +134,15 @@ describe('hint protocol v1 (server side)', () => {
     const client = await connect(old.server.url, ['baton.v1']);
     const plain = await connect(old.server.url, []);
     expect(plain.ws.protocol).toBe('');
-    void old.controller.drain();
-    const hint = await new Promise<Record<string, unknown>>((resolve) => {
+    // Listening before the trigger: the hint cannot come before the listener whatever the timing.
+    const hinted = new Promise<Record<string, unknown>>((resolve) => {
       client.ws.on('message', (data) => {
         const message = control(data);
         if (message?.t === 'reconnect') resolve(message);
       });
     });
+    void old.controller.drain();
+    const hint = await hinted;
     expect(hint).toMatchObject({
       t: 'reconnect',
       v: 1,

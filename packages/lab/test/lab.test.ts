@@ -28,7 +28,6 @@ const named = (name: string) => {
   if (!strategy) throw new Error(`no strategy ${name}`);
   return strategy;
 };
-const results: StrategyResult[] = [];
 
 /** A rollout with the new pods becoming ready over `readiness`, with or without the rollout hold. */
 function staggered(replicas: number, readiness: ReadinessModel, hold: boolean, minWindowShare?: number): StrategyRun {
@@ -54,6 +53,8 @@ function sawEveryReconnect(result: StrategyResult, clients: number): void {
 }
 
 function sawEveryReconnectOn(result: StrategyResult, clients: number): void {
+  // Every accept counted (no event of the kernel's conntrack stream lost), so the rates below are exact.
+  expect(result.acceptEventsLost).toBe(0);
   expect(result.series.reconnects.reduce((sum, n) => sum + n, 0)).toBeGreaterThanOrEqual(clients);
 }
 
@@ -75,7 +76,6 @@ describe('release lab', () => {
           timeScale: 0.1,
           seed: 1,
         });
-        results.push(result);
         sawEveryReconnect(result, 1000);
         expect(result.connectedAtEnd).toBe(1000);
         expect(result.disconnects.max).toBe(1);
@@ -95,7 +95,6 @@ describe('release lab', () => {
       timeScale: 0.1,
       seed: 1,
     });
-    results.push(result);
     sawEveryReconnect(result, 1000);
     expect(result.connectedAtEnd).toBe(1000);
     expect(result.oldPodAcceptsAfterCutOver).toBeGreaterThan(0);
@@ -105,7 +104,6 @@ describe('release lab', () => {
 
   it('hold + Baton clients: no app-visible disconnect, no tick lost, one move each', async () => {
     const result = await runStrategy(named('Baton + hold + Baton clients'), options);
-    results.push(result);
     sawEveryReconnect(result, options.clients);
     expect(result.appVisibleDisconnectsOfBatonClients).toBe(0);
     expect(result.ticksLost).toBe(0);
@@ -138,7 +136,6 @@ describe('release lab', () => {
 
     it('Baton clients: no app-visible disconnect, no tick lost, each moved once per direction at most', async () => {
       const result = await runStrategy(rollbackRow, rollbackOptions);
-      results.push(result);
       expect(result.appVisibleDisconnectsOfBatonClients).toBe(0);
       expect(result.ticksLost).toBe(0);
       expect(result.minMoves).toBeGreaterThanOrEqual(1);
@@ -165,7 +162,6 @@ describe('release lab', () => {
 
     it('a gateway release disconnects nobody: every upstream moved, ticks contiguous (id field)', async () => {
       const result = await runStrategy(relayRow('gateway released behind the relay, hold'), relayOptions);
-      results.push(result);
       // The balancer saw every relayed connection arrive again (the relay's upstream moves)...
       sawEveryReconnect(result, 1000);
       // ...and no client noticed.
@@ -178,7 +174,6 @@ describe('release lab', () => {
 
     it("the relay's own release: each client once, paced", async () => {
       const result = await runStrategy(relayRow('the relay itself released, hold'), relayOptions);
-      results.push(result);
       sawEveryReconnect(result, 1000);
       expect(result.disconnects.one).toBe(1000);
       expect(result.disconnects.max).toBe(1);
@@ -220,21 +215,22 @@ describe('release lab', () => {
     expect(resumed / (resumed + fresh)).toBeGreaterThan(0.9);
   });
 
-  it('reports the naive strategy as it behaves, and renders the HTML report with its charts in Chromium', async () => {
-    // The naive gateway is the baseline every Baton row must beat: it disconnects clients more than once.
+  it('reports the naive strategy as it behaves, and renders the HTML report with its charts in Chromium', {
+    timeout: 120_000,
+  }, async () => {
+    // Self-contained (no result of another test): the naive gateway, the baseline every Baton row must beat,
+    // and the Baton row it is compared with, run here.
     const naive = await runStrategy(named('naive close-all, RollingUpdate 25%'), options);
-    results.push(naive);
+    const baton = await runStrategy(named('Baton + hold + Baton clients'), options);
+    const results = [naive, baton];
     sawEveryReconnect(naive, options.clients);
+    sawEveryReconnect(baton, options.clients);
     expect(naive.disconnects.two + naive.disconnects.threeOrMore).toBeGreaterThan(0);
-    // It scores worse than every Baton row measured in this file on what the lab exists to show: the reconnect
-    // peak against the even rate, and clients disconnected more than once.
+    // It scores worse than the Baton row on what the lab exists to show: the reconnect peak against the even
+    // rate, and clients disconnected (app-visibly) more than once.
     const ratio = (result: StrategyResult) => result.reconnectsPerSecond.peak / result.reconnectsPerSecond.evenRate;
-    const batonRows = results.filter((result) => result !== naive && result.holds !== null);
-    expect(batonRows.length).toBeGreaterThan(0);
-    for (const row of batonRows) {
-      expect(ratio(naive)).toBeGreaterThan(ratio(row));
-      expect(row.disconnects.two + row.disconnects.threeOrMore).toBe(0);
-    }
+    expect(ratio(naive)).toBeGreaterThan(ratio(baton));
+    expect(baton.disconnects.two + baton.disconnects.threeOrMore).toBe(0);
     const file = join(tmpdir(), `baton-lab-report-${process.pid}.html`);
     writeFileSync(file, htmlReport(options, results));
     const browser = await launchChromium();

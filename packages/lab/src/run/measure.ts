@@ -118,6 +118,7 @@ export function measure(
         };
       }),
     droppedConnects: balancer.dropped,
+    acceptEventsLost: balancer.eventsLost,
     holds:
       holdReports.length === 0
         ? null

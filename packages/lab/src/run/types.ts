@@ -100,6 +100,11 @@ export interface StrategyResult {
   reconnectsPerSecond: { peak: number; p99: number; evenRate: number; peakOverEven: number; windowSeconds: number };
   /** Each old pod's drain, seconds since the release began (lab time): deleted, closing started, window. */
   drains: { deletedAt: number; closingAt: number | null; windowSeconds: number | null; hold: string | null }[];
+  /**
+   * How often the data path's accept log lost events (the kernel's conntrack event stream overflowed): 0 means
+   * every accept was counted; above 0, accepts and the reconnect rates are lower bounds.
+   */
+  acceptEventsLost: number;
   /** Connection attempts a node dropped (ETP Local with only terminating local pods, Kubernetes < 1.26). */
   droppedConnects: number;
   /** The old pods' rollout holds: outcomes and the longest, in real-world seconds. */
