@@ -9,6 +9,7 @@
 
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { drainOptionsFromEnv } from './env-contract.js';
 
 const usage = 'usage: baton-drain [--port 9090] [--path /drain] [--host 127.0.0.1] [--timeout-ms 5000]';
 
@@ -36,7 +37,15 @@ if (values.help) {
   process.exit(0);
 }
 
-const rawPort = values.port ?? process.env.BATON_ADMIN_PORT ?? process.env.ADMIN_PORT ?? '9090';
+/** The admin port from the environment, read by the BATON_* contract's own parser (as the gateway read it). */
+function portFromEnv(): number {
+  try {
+    return drainOptionsFromEnv({ ADMIN_PORT: process.env.BATON_ADMIN_PORT ?? process.env.ADMIN_PORT }).admin.port;
+  } catch (error) {
+    return fail((error as Error).message, 2);
+  }
+}
+const rawPort = values.port ?? String(portFromEnv());
 const port = Number(rawPort);
 if (!Number.isInteger(port) || port < 1 || port > 65_535)
   fail(`--port must be a port number; got ${JSON.stringify(rawPort)}`, 2);
