@@ -37,17 +37,18 @@ const KNOWN_ADMIN_KEYS = { port: true, host: true, token: true, paths: true } as
 
 export function adminOption(value: unknown): ResolvedAdminOptions | undefined {
   if (value === undefined || value === false) return undefined;
-  const a = value;
-  if (typeof a !== 'object' || a === null) {
-    throw invalid(`The "admin" option must be an object such as { port: 9090 }, or false; received ${describe(a)}.`);
+  if (typeof value !== 'object' || value === null) {
+    throw invalid(
+      `The "admin" option must be an object such as { port: 9090 }, or false; received ${describe(value)}.`,
+    );
   }
-  for (const key of Object.keys(a)) {
+  for (const key of Object.keys(value)) {
     // `{ admin: { prot: 9090 } }` or `{ admin: { tokne } }` must not silently mean something else.
     if (!(key in KNOWN_ADMIN_KEYS)) {
       throw invalid(`Unknown admin option "${key}". Known admin options: ${Object.keys(KNOWN_ADMIN_KEYS).join(', ')}.`);
     }
   }
-  const { port, host, paths, token } = a as AdminOptions;
+  const { port, host, paths, token } = value as AdminOptions;
   if (typeof port !== 'number' || !Number.isInteger(port)) {
     throw invalid(`The "admin.port" option must be an integer port number; received ${describe(port)}.`);
   }

@@ -1,6 +1,5 @@
-export { KubeApi, type KubeApiControls } from './cluster/kube-api.js';
 export { PodProcess } from './cluster/pod-process.js';
-export { APP_LABEL, LAB_NAMESPACE, type PodSpecInput, PodStore, templateHash } from './cluster/pod-store.js';
+export { type PodSpecInput, templateHash } from './cluster/pod-store.js';
 export {
   Cluster,
   DeploymentController,
@@ -12,15 +11,10 @@ export {
 } from './cluster/release.js';
 export { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
 export type { DataPath, LabBalancer, Placement } from './datapath/lab-balancer.js';
-export { type Endpoint, NodeBalancer, type NodeBalancerOptions } from './datapath/node/node-balancer.js';
+export type { Endpoint } from './datapath/node/node-balancer.js';
 export { type ClientRecord, Fleet, type FleetOptions } from './fleet/fleet.js';
-export {
-  budgetEnv,
-  type GatewayProcess,
-  type LogLine,
-  type StartGatewayOptions,
-  startGateway,
-} from './harness/gateway-launcher.js';
+// The harness other packages' tests use (gateway launcher, Node balancer, pod API, namespaces), as one module.
+export * from './harness/index.js';
 export { htmlReport } from './report/report-html.js';
 export { ROWS, table } from './report/table.js';
 export { seededRandom } from './run/random.js';
