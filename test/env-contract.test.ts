@@ -6,7 +6,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DRAIN_ENV_VARIABLES, drainEnvFrom, drainOptionsFromEnv } from '../packages/drain-core/src/index.js';
+import {
+  DRAIN_ENV_VARIABLES,
+  drainEnvFrom,
+  drainOptionsFromEnv,
+  drainOptionsOf,
+} from '../packages/drain-core/src/index.js';
 
 const SECRET = 'do-not-print-this-secret-0123456789abcdef';
 
@@ -81,6 +86,28 @@ describe('drainOptionsFromEnv', () => {
     const env = drainEnvFrom(values);
     expect(Object.keys(env).every((name) => (DRAIN_ENV_VARIABLES as readonly string[]).includes(name))).toBe(true);
     expect(drainOptionsFromEnv(env)).toEqual(values);
+  });
+
+  it('gives the DrainOptions the environment sets by itself, leaving out what another package builds', () => {
+    const env = drainOptionsFromEnv({
+      BATON_GRACE_PERIOD_SECONDS: '60',
+      BATON_MIN_WINDOW_SHARE: '0.25',
+      BATON_MAX_ACCEPTS_PER_SECOND: '100',
+      BATON_ROLLOUT_HOLD: 'kubernetes',
+      BATON_CHECKPOINT_SECONDS: '2',
+    });
+    expect(drainOptionsOf(env)).toEqual({
+      gracePeriodMs: 60_000,
+      propagationDelayMs: 15_000,
+      drainWindowMs: undefined,
+      closeTimeoutMs: 5_000,
+      safetyMarginMs: 2_000,
+      admin: { port: 9090 },
+      minWindowShare: 0.25,
+      admission: { maxAcceptsPerSecond: 100 },
+    });
+    expect(drainOptionsOf(drainOptionsFromEnv({}))).not.toHaveProperty('minWindowShare');
+    expect(drainOptionsOf(drainOptionsFromEnv({}))).not.toHaveProperty('admission');
   });
 
   it.each(INVALID)('refuses %s=%s with BATON_ERR_INVALID_ENV, naming it', (variable, value) => {

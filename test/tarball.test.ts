@@ -86,6 +86,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         'codedError',
         'drainEnvFrom',
         'drainOptionsFromEnv',
+        'drainOptionsOf',
         'registerMetricTable',
         'resolveDrainBudget',
       ],

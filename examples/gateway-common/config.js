@@ -4,7 +4,7 @@
 // TICK_MS. Times are in seconds (fractions allowed, so tests and the lab can compress a release into
 // seconds); a bad value stops start-up with a coded message naming the variable.
 
-import { drainOptionsFromEnv } from '@baton/drain-core';
+import { drainOptionsFromEnv, drainOptionsOf } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
 
 /**
@@ -89,14 +89,7 @@ export async function drainOptions(config, sessions, logger) {
       : undefined;
   return {
     ...(rolloutHold ? { rolloutHold } : {}),
-    ...(drain.minWindowShare === undefined ? {} : { minWindowShare: drain.minWindowShare }),
-    ...(drain.admission === undefined ? {} : { admission: drain.admission }),
-    gracePeriodMs: drain.gracePeriodMs,
-    propagationDelayMs: drain.propagationDelayMs,
-    drainWindowMs: drain.drainWindowMs,
-    closeTimeoutMs: drain.closeTimeoutMs,
-    safetyMarginMs: drain.safetyMarginMs,
-    admin: drain.admin,
+    ...drainOptionsOf(drain),
     logger,
     // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.
     hintProtocol: handoff

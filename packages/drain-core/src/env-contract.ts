@@ -5,6 +5,7 @@
 // value is never quoted.
 
 import { codedError, ErrorCodes } from './errors.js';
+import type { DrainOptions } from './options.js';
 
 /** What a Baton process reads from its environment for its drain. Times in ms. */
 export interface DrainEnvironment {
@@ -162,6 +163,24 @@ export function drainOptionsFromEnv(env: Env = process.env, defaults: DrainEnvir
     handoffKeys: handoffKeys(env),
     handoffStoreUrl: raw(env, 'BATON_HANDOFF_STORE_URL'),
     checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS') ?? DEFAULTS.checkpointSeconds * 1000,
+  };
+}
+
+/**
+ * The DrainOptions the environment sets by itself: the budget, the admin server, the hold's minimum window
+ * share and admission control. The rollout hold, the handoff (keys, store, checkpoints) and the logger come
+ * from other packages or the app, so the process adds those.
+ */
+export function drainOptionsOf(environment: DrainEnvironment): DrainOptions {
+  return {
+    gracePeriodMs: environment.gracePeriodMs,
+    propagationDelayMs: environment.propagationDelayMs,
+    drainWindowMs: environment.drainWindowMs,
+    closeTimeoutMs: environment.closeTimeoutMs,
+    safetyMarginMs: environment.safetyMarginMs,
+    admin: environment.admin,
+    ...(environment.minWindowShare === undefined ? {} : { minWindowShare: environment.minWindowShare }),
+    ...(environment.admission === undefined ? {} : { admission: environment.admission }),
   };
 }
 

@@ -21,6 +21,7 @@ export {
   type DrainEnvVariable,
   drainEnvFrom,
   drainOptionsFromEnv,
+  drainOptionsOf,
 } from './env-contract.js';
 export { BatonError, type CodedError, codedError, type ErrorCode, ErrorCodes } from './errors.js';
 export {

@@ -181,7 +181,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 async function holdFor(config: ResolvedOptions, context: RolloutHoldContext): Promise<RolloutHoldResult> {
-  const own = await readOwnPod(config, context);
+  const api = config.kubeConfig.makeApiClient(CoreV1Api);
+  const own = await readOwnPod(config, context, api);
   if ('outcome' in own) return own;
   const hashLabel = hashLabelOf(own.pod, config.hashLabel);
   const ownHash = hashLabel ? own.pod.metadata?.labels?.[hashLabel] : undefined;
@@ -190,15 +191,15 @@ async function holdFor(config: ResolvedOptions, context: RolloutHoldContext): Pr
   }
   const selector = deploymentSelector(own.pod, hashLabel);
   if (selector === '') return { outcome: 'unknown', reason: ErrorCodes.BAD_RESPONSE };
-  return watchUntilDecided(config, context, selector, { podName: config.podName, hashLabel, ownHash });
+  return watchUntilDecided(config, context, api, selector, { podName: config.podName, hashLabel, ownHash });
 }
 
 /** Our own pod (its labels say which Deployment and ReplicaSet we belong to), retried like the watch. */
 async function readOwnPod(
   config: ResolvedOptions,
   context: RolloutHoldContext,
+  api: CoreV1Api,
 ): Promise<{ pod: V1Pod } | RolloutHoldResult> {
-  const api = config.kubeConfig.makeApiClient(CoreV1Api);
   const started = Date.now();
   for (;;) {
     try {
@@ -225,11 +226,11 @@ async function readOwnPod(
 function watchUntilDecided(
   config: ResolvedOptions,
   context: RolloutHoldContext,
+  api: CoreV1Api,
   selector: string,
   subject: HoldSubject,
 ): Promise<RolloutHoldResult> {
   const { namespace } = config;
-  const api = config.kubeConfig.makeApiClient(CoreV1Api);
   return new Promise<RolloutHoldResult>((resolve) => {
     // The informer fires 'add' per listed item as it fills its cache: only a complete list is judged (a failed
     // re-list leaves the last complete view, which the watch keeps up to date when it resumes).

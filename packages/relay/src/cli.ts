@@ -4,7 +4,7 @@
 
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DrainController } from '@baton/drain-core';
+import { DrainController, drainOptionsOf } from '@baton/drain-core';
 import { readCliConfig, USAGE } from './cli-config.js';
 import { registerRelayMetrics } from './metrics.js';
 import { Relay } from './relay.js';
@@ -47,14 +47,7 @@ try {
         )
       : undefined;
   drain = new DrainController({
-    gracePeriodMs: env.gracePeriodMs,
-    propagationDelayMs: env.propagationDelayMs,
-    drainWindowMs: env.drainWindowMs,
-    closeTimeoutMs: env.closeTimeoutMs,
-    safetyMarginMs: env.safetyMarginMs,
-    admin: env.admin,
-    ...(env.minWindowShare === undefined ? {} : { minWindowShare: env.minWindowShare }),
-    ...(env.admission === undefined ? {} : { admission: env.admission }),
+    ...drainOptionsOf(env),
     logger,
     ...(registry ? { metrics: { registry } } : {}),
     ...(rolloutHold ? { rolloutHold } : {}),
