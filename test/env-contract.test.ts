@@ -29,6 +29,7 @@ const INVALID: [variable: string, value: string][] = [
   ['BATON_KUBERNETES_TIMEOUT_SECONDS', '0'],
   ['ADMIN_PORT', '70000'],
   ['BATON_CHECKPOINT_SECONDS', '-5'],
+  ['BATON_IDENTITY_VERSION', 'v 1'],
 ];
 
 function refusal(run: () => unknown): Error & { code?: string } {
@@ -57,6 +58,7 @@ describe('drainOptionsFromEnv', () => {
       handoffKeys: undefined,
       handoffStoreUrl: undefined,
       checkpointIntervalMs: 5_000,
+      identity: undefined,
     });
     const empty = Object.fromEntries(DRAIN_ENV_VARIABLES.map((name) => [name, '']));
     expect(drainOptionsFromEnv(empty)).toEqual(defaults);
@@ -82,6 +84,7 @@ describe('drainOptionsFromEnv', () => {
       ],
       handoffStoreUrl: 'redis://127.0.0.1:6379',
       checkpointIntervalMs: 0,
+      identity: { pod: 'gw-6c9d-x2x7q', version: '1.4.2' },
     };
     const env = drainEnvFrom(values);
     expect(Object.keys(env).every((name) => (DRAIN_ENV_VARIABLES as readonly string[]).includes(name))).toBe(true);

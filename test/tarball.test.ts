@@ -80,6 +80,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         'DrainController',
         'DrainState',
         'ErrorCodes',
+        'IDENTITY_HEADERS',
         'METRIC_NAMES',
         'PROTOCOL_VERSION',
         'RESUME_PROTOCOL_PREFIX',

@@ -1,9 +1,10 @@
 // @ts-check
 // Reads the gateway's environment: the BATON_* drain contract through drain-core's own parser
-// (drainOptionsFromEnv, the same one baton-relay uses), plus the example's own HOST, PORT, APP_VERSION and
-// TICK_MS. Times are in seconds (fractions allowed, so tests and the lab can compress a release into
-// seconds); a bad value stops start-up with a coded message naming the variable.
+// (drainOptionsFromEnv, the same one baton-relay uses), plus the example's own HOST, PORT, APP_VERSION,
+// POD_NAME and TICK_MS. Times are in seconds (fractions allowed, so tests and the lab can compress a release
+// into seconds); a bad value stops start-up with a coded message naming the variable.
 
+import { hostname } from 'node:os';
 import { drainOptionsFromEnv, drainOptionsOf } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
 
@@ -15,6 +16,8 @@ export function readConfig(env) {
     host: env.HOST ?? '127.0.0.1',
     port: port(env, 'PORT', 8080),
     appVersion: env.APP_VERSION ?? 'dev',
+    // In a pod the hostname is the pod's name; POD_NAME (the Downward API) says so explicitly.
+    podName: env.POD_NAME ?? hostname(),
     tickMs: milliseconds(env, 'TICK_MS', 1000),
     drain: drainOptionsFromEnv(env),
   };
@@ -89,6 +92,9 @@ export async function drainOptions(config, sessions, logger) {
       : undefined;
   return {
     ...(rolloutHold ? { rolloutHold } : {}),
+    // The examples name their pod and version on every upgrade (Baton-Pod, Baton-Version) for @baton/probe,
+    // unless BATON_IDENTITY_POD / BATON_IDENTITY_VERSION say otherwise.
+    identity: { pod: config.podName, version: config.appVersion },
     ...drainOptionsOf(drain),
     logger,
     // Baton clients get a reconnect hint carrying their session (id, counter), sealed; the new pod resumes it.

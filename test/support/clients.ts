@@ -46,7 +46,11 @@ export function tryUpgrade(
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; ws?: WebSocket; body?: string }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols);
-    ws.once('open', () => resolve({ status: 101, headers: {}, ws }));
+    let headers: Record<string, string | string[] | undefined> = {};
+    ws.once('upgrade', (response) => {
+      headers = response.headers;
+    });
+    ws.once('open', () => resolve({ status: 101, headers, ws }));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.setEncoding('utf8');

@@ -111,7 +111,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
           this.#record.refusedUpgrades++;
         },
         retryAfterSeconds: this.options.retryAfterSeconds,
+        headers: this.options.identityHeaders,
       },
+      responseHeaders: this.options.identityHeaders,
       refusal: () =>
         stateIndex(this.#state) >= stateIndex(DrainState.CLOSING)
           ? `Cannot attach a server while the drain is ${this.#state}.`

@@ -31,6 +31,8 @@ export interface DrainEnvironment {
   handoffStoreUrl: string | undefined;
   /** BATON_CHECKPOINT_SECONDS: how often a Baton client gets a fresh resume token (0: never). */
   checkpointIntervalMs: number;
+  /** BATON_IDENTITY_POD, BATON_IDENTITY_VERSION: the identity headers (Baton-Pod, Baton-Version); off when both unset. */
+  identity: { pod?: string; version?: string } | undefined;
 }
 
 /** The defaults a process may change (the relay's admin port is 9091, a gateway's 9090). */
@@ -67,6 +69,8 @@ export const DRAIN_ENV_VARIABLES = [
   'BATON_HANDOFF_KEYS',
   'BATON_HANDOFF_STORE_URL',
   'BATON_CHECKPOINT_SECONDS',
+  'BATON_IDENTITY_POD',
+  'BATON_IDENTITY_VERSION',
 ] as const;
 
 export type DrainEnvVariable = (typeof DRAIN_ENV_VARIABLES)[number];
@@ -163,13 +167,28 @@ export function drainOptionsFromEnv(env: Env = process.env, defaults: DrainEnvir
     handoffKeys: handoffKeys(env),
     handoffStoreUrl: raw(env, 'BATON_HANDOFF_STORE_URL'),
     checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS') ?? DEFAULTS.checkpointSeconds * 1000,
+    identity: identity(env),
   };
+}
+
+function identity(env: Env): DrainEnvironment['identity'] {
+  const pod = headerValue(env, 'BATON_IDENTITY_POD');
+  const version = headerValue(env, 'BATON_IDENTITY_VERSION');
+  if (pod === undefined && version === undefined) return undefined;
+  return { ...(pod === undefined ? {} : { pod }), ...(version === undefined ? {} : { version }) };
+}
+
+function headerValue(env: Env, name: DrainEnvVariable): string | undefined {
+  const text = raw(env, name);
+  if (text !== undefined && !/^[\x21-\x7e]{1,253}$/.test(text))
+    throw invalid(name, '1 to 253 visible ASCII characters (it is sent as a header value)', text);
+  return text;
 }
 
 /**
  * The DrainOptions the environment sets by itself: the budget, the admin server, the hold's minimum window
- * share and admission control. The rollout hold, the handoff (keys, store, checkpoints) and the logger come
- * from other packages or the app, so the process adds those.
+ * share, admission control and the identity headers. The rollout hold, the handoff (keys, store, checkpoints)
+ * and the logger come from other packages or the app, so the process adds those.
  */
 export function drainOptionsOf(environment: DrainEnvironment): DrainOptions {
   return {
@@ -181,6 +200,7 @@ export function drainOptionsOf(environment: DrainEnvironment): DrainOptions {
     admin: environment.admin,
     ...(environment.minWindowShare === undefined ? {} : { minWindowShare: environment.minWindowShare }),
     ...(environment.admission === undefined ? {} : { admission: environment.admission }),
+    ...(environment.identity === undefined ? {} : { identity: environment.identity }),
   };
 }
 
@@ -217,5 +237,7 @@ export function drainEnvFrom(values: DrainEnvironmentInput): Record<string, stri
   put('BATON_HANDOFF_KEYS', values.handoffKeys?.map(({ id, secret }) => `${id}=${secret}`).join(','));
   put('BATON_HANDOFF_STORE_URL', values.handoffStoreUrl);
   time('BATON_CHECKPOINT_SECONDS', values.checkpointIntervalMs);
+  put('BATON_IDENTITY_POD', values.identity?.pod);
+  put('BATON_IDENTITY_VERSION', values.identity?.version);
   return env;
 }

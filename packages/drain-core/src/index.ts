@@ -37,11 +37,12 @@ export {
   type SessionHandoff,
   type WelcomeMessage,
 } from './hint-protocol.js';
+export { IDENTITY_HEADERS } from './identity-options.js';
 export { DrainState, type DrainStateName, type DrainTrigger } from './lifecycle.js';
 export type { Logger } from './logger.js';
 export { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
-export type { AdminOptions, DrainOptions, ExitAfterDrain, MetricsOptions } from './options.js';
+export type { AdminOptions, DrainOptions, ExitAfterDrain, IdentityOptions, MetricsOptions } from './options.js';
 export type {
   HoldOutcome,
   HoldReport,

@@ -1,7 +1,7 @@
 // Every option of a DrainController, its default, and its validation. Invalid options throw at construction
 // with a message that says what to change, so a bad value never surfaces as a surprise at SIGKILL time.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket } from 'ws';
 import { type AdminOptions, adminOption, type ResolvedAdminOptions } from './admin-options.js';
 import type { AdmissionOptions } from './admission-control.js';
@@ -9,6 +9,7 @@ import { admissionOption } from './admission-options.js';
 import { type DrainBudget, type DrainBudgetInput, resolveDrainBudget } from './budget.js';
 import type { HintProtocolOptions } from './hint-protocol.js';
 import { hintProtocolOption } from './hint-protocol-options.js';
+import { type IdentityOptions, identityOption } from './identity-options.js';
 import { isLogger, type Logger, type ResolvedLogger, resolveLogger } from './logger.js';
 import {
   booleanOption,
@@ -24,6 +25,7 @@ import type { RolloutHold } from './rollout-hold.js';
 import type { SendHint } from './tracked-connection.js';
 
 export type { AdminOptions } from './admin-options.js';
+export type { IdentityOptions } from './identity-options.js';
 
 export interface MetricsOptions {
   /** A prom-client Registry to register baton_* metrics into (e.g. the app's). Default: a registry of our own. */
@@ -88,6 +90,11 @@ export interface DrainOptions extends DrainBudgetInput {
    * 503 and a jittered Retry-After before the upgrade. Off by default. See admission-control.ts.
    */
   admission?: AdmissionOptions | false;
+  /**
+   * Name the pod and the version that served each upgrade in its response headers (Baton-Pod, Baton-Version;
+   * also on 503 refusals), for @baton/probe. Off by default: every client can read them.
+   */
+  identity?: IdentityOptions | false;
 }
 
 export interface ResolvedDrainOptions {
@@ -112,6 +119,8 @@ export interface ResolvedDrainOptions {
   readonly beforeExit: DrainOptions['beforeExit'];
   readonly minWindowShare: number;
   readonly admission: Required<AdmissionOptions> | undefined;
+  /** The identity headers of every upgrade response; empty when the option is off. */
+  readonly identityHeaders: Readonly<OutgoingHttpHeaders>;
 }
 
 // Every key of DrainOptions, checked by the compiler both ways: an option added to the interface and not here
@@ -142,6 +151,7 @@ const KNOWN_OPTION_KEYS = {
   minWindowShare: true,
   admission: true,
   beforeExit: true,
+  identity: true,
 } as const satisfies Record<keyof DrainOptions, true>;
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.keys(KNOWN_OPTION_KEYS));
 const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
@@ -210,6 +220,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     minWindowShare,
     admission: admissionOption(options.admission),
     beforeExit,
+    identityHeaders: identityOption(options.identity),
   };
 }
 

@@ -2,7 +2,7 @@
 // its upgrade gate in front of the app's verifyClient and the connection hooks' per-server pieces in place;
 // detaching takes them all away again. Connections opened before attach() are handed over too.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ConnectionHooks } from './connection-hooks.js';
 import { BatonError, codedError, ErrorCodes } from './errors.js';
@@ -11,6 +11,8 @@ import { installUpgradeGate, isWebSocketServer, type UpgradeGate } from './upgra
 export interface AttachmentTarget {
   readonly hooks: ConnectionHooks;
   readonly gate: Omit<UpgradeGate, 'admit'>;
+  /** Headers added to every 101 response (the identity option); empty for none. */
+  readonly responseHeaders: Readonly<OutgoingHttpHeaders>;
   /** Why attaching is refused now (the drain is closing), or undefined. */
   refusal(): string | undefined;
   track(socket: WebSocket, request: IncomingMessage | undefined): void;
@@ -36,14 +38,21 @@ export class ServerAttachments {
     }
     const refusal = this.#target.refusal();
     if (refusal) throw new BatonError(ErrorCodes.NOT_SERVING, refusal);
-    const { hooks, gate, track } = this.#target;
+    const { hooks, gate, track, responseHeaders } = this.#target;
     const onConnection = (socket: WebSocket, request: IncomingMessage) => track(socket, request);
+    // ws emits 'headers' with the 101 response's lines before writing them: the documented way to add one.
+    const extra = Object.entries(responseHeaders).map(([name, value]) => `${name}: ${value}`);
+    const onHeaders = (headers: string[]) => {
+      headers.push(...extra);
+    };
+    if (extra.length > 0) server.on('headers', onHeaders);
     // First in line, so the welcome precedes anything the app's own handler sends.
     server.prependListener('connection', onConnection);
     const removeGate = installUpgradeGate(server, { ...gate, ...(hooks.admit ? { admit: hooks.admit } : {}) });
     const uninstall = hooks.install?.(server);
     this.#servers.set(server, () => {
       server.off('connection', onConnection);
+      server.off('headers', onHeaders);
       removeGate();
       uninstall?.();
     });

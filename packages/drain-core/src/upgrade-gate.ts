@@ -19,6 +19,8 @@ export interface UpgradeGate {
   /** Called for each upgrade refused because the server is closing. */
   onRefused(): void;
   retryAfterSeconds: number;
+  /** Headers every refusal carries too (the identity headers: which pod refused). */
+  headers?: Readonly<OutgoingHttpHeaders>;
   /**
    * Admission control, after `admit` (so it may know whether a resume token opened) and before the app's own
    * verifyClient: refuse with the seconds to wait, or admit.
@@ -43,6 +45,7 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
     if (!gate.accepts()) {
       gate.onRefused();
       done(false, 503, REFUSAL_BODY, {
+        ...gate.headers,
         'Retry-After': String(Math.ceil(gate.retryAfterSeconds)),
         'Content-Type': 'application/json',
       });
@@ -52,6 +55,7 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
       const admission = gate.admission?.(info.req);
       if (admission && !admission.admitted) {
         return done(false, 503, ADMISSION_BODY, {
+          ...gate.headers,
           'Retry-After': String(admission.retryAfterSeconds),
           'Content-Type': 'application/json',
         });

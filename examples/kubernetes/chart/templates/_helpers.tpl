@@ -164,6 +164,14 @@ spec:
         {{- end }}
         - name: BATON_CHECKPOINT_SECONDS
           value: {{ .Values.handoff.checkpointSeconds | quote }}
+        {{- if .Values.identityHeaders }}
+        - name: BATON_IDENTITY_POD
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: BATON_IDENTITY_VERSION
+          value: {{ default .Chart.AppVersion .Values.image.tag | quote }}
+        {{- end }}
         {{- if .Values.rolloutHold.enabled }}
         - name: BATON_ROLLOUT_HOLD
           value: kubernetes
