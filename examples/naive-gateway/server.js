@@ -13,6 +13,11 @@ const sessions = createSessionHub(config);
 const server = createServer();
 const wss = new WebSocketServer({ server });
 wss.on('connection', (socket) => sessions.accept(socket, { resumed: false }));
+// Like the Baton examples, it names its pod and version on every upgrade (what drain-core's identity option
+// sends), so baton-probe can tell which version took each reconnect of the baseline too.
+wss.on('headers', (headers) => {
+  headers.push(`Baton-Pod: ${config.podName}`, `Baton-Version: ${config.appVersion}`);
+});
 
 process.on('SIGTERM', () => {
   logger.info({ connections: wss.clients.size }, 'closing everything');

@@ -9,8 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ReadinessModel } from './cluster/release.js';
 import { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
-import { htmlReport } from './report/report-html.js';
-import { table } from './report/table.js';
+import { labHtmlReport, table } from './report/lab-report.js';
 import { defaultDataPath, runStrategy, type StrategyResult } from './run/run-strategy.js';
 import { defaultStrategies, matrixStrategies, relayStrategies, unplannedStrategies } from './strategies/rows.js';
 
@@ -152,7 +151,7 @@ for (const strategy of strategies) {
 }
 console.log(`\n${table(results)}`);
 if (values.html) {
-  writeFileSync(values.html, htmlReport(options, results));
+  writeFileSync(values.html, labHtmlReport(options, results));
   console.log(`\nHTML report: ${values.html}`);
 }
 if (values.json) {

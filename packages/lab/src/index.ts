@@ -12,11 +12,9 @@ export {
 export { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
 export type { DataPath, LabBalancer, Placement } from './datapath/lab-balancer.js';
 export type { Endpoint } from './datapath/node/node-balancer.js';
-export { type ClientRecord, Fleet, type FleetOptions } from './fleet/fleet.js';
 // The harness other packages' tests use (gateway launcher, Node balancer, pod API, namespaces), as one module.
 export * from './harness/index.js';
-export { htmlReport } from './report/report-html.js';
-export { ROWS, table } from './report/table.js';
+export { LAB_ROWS, labColumns, labHtmlReport, table } from './report/lab-report.js';
 export { seededRandom } from './run/random.js';
 export {
   defaultDataPath,

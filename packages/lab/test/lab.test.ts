@@ -6,14 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { launchChromium } from '../../../test/support/chromium.js';
+import { reportRows } from '../../probe/dist/index.js';
 import {
   defaultDataPath,
   defaultStrategies,
-  htmlReport,
   type LabOptions,
+  labColumns,
+  labHtmlReport,
   READINESS,
   type ReadinessModel,
-  ROWS,
   relayStrategies,
   runStrategy,
   type StrategyResult,
@@ -52,6 +53,31 @@ function sawEveryReconnect(result: StrategyResult, clients: number): void {
   sawEveryReconnectOn(result, clients);
 }
 
+/**
+ * The probe's figures of the run (@baton/probe's fleet and summary, what `baton-probe release` reports) equal
+ * the lab's own accounting: every connection the data path routed (the balancer's log, or conntrack's on the
+ * kernel path) the probe counted, by the version that served it; and for plain clients, who are all back at
+ * the end, each disconnect is one reconnect the data path routed.
+ */
+function probeAgreesWithDataPath(result: StrategyResult): void {
+  const { probe } = result;
+  const both = { ...probe.acceptsByVersion };
+  for (const [version, n] of Object.entries(probe.refusedByVersion)) both[version] = (both[version] ?? 0) + n;
+  expect(both).toEqual(result.balancerAcceptsByVersion);
+  expect(probe.failures).toBe(0);
+  expect(probe.disconnects).toEqual({
+    '0': result.disconnects.zero,
+    '1': result.disconnects.one,
+    '2': result.disconnects.two,
+    '3+': result.disconnects.threeOrMore,
+  });
+  if (probe.kind === 'plain') {
+    // Every app-visible disconnect has its close code.
+    const disconnects = Object.values(probe.closeCodes).reduce((sum, n) => sum + n, 0);
+    expect(probe.reconnects.total).toBe(disconnects);
+  }
+}
+
 function sawEveryReconnectOn(result: StrategyResult, clients: number): void {
   // Every accept counted (no event of the kernel's conntrack stream lost), so the rates below are exact.
   expect(result.acceptEventsLost).toBe(0);
@@ -81,6 +107,8 @@ describe('release lab', () => {
         expect(result.disconnects.max).toBe(1);
         expect(result.disconnects.one).toBe(1000);
         expect(result.oldPodAcceptsAfterCutOver).toBe(0);
+        probeAgreesWithDataPath(result);
+        expect(result.probe.outgoingReconnectsAfterFirstIncoming).toBe(0);
         expect(result.reconnectsPerSecond.peak).toBeLessThanOrEqual(1.3 * result.reconnectsPerSecond.evenRate);
         expect(result.podsMissingDeadline).toBe(0);
         expect(result.holds?.outcomes).toEqual({ released: replicas });
@@ -100,6 +128,10 @@ describe('release lab', () => {
     expect(result.oldPodAcceptsAfterCutOver).toBeGreaterThan(0);
     expect(result.disconnects.two + result.disconnects.threeOrMore).toBeGreaterThan(0);
     expect(result.holds).toBeNull();
+    // The probe sees the same failure from the clients' side, and agrees with the data path's count.
+    probeAgreesWithDataPath(result);
+    expect(result.probe.outgoingReconnectsAfterFirstIncoming).toBeGreaterThan(0);
+    expect(result.probe.disconnects['2'] + result.probe.disconnects['3+']).toBeGreaterThan(0);
   });
 
   it('hold + Baton clients: no app-visible disconnect, no tick lost, one move each', async () => {
@@ -232,7 +264,7 @@ describe('release lab', () => {
     expect(ratio(naive)).toBeGreaterThan(ratio(baton));
     expect(baton.disconnects.two + baton.disconnects.threeOrMore).toBe(0);
     const file = join(tmpdir(), `baton-lab-report-${process.pid}.html`);
-    writeFileSync(file, htmlReport(options, results));
+    writeFileSync(file, labHtmlReport(options, results));
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -241,20 +273,39 @@ describe('release lab', () => {
         svgs.map((svg) => ({
           kind: svg.getAttribute('class'),
           width: svg.getBoundingClientRect().width,
-          marks: svg.querySelectorAll('path.v1, path.v2, rect.bar').length,
+          marks: svg.querySelectorAll('path.line, rect.bar').length,
         })),
       );
-      expect(charts).toHaveLength(results.length * 3);
+      // Three charts per strategy, and one that puts every strategy's reconnect rate side by side.
+      expect(charts).toHaveLength(results.length * 3 + 1);
       for (const chart of charts) {
         expect(chart.width).toBeGreaterThan(100);
         expect(chart.marks).toBeGreaterThan(0);
       }
-      // The table is a table: a header per strategy and a row per measure (plus the model row).
+      const comparison = await page.$$eval('svg.comparison path.line', (paths) => paths.length);
+      expect(comparison).toBe(results.length);
+      // The table is a table: a header per strategy and a row per measure that applies (plus the model row);
+      // no row is all dashes (the unplanned rows of planned releases are left out).
       const table = await page.$eval('table.results', (element) => ({
         columns: element.querySelectorAll('thead th').length,
-        rows: element.querySelectorAll('tbody tr').length,
+        rows: [...element.querySelectorAll('tbody tr')].map((row) =>
+          [...row.querySelectorAll('td')].map((cell) => cell.textContent),
+        ),
       }));
-      expect(table).toEqual({ columns: results.length + 1, rows: ROWS.length + 1 });
+      expect(table.columns).toBe(results.length + 1);
+      expect(table.rows).toHaveLength(reportRows(labColumns(results)).length + 1);
+      expect(table.rows.filter((cells) => cells.every((cell) => cell === '-'))).toEqual([]);
+      const labels = await page.$$eval('table.results tbody th', (cells) => cells.map((cell) => cell.textContent));
+      expect(labels.filter((label) => label?.startsWith('unplanned'))).toEqual([]);
+      // Times in real seconds: each run took a compressed 120 s grace period, so well over its lab seconds.
+      const measured = await page.$$eval('tbody tr', (rows) =>
+        rows
+          .filter((row) => row.querySelector('th')?.textContent === 'measured for (real s)')
+          .flatMap((row) => [...row.querySelectorAll('td')].map((cell) => Number(cell.textContent))),
+      );
+      expect(measured).toHaveLength(results.length);
+      for (const [i, seconds] of measured.entries())
+        expect(seconds).toBeCloseTo((results[i] as StrategyResult).durationSeconds / options.timeScale, -1);
       // No two labels of one chart overlap.
       const overlaps = await page.$$eval('svg.chart', (svgs) =>
         svgs.flatMap((svg) => {
@@ -276,7 +327,7 @@ describe('release lab', () => {
       );
       expect(overlaps).toEqual([]);
       const headings = await page.$$eval('h2', (h) => h.map((e) => e.textContent));
-      expect(headings).toEqual(results.map((r) => r.name));
+      expect(headings).toEqual(['Reconnect rates compared', ...results.map((r) => r.name)]);
       const screenshot = await page.screenshot({
         path: join(tmpdir(), `baton-lab-report-${process.pid}.png`),
         fullPage: true,

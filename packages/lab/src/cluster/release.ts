@@ -94,7 +94,8 @@ export class Cluster {
       name,
       script(version),
       version,
-      { ...env, POD_NAME: name },
+      // The identity headers name each connection's pod and version for the probe's fleet.
+      { ...env, POD_NAME: name, BATON_IDENTITY_POD: name, BATON_IDENTITY_VERSION: version },
       this.environment.balancer.placePod(name),
     );
     const pod: LabPod = {

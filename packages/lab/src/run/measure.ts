@@ -1,10 +1,10 @@
 // What a run measured: the clients' records (disconnects, moves, ticks), the data path's accept log, the old
 // pods' drain reports (the window actually used, the holds), and for a crash the survivors' figures.
 
+import type { ClientRecord } from '@baton/probe';
 import type { PodProcess } from '../cluster/pod-process.js';
 import type { Cluster, ReleaseTimeline } from '../cluster/release.js';
 import type { LabBalancer } from '../datapath/lab-balancer.js';
-import type { ClientRecord } from '../fleet/fleet.js';
 import { pooledPercentile } from '../report/loop-delay.js';
 import type { LabOptions, StrategyResult, StrategyRun } from './types.js';
 
@@ -12,23 +12,6 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
-/** Only what happened during the release counts. */
-export function subtract(after: ClientRecord[], before: ClientRecord[]): ClientRecord[] {
-  return after.map((record, i) => {
-    const base = before[i] as ClientRecord;
-    return {
-      ...record,
-      disconnects: record.disconnects - base.disconnects,
-      closeCodes: record.closeCodes.slice(base.closeCodes.length),
-      migrations: record.migrations - base.migrations,
-      resumed: record.resumed - base.resumed,
-      resumeFailed: record.resumeFailed - base.resumeFailed,
-      ticksLost: record.ticksLost - base.ticksLost,
-      ticksDuplicated: record.ticksDuplicated - base.ticksDuplicated,
-    };
-  });
 }
 
 export function sessionsSurvive(run: StrategyRun): boolean {
@@ -50,6 +33,7 @@ export function measure(
   windowMs: number,
   graceMs: number,
   lagMs: number,
+  views: Pick<StrategyResult, 'probe' | 'balancerAcceptsByVersion'>,
 ): StrategyResult {
   const count = (predicate: (r: ClientRecord) => boolean) => records.filter(predicate).length;
   const timeline = releases[0] as ReleaseTimeline;
@@ -131,7 +115,9 @@ export function measure(
       .length,
     connectedAtEnd: count((r) => r.connected),
     unplanned: null,
-    series: { connections: [], reconnects },
+    series: { reconnects },
+    timeScale: options.timeScale,
+    ...views,
   };
 }
 

@@ -3,16 +3,17 @@
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { drainEnvFrom } from '@baton/drain-core';
+import { Fleet, runFromRecords, since, summarize } from '@baton/probe';
 import { KubeApi } from '../cluster/kube-api.js';
 import { LAB_NAMESPACE, PodStore } from '../cluster/pod-store.js';
 import { Cluster, type DeploymentController, type LabPod, type ReleaseTimeline } from '../cluster/release.js';
 import { KernelBalancer } from '../datapath/kernel/kernel-balancer.js';
+import { inNamespace } from '../datapath/kernel/netns.js';
 import type { DataPath, LabBalancer } from '../datapath/lab-balancer.js';
 import { NodeBalancer, type NodeBalancerOptions } from '../datapath/node/node-balancer.js';
-import { Fleet } from '../fleet/fleet.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../harness/gateway-launcher.js';
 import { recordOf } from '../strategies/kinds.js';
-import { measure, subtract, unplannedFigures } from './measure.js';
+import { measure, unplannedFigures } from './measure.js';
 import { describeModel, scaleReadiness } from './model-line.js';
 import { seededRandom } from './random.js';
 import { labBudget, labBudgetInput, REAL } from './real-world.js';
@@ -93,9 +94,12 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       await health.untilHealthy(cluster.live('v1').map((pod) => pod.name));
     }
     const clientNamespace = balancer.clientPlacement().namespace;
+    // The probe's own fleet (@baton/probe): the lab's figures and a probe's are computed by the same code.
     const fleet = await Fleet.start({
       url: run.throughRelay && fixed ? fixed.url : balancer.url,
-      ...(clientNamespace ? { namespace: clientNamespace } : {}),
+      ...(clientNamespace
+        ? { wrap: (command: string, args: string[]) => inNamespace(clientNamespace, command, args) }
+        : {}),
       clients: options.clients,
       kind: run.clients,
       initialDelayMs: scale(REAL.backoffInitialMs),
@@ -116,24 +120,42 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     // Set-up counts for nothing: connects the balancer dropped while the first pods' endpoints propagated.
     await balancer.settle();
     const droppedBefore = balancer.dropped;
-    const sampler = sampleConnections(balancer, cluster);
-    let releases: ReleaseTimeline[];
-    try {
-      const replaced = cluster.live('v1');
-      const forward = kind.release({ strategy: run.strategy, cluster, deployment, scale });
-      const rollback =
-        run.rollbackAfterWindowShare !== undefined && deployment
-          ? await rollBack(cluster, deployment, replaced, windowMs * run.rollbackAfterWindowShare, scale)
-          : undefined;
-      releases = rollback ? [await forward, rollback] : [await forward];
-      // The release is over for the clients once they are all back (bounded by the longest back-off).
-      await waitUntil(async () => (await fleet.connected()) === options.clients, scale(REAL.backoffMaxMs) + 5_000);
-    } finally {
-      sampler.stop();
-    }
+    const replaced = cluster.live('v1');
+    const forward = kind.release({ strategy: run.strategy, cluster, deployment, scale });
+    const rollback =
+      run.rollbackAfterWindowShare !== undefined && deployment
+        ? await rollBack(cluster, deployment, replaced, windowMs * run.rollbackAfterWindowShare, scale)
+        : undefined;
+    const releases = rollback ? [await forward, rollback] : [await forward];
+    // The release is over for the clients once they are all back (bounded by the longest back-off).
+    await waitUntil(async () => (await fleet.connected()) === options.clients, scale(REAL.backoffMaxMs) + 5_000);
     await balancer.settle();
-    const records = subtract(await fleet.report(), before);
-    const result = measure(run, options, releases, records, balancer, windowMs, scale(REAL.graceMs), scale(REAL.lagMs));
+    const whole = await fleet.report();
+    const records = whole.map((record, i) => since(record, before[i] as typeof record));
+    const startedAt = (releases[0] as ReleaseTimeline).startedAt;
+    // The probe's figures of the same run, in real seconds: one bin per second of the lab's clock.
+    const probe = summarize(
+      // Every connection (those before the release show what was open when it began), the release's outcomes.
+      runFromRecords(
+        records.map((record, i) => ({ ...record, connections: (whole[i] as typeof record).connections })),
+        { startedAt, endedAt: Date.now(), kind: run.clients, timeScale: options.timeScale },
+      ),
+      { binSeconds: 1 / options.timeScale, outgoingVersion: 'v1' },
+    );
+    const result = measure(
+      run,
+      options,
+      releases,
+      records,
+      balancer,
+      windowMs,
+      scale(REAL.graceMs),
+      scale(REAL.lagMs),
+      {
+        probe,
+        balancerAcceptsByVersion: acceptsByVersion(balancer, cluster, startedAt),
+      },
+    );
     const lost =
       balancer.eventsLost > 0 ? ` (conntrack lost events ${balancer.eventsLost}×: accepts are a lower bound)` : '';
     result.model = `${describeModel(run, options, readiness, scale)}; ${
@@ -142,7 +164,6 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     if (run.strategy.kind === 'crash')
       result.unplanned = unplannedFigures(run, options, releases[0] as ReleaseTimeline, records, balancer, cluster);
     result.droppedConnects -= droppedBefore;
-    result.series.connections = sampler.samples;
     return result;
   } finally {
     await teardown.run();
@@ -242,20 +263,15 @@ function podEnv(
   };
 }
 
-/** Open connections per version every 200 ms, for the report's chart. */
-function sampleConnections(balancer: LabBalancer, cluster: Cluster) {
-  const startedAt = Date.now();
-  const samples: { t: number; v1: number; v2: number }[] = [];
-  const timer = setInterval(async () => {
-    let v1 = 0;
-    let v2 = 0;
-    for (const [port, count] of await balancer.openFlows()) {
-      if (cluster.versionOf(port) === 'v1') v1 += count;
-      else v2 += count;
-    }
-    samples.push({ t: (Date.now() - startedAt) / 1000, v1, v2 });
-  }, 200);
-  return { samples, stop: () => clearInterval(timer) };
+/** The data path's own count of the connections it routed since `from`, by the version of the pod it chose. */
+function acceptsByVersion(balancer: LabBalancer, cluster: Cluster, from: number): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const accept of balancer.accepts) {
+    if (accept.at < from) continue;
+    const version = cluster.versionOf(accept.port) ?? 'unknown';
+    counts[version] = (counts[version] ?? 0) + 1;
+  }
+  return counts;
 }
 
 /**

@@ -1,6 +1,7 @@
 // What a lab run is given and what it returns: a row (StrategyRun), the lab's options (LabOptions) and the
 // figures measured (StrategyResult).
 
+import type { ProbeFigures } from '@baton/probe';
 import type { ReadinessModel } from '../cluster/release.js';
 import type { DataPath } from '../datapath/lab-balancer.js';
 import type { Strategy } from '../strategies/kinds.js';
@@ -131,6 +132,15 @@ export interface StrategyResult {
     resumed: number | null;
     fresh: number | null;
   } | null;
-  /** For the charts: connections per version (sampled), reconnects in each second since the release began. */
-  series: { connections: { t: number; v1: number; v2: number }[]; reconnects: number[] };
+  /** The balancer's new connections in each second (lab time) since the release began. */
+  series: { reconnects: number[] };
+  /** Real seconds per second of lab time (the run's time scale): the report prints real seconds. */
+  timeScale: number;
+  /**
+   * The probe's figures of the same release (@baton/probe's fleet and summary, in real seconds), from the
+   * clients' side: what `baton-probe release` would have reported.
+   */
+  probe: ProbeFigures;
+  /** The data path's own count of the connections it routed since the release began, by the pod's version. */
+  balancerAcceptsByVersion: Record<string, number>;
 }
