@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { AnalysisTemplate } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/AnalysisTemplate';
 import { Rollout } from '@kubernetes-models/argo-rollouts/argoproj.io/v1alpha1/Rollout';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
@@ -42,6 +43,7 @@ type Doc = Record<string, any>;
 const models: Record<string, new (data: never) => { validate(): void }> = {
   'apps/v1/Deployment': Deployment,
   'argoproj.io/v1alpha1/Rollout': Rollout,
+  'argoproj.io/v1alpha1/AnalysisTemplate': AnalysisTemplate,
   'v1/Service': Service,
   'v1/ConfigMap': ConfigMap,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
@@ -133,6 +135,12 @@ describe.each(HELMS.map((h) => h.version))('the chart with Helm %s', (version) =
     ],
     ['no-handoff-key.yaml', 'Set handoff.keys', 'or handoff.existingSecret'],
     ['placeholder-key.yaml', 'handoff.keys looks like a placeholder', 'openssl rand -base64 32'],
+    ['analysis-without-image.yaml', 'rollout.analysis.image is required', 'npm install -g @baton/probe'],
+    [
+      'analysis-longer-than-scale-down.yaml',
+      'rollout.analysis.durationSeconds (90) must be shorter than rollout.scaleDownDelaySeconds (60)',
+      'Argo cancels a post-promotion AnalysisRun',
+    ],
   ])('refuses to render %s, saying what to set', async (valuesFile, reason, remedy) => {
     const failure = await template(version, join(kit, 'invalid-values', valuesFile)).then(
       () => undefined,
@@ -281,6 +289,33 @@ describe('the rendered objects', () => {
     });
     // The existing Secret is used, none created.
     expect(all.map((doc) => doc.kind)).not.toContain('Secret');
+    expect(all.map((doc) => doc.kind)).not.toContain('AnalysisTemplate');
+    expect(blueGreen.postPromotionAnalysis).toBeUndefined();
+  });
+
+  it('with rollout.analysis: a post-promotion AnalysisTemplate of kind Job running baton-probe, inside the scale-down delay', async () => {
+    const all = await rendered('argo-analysis-values.yaml');
+    const rollout = byKind(all, 'Rollout');
+    const analysis = byKind(all, 'AnalysisTemplate');
+    const blueGreen = rollout.spec.strategy.blueGreen;
+    expect(blueGreen.postPromotionAnalysis).toEqual({ templates: [{ templateName: analysis.metadata.name }] });
+    const job = analysis.spec.metrics[0].provider.job.spec;
+    expect(job.backoffLimit).toBe(0);
+    const [container] = job.template.spec.containers;
+    expect(container.image).toBe('registry.example.test/baton/probe:0.1.0');
+    // The flags the probe's CLI parses: this very command must be valid baton-probe usage.
+    const command: string[] = container.command;
+    expect(command.slice(0, 2)).toEqual(['baton-probe', 'release']);
+    const flag = (name: string) => command[command.indexOf(name) + 1];
+    expect(flag('--url')).toBe(`ws://${rollout.metadata.name}.gateway.svc:${chartValues.ports.ws}/`);
+    expect(flag('--expect-version')).toBe('1.2.0');
+    expect(flag('--max-disconnected')).toBe('0');
+    expect(Number(flag('--duration'))).toBeLessThan(blueGreen.scaleDownDelaySeconds);
+    const { releaseCommand } = await import('../packages/probe/src/cli/flags.js');
+    const parsed = releaseCommand(command.slice(2));
+    expect(parsed.probe.thresholds).toEqual({ expectVersion: '1.2.0', maxDisconnected: 0 });
+    // The gate's Job can outlive its probe by a minute at most.
+    expect(job.activeDeadlineSeconds).toBe(Number(flag('--duration')) + 60);
   });
 });
 

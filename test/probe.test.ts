@@ -237,6 +237,19 @@ describe('baton-probe release', () => {
     expect(report.outgoingReconnectsAfterFirstIncoming).toBe(0);
     expect(report.verdict).toEqual({ passed: true, violations: [] });
     expect(merged.stdout()).toContain('clients disconnected 0 / 1 / 2 / 3+ times');
+    // The post-promotion gate's thresholds on the same run: it was not a v2-only run, and everybody moved.
+    const gated = probe([
+      'merge',
+      out('good-1.json'),
+      out('good-2.json'),
+      '--expect-version',
+      'v2',
+      '--max-disconnected',
+      '0',
+    ]);
+    expect(await gated.exited).toBe(1);
+    expect(gated.stderr()).toContain('connections were served by other versions than v2: v1 60');
+    expect(gated.stderr()).toContain('60 clients were disconnected (--max-disconnected 0)');
   });
 
   it('a bad release (pods that close everything, replaced one by one): clients disconnected twice, old pods take reconnects, exit 1', {

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const fixture = join(root, 'test/fixtures/tarball-project');
-const PACKED = ['drain-core', 'handoff', 'client', 'fastify-plugin', 'relay'] as const;
+const PACKED = ['drain-core', 'handoff', 'client', 'fastify-plugin', 'relay', 'probe'] as const;
 const PUBLISHED = [...PACKED, 'kubernetes'] as const;
 
 function workspaceVersion(packageDir: string, dependency: string): string {
@@ -104,7 +104,61 @@ describe('the packed packages, installed with npm outside the workspace', () => 
       client: ['BatonCloseEvent', 'BatonMessageEvent', 'BatonSocket', 'MigratedEvent', 'ResumeEvent'],
       'fastify-plugin': ['batonFastifyPlugin', 'batonPreClose', 'default'],
       relay: ['DEFAULT_FORWARD_HEADERS', 'Relay', 'RelayError', 'RelayErrorCodes', 'registerRelayMetrics'],
+      probe: [
+        'Fleet',
+        'ProbeError',
+        'ProbeErrorCodes',
+        'REPORT_FORMAT',
+        'RolloutWatch',
+        'buildReport',
+        'htmlReport',
+        'mergeReports',
+        'probeRelease',
+        'reportRows',
+        'reportTable',
+        'runFromRecords',
+        'since',
+        'summarize',
+      ],
     });
+  });
+
+  it('runs the baton-probe bin: a short run against a local server, its JSON report, exit 0', async () => {
+    const { WebSocketServer } = await import('ws');
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(server, 'listening');
+    // What drain-core's identity option sends, so the report names the version.
+    server.on('headers', (headers) => headers.push('Baton-Version: t1'));
+    try {
+      const address = server.address() as { port: number };
+      const report = join(project, 'probe-report.json');
+      await run(
+        join(project, 'node_modules/.bin/baton-probe'),
+        [
+          'release',
+          '--url',
+          `ws://127.0.0.1:${address.port}/`,
+          '--clients',
+          '5',
+          '--duration',
+          '2',
+          '--ramp',
+          '0.2',
+          '--json',
+          report,
+          '--max-multi',
+          '0',
+        ],
+        { cwd: project, timeout: 30_000 },
+      );
+      const json = JSON.parse(readFileSync(report, 'utf8'));
+      expect(json.format).toBe('baton-probe/1');
+      expect(json.disconnects).toEqual({ '0': 5, '1': 0, '2': 0, '3+': 0 });
+      expect(json.acceptsByVersion).toEqual({ t1: 5 });
+    } finally {
+      for (const client of server.clients) client.terminate();
+      server.close();
+    }
   });
 
   it('require (CJS)', async () => {

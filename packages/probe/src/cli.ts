@@ -31,6 +31,9 @@ baton-probe release --url URL --clients N --duration S [flags]
   --max-multi K        fail (exit 1) when more than K clients were disconnected more than once
   --max-outgoing M     fail (exit 1) when the outgoing version took more than M reconnects after the first
                        connection to another version
+  --max-disconnected K fail when more than K clients were disconnected at all
+  --expect-version V   fail when any connection was served by another version than V (a gate right
+                       after a selector flip: Argo's post-promotion analysis, docs/probe.md)
   --json FILE          write the JSON report (the input of merge)
   --html FILE          write the self-contained HTML report
   --selector SEL       watch the gateway pods (label selector, read-only: list/watch pods) and put the
@@ -38,7 +41,7 @@ baton-probe release --url URL --clients N --duration S [flags]
   --shard i/n          run this machine's part of a fleet spread over n machines; merge the reports after
   --source-address IP  spread the clients over these local addresses (repeatable) when one runs out of ports
 
-baton-probe merge a.json b.json … [--json FILE] [--html FILE] [--max-multi K] [--max-outgoing M]
+baton-probe merge a.json b.json … [--json FILE] [--html FILE] [thresholds as above]
 
 Exit codes: 0 thresholds met (or none given), 1 a threshold violated, 2 bad usage or nothing could connect.
 Run it from outside the cluster: from inside, kube-proxy short-circuits the LB's address and the LB is not measured.`;

@@ -9,7 +9,6 @@ export {
   type ProbeReport,
   REPORT_FORMAT,
   type Thresholds,
-  verdictOf,
 } from './figures/probe-report.js';
 export {
   type ClientOutcome,
@@ -27,10 +26,10 @@ export {
   type RefusalRecord,
   since,
 } from './fleet/client-record.js';
-export { CLIENTS_PER_WORKER, Fleet, type FleetOptions } from './fleet/fleet.js';
+export { Fleet, type FleetOptions } from './fleet/fleet.js';
 export type { FleetProgress, FleetStart } from './fleet/fleet-worker.js';
-export { parseVersionSource, type VersionSource } from './fleet/identify.js';
+export type { VersionSource } from './fleet/identify.js';
 export { probeRelease, type ReleaseProbeOptions } from './release.js';
 export { htmlReport } from './report/report-html.js';
-export { FIGURE_ROWS, type ReportColumn, reportRows } from './report/rows.js';
+export { type ReportColumn, reportRows } from './report/rows.js';
 export { reportTable } from './report/table.js';

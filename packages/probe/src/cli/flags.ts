@@ -49,9 +49,18 @@ function number(
 function thresholds(values: Record<string, unknown>): Thresholds {
   const maxMulti = number('max-multi', values['max-multi'] as string | undefined, { integer: true, min: 0 });
   const maxOutgoing = number('max-outgoing', values['max-outgoing'] as string | undefined, { integer: true, min: 0 });
+  const maxDisconnected = number('max-disconnected', values['max-disconnected'] as string | undefined, {
+    integer: true,
+    min: 0,
+  });
+  const expectVersion = values['expect-version'] as string | undefined;
+  if (expectVersion !== undefined && !/^[\x21-\x7e]{1,253}$/.test(expectVersion))
+    throw usage(`--expect-version must be a version as the gateway names it (visible ASCII); got ${JSON.stringify(expectVersion)}`);
   return {
     ...(maxMulti === undefined ? {} : { maxMulti }),
     ...(maxOutgoing === undefined ? {} : { maxOutgoing }),
+    ...(maxDisconnected === undefined ? {} : { maxDisconnected }),
+    ...(expectVersion === undefined ? {} : { expectVersion }),
   };
 }
 
@@ -73,6 +82,8 @@ export function releaseCommand(args: string[]): ReleaseCommand {
     header: { type: 'string', multiple: true },
     'max-multi': { type: 'string' },
     'max-outgoing': { type: 'string' },
+    'max-disconnected': { type: 'string' },
+    'expect-version': { type: 'string' },
     json: { type: 'string' },
     html: { type: 'string' },
     'version-from': { type: 'string', default: 'headers' },
@@ -192,6 +203,8 @@ export function mergeCommand(args: string[]): MergeCommand {
     html: { type: 'string' },
     'max-multi': { type: 'string' },
     'max-outgoing': { type: 'string' },
+    'max-disconnected': { type: 'string' },
+    'expect-version': { type: 'string' },
   });
   if (positionals.length === 0) throw usage("merge needs the shards' JSON reports: baton-probe merge a.json b.json …");
   return {

@@ -12,6 +12,10 @@ export interface Thresholds {
   maxMulti?: number;
   /** Most reconnects the outgoing version may accept after the first incoming accept. Unchecked when undefined. */
   maxOutgoing?: number;
+  /** Most clients that may be disconnected at all (a gate on a version that should hold every client). */
+  maxDisconnected?: number;
+  /** Every accepted connection must be served by this version (a gate right after a selector flip). */
+  expectVersion?: string;
 }
 
 export interface ProbeMeta {
@@ -40,6 +44,16 @@ export function verdictOf(figures: ProbeFigures, thresholds: Thresholds): ProbeR
     violations.push(
       `${outgoing} reconnects reached the outgoing version ${figures.outgoingVersion} after the first connection to another version (--max-outgoing ${thresholds.maxOutgoing})`,
     );
+  const disconnected = figures.clients - figures.disconnects['0'];
+  if (thresholds.maxDisconnected !== undefined && disconnected > thresholds.maxDisconnected)
+    violations.push(`${disconnected} clients were disconnected (--max-disconnected ${thresholds.maxDisconnected})`);
+  if (thresholds.expectVersion !== undefined) {
+    const others = Object.entries(figures.acceptsByVersion).filter(([version]) => version !== thresholds.expectVersion);
+    if (others.length > 0)
+      violations.push(
+        `connections were served by other versions than ${thresholds.expectVersion}: ${others.map(([v, n]) => `${v} ${n}`).join(', ')} (--expect-version)`,
+      );
+  }
   return { passed: violations.length === 0, violations };
 }
 
