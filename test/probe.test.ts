@@ -105,6 +105,25 @@ async function pods(kind: 'baton' | 'naive', specs: [name: string, version: stri
   return started;
 }
 
+/** Two pods of v1 and two of v2 (v1 behind the balancer comes next), the version of each pod's port. */
+async function twoVersions(kind: 'baton' | 'naive', env: Record<string, string>) {
+  const [v1a, v1b, v2a, v2b] = (await pods(
+    kind,
+    [
+      ['gw-v1-a', 'v1'],
+      ['gw-v1-b', 'v1'],
+      ['gw-v2-a', 'v2'],
+      ['gw-v2-b', 'v2'],
+    ],
+    env,
+  )) as [GatewayProcess, GatewayProcess, GatewayProcess, GatewayProcess];
+  const versions = new Map([v1a, v1b, v2a, v2b].map((pod, i) => [pod.port, i < 2 ? 'v1' : 'v2']));
+  const balancer = new NodeBalancer();
+  cleanups.push(() => balancer.close());
+  await balancer.listen();
+  return { v1a, v1b, v2a, v2b, versions, balancer };
+}
+
 const BUDGET = budgetEnv({
   gracePeriodMs: 20_000,
   propagationDelayMs: 200,
@@ -112,6 +131,17 @@ const BUDGET = budgetEnv({
   closeTimeoutMs: 2_000,
   safetyMarginMs: 1_000,
 });
+/** 60 clients through the balancer; the test ends the run (SIGINT) once the release is over, 90 s at most. */
+const fleetOf60 = (balancer: NodeBalancer) => [
+  '--url',
+  `ws://127.0.0.1:${balancer.port}/`,
+  '--clients',
+  '60',
+  '--duration',
+  '90',
+  '--ramp',
+  '0.5',
+];
 const FAST_BACKOFF = ['--backoff-initial', '0.2', '--backoff-max', '1'];
 
 describe('baton-probe release', () => {
@@ -119,25 +149,7 @@ describe('baton-probe release', () => {
     timeout: 120_000,
   }, async () => {
     const env = { ...BUDGET, TICK_MS: '200' };
-    const [v1a, v1b, v2a, v2b] = (await pods(
-      'baton',
-      [
-        ['gw-v1-a', 'v1'],
-        ['gw-v1-b', 'v1'],
-        ['gw-v2-a', 'v2'],
-        ['gw-v2-b', 'v2'],
-      ],
-      env,
-    )) as [GatewayProcess, GatewayProcess, GatewayProcess, GatewayProcess];
-    const versions = new Map([
-      [v1a.port, 'v1'],
-      [v1b.port, 'v1'],
-      [v2a.port, 'v2'],
-      [v2b.port, 'v2'],
-    ]);
-    const balancer = new NodeBalancer();
-    cleanups.push(() => balancer.close());
-    await balancer.listen();
+    const { v1a, v1b, v2a, v2b, versions, balancer } = await twoVersions('baton', env);
     const endpoint = (pod: GatewayProcess, terminating = false) => ({ port: pod.port, ready: true, terminating });
     await balancer.update([endpoint(v1a), endpoint(v1b)]);
     // The rollout as the pod API shows it: the probe watches it (read-only) through a kubeconfig.
@@ -154,16 +166,7 @@ describe('baton-probe release', () => {
     }
 
     // Two shards of one fleet of 60 clients, as two machines would run it.
-    const common = [
-      '--url',
-      `ws://127.0.0.1:${balancer.port}/`,
-      '--clients',
-      '60',
-      '--duration',
-      '90',
-      '--ramp',
-      '0.5',
-    ];
+    const common = fleetOf60(balancer);
     const thresholds = ['--max-multi', '0', '--max-outgoing', '0'];
     const shards = [1, 2].map((i) =>
       probe([
@@ -256,37 +259,12 @@ describe('baton-probe release', () => {
     timeout: 120_000,
   }, async () => {
     const env = { TICK_MS: '100' };
-    const [v1a, v1b, v2a, v2b] = (await pods(
-      'naive',
-      [
-        ['gw-v1-a', 'v1'],
-        ['gw-v1-b', 'v1'],
-        ['gw-v2-a', 'v2'],
-        ['gw-v2-b', 'v2'],
-      ],
-      env,
-    )) as [GatewayProcess, GatewayProcess, GatewayProcess, GatewayProcess];
-    const versions = new Map([
-      [v1a.port, 'v1'],
-      [v1b.port, 'v1'],
-      [v2a.port, 'v2'],
-      [v2b.port, 'v2'],
-    ]);
-    const balancer = new NodeBalancer();
-    cleanups.push(() => balancer.close());
-    await balancer.listen();
+    const { v1a, v1b, v2a, v2b, versions, balancer } = await twoVersions('naive', env);
     const endpoint = (pod: GatewayProcess) => ({ port: pod.port, ready: true, terminating: false });
     await balancer.update([endpoint(v1a), endpoint(v1b)]);
     const run = probe([
       'release',
-      '--url',
-      `ws://127.0.0.1:${balancer.port}/`,
-      '--clients',
-      '60',
-      '--duration',
-      '90',
-      '--ramp',
-      '0.5',
+      ...fleetOf60(balancer),
       ...FAST_BACKOFF,
       '--max-multi',
       '0',

@@ -33,7 +33,7 @@ export function measure(
   windowMs: number,
   graceMs: number,
   lagMs: number,
-  views: Pick<StrategyResult, 'probe' | 'balancerAcceptsByVersion'>,
+  views: Pick<StrategyResult, 'probe' | 'acceptAudit'>,
 ): StrategyResult {
   const count = (predicate: (r: ClientRecord) => boolean) => records.filter(predicate).length;
   const timeline = releases[0] as ReleaseTimeline;

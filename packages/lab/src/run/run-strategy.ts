@@ -3,7 +3,7 @@
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { drainEnvFrom } from '@baton/drain-core';
-import { Fleet, runFromRecords, since, summarize } from '@baton/probe';
+import { type ClientRecord, Fleet, runFromRecords, since, summarize } from '@baton/probe';
 import { KubeApi } from '../cluster/kube-api.js';
 import { LAB_NAMESPACE, PodStore } from '../cluster/pod-store.js';
 import { Cluster, type DeploymentController, type LabPod, type ReleaseTimeline } from '../cluster/release.js';
@@ -153,7 +153,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       scale(REAL.lagMs),
       {
         probe,
-        balancerAcceptsByVersion: acceptsByVersion(balancer, cluster, startedAt),
+        acceptAudit: acceptAudit(balancer, cluster, whole),
       },
     );
     const lost =
@@ -263,15 +263,23 @@ function podEnv(
   };
 }
 
-/** The data path's own count of the connections it routed since `from`, by the version of the pod it chose. */
-function acceptsByVersion(balancer: LabBalancer, cluster: Cluster, from: number): Record<string, number> {
-  const counts: Record<string, number> = {};
+/**
+ * Every connection that reached a pod since the fleet started, by the pod's version, counted twice: by the data
+ * path (the balancer's log, or conntrack's NEW events: at the SYN) and by the probe's clients (upgrades accepted
+ * or refused: at the answer). The whole run, not the release's span, so that a connection whose SYN came just
+ * before the release and its answer after it (a busy pod's backlog) is in both counts.
+ */
+function acceptAudit(balancer: LabBalancer, cluster: Cluster, records: ClientRecord[]): StrategyResult['acceptAudit'] {
+  const dataPath: Record<string, number> = {};
   for (const accept of balancer.accepts) {
-    if (accept.at < from) continue;
     const version = cluster.versionOf(accept.port) ?? 'unknown';
-    counts[version] = (counts[version] ?? 0) + 1;
+    dataPath[version] = (dataPath[version] ?? 0) + 1;
   }
-  return counts;
+  const probe: Record<string, number> = {};
+  for (const record of records) {
+    for (const { version } of [...record.connections, ...record.refusals]) probe[version] = (probe[version] ?? 0) + 1;
+  }
+  return { dataPath, probe };
 }
 
 /**

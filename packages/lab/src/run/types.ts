@@ -141,6 +141,11 @@ export interface StrategyResult {
    * clients' side: what `baton-probe release` would have reported.
    */
   probe: ProbeFigures;
-  /** The data path's own count of the connections it routed since the release began, by the pod's version. */
-  balancerAcceptsByVersion: Record<string, number>;
+  /**
+   * Every connection that reached a pod since the fleet started, by the pod's version: the data path's count
+   * (its log or conntrack's, at the SYN) and the probe's clients' (upgrades accepted or refused, at the answer).
+   * Equal when the probe's figures are the data path's; the whole run, so a connection straddling the
+   * release's start is in both.
+   */
+  acceptAudit: { dataPath: Record<string, number>; probe: Record<string, number> };
 }

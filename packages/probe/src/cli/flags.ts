@@ -55,7 +55,9 @@ function thresholds(values: Record<string, unknown>): Thresholds {
   });
   const expectVersion = values['expect-version'] as string | undefined;
   if (expectVersion !== undefined && !/^[\x21-\x7e]{1,253}$/.test(expectVersion))
-    throw usage(`--expect-version must be a version as the gateway names it (visible ASCII); got ${JSON.stringify(expectVersion)}`);
+    throw usage(
+      `--expect-version must be a version as the gateway names it (visible ASCII); got ${JSON.stringify(expectVersion)}`,
+    );
   return {
     ...(maxMulti === undefined ? {} : { maxMulti }),
     ...(maxOutgoing === undefined ? {} : { maxOutgoing }),

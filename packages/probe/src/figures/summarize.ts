@@ -36,7 +36,10 @@ export interface ProbeFigures {
     perBin: number[];
     /** The busiest bin as a rate, per real second. */
     peakPerSecond: number;
-    /** All reconnects spread evenly from the first to the last, per real second. */
+    /**
+     * The reconnects spread evenly over the span most of them fell in (the 1st to the 99th percentile of their
+     * times; first to last below 100 reconnects), per real second.
+     */
     evenPerSecond: number;
   };
   /** peakPerSecond / evenPerSecond: 1 is perfectly spread; null with fewer than two reconnects. */
@@ -108,10 +111,9 @@ export function summarize(run: ProbeRun, options: SummarizeOptions = {}): ProbeF
     const bin = Math.min(bins - 1, binOf(c.at));
     perBin[bin] = (perBin[bin] as number) + 1;
   }
-  const span =
-    reconnects.length > 1 ? realSeconds((reconnects.at(-1)?.at as number) - (reconnects[0]?.at as number)) : 0;
+  const { span, inSpan } = centralSpan(reconnects.map((c) => c.at));
   const peakPerSecond = Math.max(0, ...perBin) / binSeconds;
-  const evenPerSecond = span > 0 ? reconnects.length / Math.max(span, binSeconds) : 0;
+  const evenPerSecond = span > 0 ? inSpan / Math.max(realSeconds(span), binSeconds) : 0;
   return {
     clients: run.clients.length,
     kind: run.kind,
@@ -148,6 +150,20 @@ export function summarize(run: ProbeRun, options: SummarizeOptions = {}): ProbeF
     failures: sum(run.clients.map((c) => c.failures)),
     lastError: run.lastError ?? null,
   };
+}
+
+/**
+ * The span most reconnects fell in: from the 1st to the 99th percentile of their times (all of them below 100
+ * reconnects), and how many fell in it. A few stragglers (a client that backed off for minutes after a failed
+ * attempt) would otherwise stretch the span, lower the even rate and inflate peak / even.
+ */
+function centralSpan(times: number[]): { span: number; inSpan: number } {
+  if (times.length < 2) return { span: 0, inSpan: times.length };
+  const sorted = [...times].sort((a, b) => a - b);
+  const trim = sorted.length >= 100 ? Math.floor(sorted.length / 100) : 0;
+  const first = sorted[trim] as number;
+  const last = sorted[sorted.length - 1 - trim] as number;
+  return { span: last - first, inSpan: sorted.length - 2 * trim };
 }
 
 function sum(values: number[]): number {
