@@ -229,7 +229,17 @@ describe('baton-probe release', () => {
     expect(seen('terminating')).toEqual(['gw-v1-a', 'gw-v1-b']);
 
     // Merged, the shards are one fleet; its figures are the balancer's, connection for connection.
-    const merged = probe(['merge', out('good-1.json'), out('good-2.json'), ...thresholds, '--json', out('good.json')]);
+    // The drain window the pods were given (BUDGET: 1.5 s): peak / even is judged against it.
+    const merged = probe([
+      'merge',
+      out('good-1.json'),
+      out('good-2.json'),
+      ...thresholds,
+      '--window',
+      '1.5',
+      '--json',
+      out('good.json'),
+    ]);
     expect(await merged.exited, merged.stderr()).toBe(0);
     const report = JSON.parse(readFileSync(out('good.json'), 'utf8')) as ProbeReport;
     expect(report.meta.shards).toEqual(['1/2', '2/2']);
@@ -239,6 +249,8 @@ describe('baton-probe release', () => {
     expect(plus(report.acceptsByVersion, report.refusedByVersion)).toEqual(balancerAccepts(balancer, versions));
     expect(report.outgoingReconnectsAfterFirstIncoming).toBe(0);
     expect(report.verdict).toEqual({ passed: true, violations: [] });
+    expect(report.reconnects.evenOver).toEqual({ kind: 'window', seconds: 1.5 });
+    expect(report.reconnects.evenPerSecond).toBe(60 / 1.5);
     expect(merged.stdout()).toContain('clients disconnected 0 / 1 / 2 / 3+ times');
     // The post-promotion gate's thresholds on the same run: it was not a v2-only run, and everybody moved.
     const gated = probe([

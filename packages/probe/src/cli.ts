@@ -34,6 +34,9 @@ baton-probe release --url URL --clients N --duration S [flags]
   --max-disconnected K fail when more than K clients were disconnected at all
   --expect-version V   fail when any connection was served by another version than V (a gate right
                        after a selector flip: Argo's post-promotion analysis, docs/probe.md)
+  --window S           the drain window the release should spread its reconnects over (the drain logs it as
+                       windowMs; the chart's drain.drainWindowSeconds): peak / even is then judged against N / S.
+                       Default: the reconnects' own spread, which a burst also fills evenly
   --json FILE          write the JSON report (the input of merge)
   --html FILE          write the self-contained HTML report
   --selector SEL       watch the gateway pods (label selector, read-only: list/watch pods) and put the
@@ -41,7 +44,7 @@ baton-probe release --url URL --clients N --duration S [flags]
   --shard i/n          run this machine's part of a fleet spread over n machines; merge the reports after
   --source-address IP  spread the clients over these local addresses (repeatable) when one runs out of ports
 
-baton-probe merge a.json b.json … [--json FILE] [--html FILE] [thresholds as above]
+baton-probe merge a.json b.json … [--json FILE] [--html FILE] [--window S] [thresholds as above]
 
 Exit codes: 0 thresholds met (or none given), 1 a threshold violated, 2 bad usage or nothing could connect.
 Run it from outside the cluster: from inside, kube-proxy short-circuits the LB's address and the LB is not measured.`;
@@ -98,7 +101,7 @@ function merge(command: MergeCommand): number {
     }
     return { file, report: asReport(value, file) };
   });
-  const merged = mergeReports(reports, command.thresholds);
+  const merged = mergeReports(reports, command.thresholds, command.windowSeconds);
   writeOutputs(merged, command.json, command.html, 'Baton probe: one release, shards merged');
   return finish(merged);
 }

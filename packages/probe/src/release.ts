@@ -24,6 +24,8 @@ export interface ReleaseProbeOptions {
   versionFrom: VersionSource;
   sourceAddresses: string[];
   thresholds: Thresholds;
+  /** The drain window the release should spread its reconnects over, real seconds (peak / even against it). */
+  windowSeconds?: number;
   /** "i/n" when this probe is one shard of a larger fleet. */
   shard?: { index: number; count: number };
   /** Watch the cluster's pods (read-only). */
@@ -73,7 +75,13 @@ export async function probeRelease(options: ReleaseProbeOptions): Promise<ProbeR
     const shard = options.shard ? `${options.shard.index}/${options.shard.count}` : '1/1';
     return buildReport(
       run,
-      { url: options.url, shards: [shard], clients: options.clients, durationSeconds: (endedAt - startedAt) / 1000 },
+      {
+        url: options.url,
+        shards: [shard],
+        clients: options.clients,
+        durationSeconds: (endedAt - startedAt) / 1000,
+        ...(options.windowSeconds === undefined ? {} : { windowSeconds: options.windowSeconds }),
+      },
       options.thresholds,
     );
   } finally {

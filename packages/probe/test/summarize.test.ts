@@ -106,6 +106,19 @@ describe('summarize', () => {
     expect(summarize(run([connection(0, 1, 'v2', 'reconnect')], [client(1)])).peakToEven).toBeNull();
   });
 
+  it('a burst fills its own spread evenly: the spread says so, and against the drain window it is a peak', () => {
+    const burst = Array.from({ length: 200 }, (_, i) => connection(i, 20 + i / 400, 'v2', 'reconnect'));
+    const clients = Array.from({ length: 200 }, () => client(1));
+    const own = summarize(run(burst, clients, 90));
+    expect(own.reconnects.spreadSeconds).toBeLessThan(1);
+    expect(own.reconnects.evenOver).toEqual({ kind: 'spread', seconds: 1 });
+    expect(own.peakToEven).toBeCloseTo(200 / 196, 5);
+    const judged = summarize(run(burst, clients, 90), { windowSeconds: 80 });
+    expect(judged.reconnects.evenOver).toEqual({ kind: 'window', seconds: 80 });
+    expect(judged.reconnects.evenPerSecond).toBe(200 / 80);
+    expect(judged.peakToEven).toBe(80);
+  });
+
   it('scales a compressed clock back to real seconds (the lab)', () => {
     const compressed = { ...run([connection(0, 0.5, 'v2', 'reconnect')], [client(1)], 2), timeScale: 0.1 };
     const figures = summarize(compressed, { binSeconds: 10 });

@@ -13,7 +13,7 @@ import type { DataPath, LabBalancer } from '../datapath/lab-balancer.js';
 import { NodeBalancer, type NodeBalancerOptions } from '../datapath/node/node-balancer.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../harness/gateway-launcher.js';
 import { recordOf } from '../strategies/kinds.js';
-import { measure, unplannedFigures } from './measure.js';
+import { drainReportOf, measure, unplannedFigures, usedWindowMs } from './measure.js';
 import { describeModel, scaleReadiness } from './model-line.js';
 import { seededRandom } from './random.js';
 import { labBudget, labBudgetInput, REAL } from './real-world.js';
@@ -140,7 +140,19 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
         records.map((record, i) => ({ ...record, connections: (whole[i] as typeof record).connections })),
         { startedAt, endedAt: Date.now(), kind: run.clients, timeScale: options.timeScale },
       ),
-      { binSeconds: 1 / options.timeScale, outgoingVersion: 'v1' },
+      {
+        binSeconds: 1 / options.timeScale,
+        outgoingVersion: 'v1',
+        // Judged, as the lab's own figure, against the window the old pods' closes actually used.
+        ...(run.strategy.kind === 'crash'
+          ? {}
+          : {
+              windowSeconds:
+                usedWindowMs(releases.flatMap((r) => r.oldPods).map(drainReportOf), windowMs) /
+                1000 /
+                options.timeScale,
+            }),
+      },
     );
     const result = measure(
       run,

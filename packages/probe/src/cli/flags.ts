@@ -94,6 +94,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
     selector: { type: 'string' },
     shard: { type: 'string' },
     'source-address': { type: 'string', multiple: true },
+    window: { type: 'string' },
   });
   if (positionals.length > 0) throw usage(`release takes flags only; unexpected ${JSON.stringify(positionals[0])}`);
   const url = values.url as string | undefined;
@@ -160,6 +161,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
     if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(address))
       throw usage(`--source-address must be an IP address of this machine; got ${JSON.stringify(address)}`);
   }
+  const windowSeconds = number('window', values.window as string | undefined, { min: 0, above: true });
   const selector = values.selector as string | undefined;
   if ((values.kubeconfig || values.namespace) && !selector)
     throw usage("--kubeconfig and --namespace watch the rollout only with --selector (the gateway pods' labels)");
@@ -176,6 +178,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
       versionFrom,
       sourceAddresses,
       thresholds: thresholds(values),
+      ...(windowSeconds === undefined ? {} : { windowSeconds }),
       ...(shard ? { shard } : {}),
       ...(selector
         ? {
@@ -195,6 +198,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
 export interface MergeCommand {
   files: string[];
   thresholds: Thresholds;
+  windowSeconds?: number;
   json?: string;
   html?: string;
 }
@@ -207,11 +211,14 @@ export function mergeCommand(args: string[]): MergeCommand {
     'max-outgoing': { type: 'string' },
     'max-disconnected': { type: 'string' },
     'expect-version': { type: 'string' },
+    window: { type: 'string' },
   });
   if (positionals.length === 0) throw usage("merge needs the shards' JSON reports: baton-probe merge a.json b.json …");
+  const windowSeconds = number('window', values.window as string | undefined, { min: 0, above: true });
   return {
     files: positionals,
     thresholds: thresholds(values),
+    ...(windowSeconds === undefined ? {} : { windowSeconds }),
     ...(values.json ? { json: values.json as string } : {}),
     ...(values.html ? { html: values.html as string } : {}),
   };

@@ -24,6 +24,8 @@ export interface ProbeMeta {
   shards: string[];
   clients: number;
   durationSeconds: number;
+  /** The drain window the even rate is judged against (`--window`), real seconds; absent: the reconnects' spread. */
+  windowSeconds?: number;
 }
 
 export type ProbeReport = {
@@ -58,7 +60,7 @@ export function verdictOf(figures: ProbeFigures, thresholds: Thresholds): ProbeR
 }
 
 export function buildReport(run: ProbeRun, meta: ProbeMeta, thresholds: Thresholds): ProbeReport {
-  const figures = summarize(run);
+  const figures = summarize(run, meta.windowSeconds === undefined ? {} : { windowSeconds: meta.windowSeconds });
   return { format: REPORT_FORMAT, meta, ...figures, thresholds, verdict: verdictOf(figures, thresholds), run };
 }
 
@@ -79,7 +81,11 @@ export function asReport(value: unknown, file: string): ProbeReport {
  * figures computed anew. The shards must have probed the same URL with the same kind of client; their
  * clocks are assumed in sync (NTP), as every time is an epoch time of the machine that measured it.
  */
-export function mergeReports(reports: { file: string; report: ProbeReport }[], thresholds: Thresholds): ProbeReport {
+export function mergeReports(
+  reports: { file: string; report: ProbeReport }[],
+  thresholds: Thresholds,
+  windowSeconds?: number,
+): ProbeReport {
   if (reports.length === 0) throw new ProbeError(ProbeErrorCodes.USAGE, 'merge needs at least one report');
   const [first] = reports as [{ file: string; report: ProbeReport }];
   for (const { file, report } of reports) {
@@ -116,5 +122,6 @@ export function mergeReports(reports: { file: string; report: ProbeReport }[], t
     clients: run.clients.length,
     durationSeconds: (run.endedAt - run.startedAt) / 1000,
   };
-  return buildReport(run, meta, thresholds);
+  const window = windowSeconds ?? first.report.meta.windowSeconds;
+  return buildReport(run, window === undefined ? meta : { ...meta, windowSeconds: window }, thresholds);
 }

@@ -37,12 +37,20 @@ export interface ProbeFigures {
     /** The busiest bin as a rate, per real second. */
     peakPerSecond: number;
     /**
-     * The reconnects spread evenly over the span most of them fell in (the 1st to the 99th percentile of their
-     * times; first to last below 100 reconnects), per real second.
+     * Real seconds from the 1st to the 99th percentile of the reconnects' times (first to last below 100
+     * reconnects): how long they took, a few stragglers on a long back-off aside. A burst shows as a short spread.
      */
+    spreadSeconds: number;
+    /** What the even rate spreads the reconnects over: the drain window given (`--window`), or their own spread. */
+    evenOver: { kind: 'window' | 'spread'; seconds: number };
+    /** All reconnects spread evenly over `evenOver`, per real second. */
     evenPerSecond: number;
   };
-  /** peakPerSecond / evenPerSecond: 1 is perfectly spread; null with fewer than two reconnects. */
+  /**
+   * peakPerSecond / evenPerSecond: 1 is perfectly spread. Over their own spread a burst also scores near 1 (its
+   * spread is short): give the drain window (`windowSeconds`, the CLI's `--window`) to judge against the
+   * window the release should use. null with fewer than two reconnects.
+   */
   peakToEven: number | null;
   /** App-visible disconnects by close code (1012: a drain's close; 1006: no close frame). */
   closeCodes: Record<string, number>;
@@ -68,6 +76,8 @@ export interface SummarizeOptions {
   binSeconds?: number;
   /** The version that served the clients before the run (the lab's release knows it); default: the majority of first connections. */
   outgoingVersion?: string;
+  /** The window the release should spread its reconnects over (the drain window), real seconds. Default: their spread. */
+  windowSeconds?: number;
 }
 
 function histogram(values: number[]): Histogram {
@@ -113,7 +123,14 @@ export function summarize(run: ProbeRun, options: SummarizeOptions = {}): ProbeF
   }
   const { span, inSpan } = centralSpan(reconnects.map((c) => c.at));
   const peakPerSecond = Math.max(0, ...perBin) / binSeconds;
-  const evenPerSecond = span > 0 ? inSpan / Math.max(realSeconds(span), binSeconds) : 0;
+  const spreadSeconds = realSeconds(span);
+  // No even rate finer than a bin: the peak is measured in bins.
+  const evenOver =
+    options.windowSeconds !== undefined
+      ? { kind: 'window' as const, seconds: Math.max(options.windowSeconds, binSeconds) }
+      : { kind: 'spread' as const, seconds: Math.max(spreadSeconds, binSeconds) };
+  const evenCount = evenOver.kind === 'window' ? reconnects.length : inSpan;
+  const evenPerSecond = reconnects.length > 1 ? evenCount / evenOver.seconds : 0;
   return {
     clients: run.clients.length,
     kind: run.kind,
@@ -129,7 +146,7 @@ export function summarize(run: ProbeRun, options: SummarizeOptions = {}): ProbeF
     outgoingReconnectsAfterFirstIncoming: firstIncoming
       ? reconnects.filter((c) => c.version === outgoingVersion && c.at > firstIncoming.at).length
       : 0,
-    reconnects: { total: reconnects.length, binSeconds, perBin, peakPerSecond, evenPerSecond },
+    reconnects: { total: reconnects.length, binSeconds, perBin, peakPerSecond, spreadSeconds, evenOver, evenPerSecond },
     peakToEven: evenPerSecond > 0 ? peakPerSecond / evenPerSecond : null,
     closeCodes: countBy(
       run.clients.flatMap((c) => c.closeCodes),

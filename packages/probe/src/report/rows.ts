@@ -42,13 +42,23 @@ export const FIGURE_ROWS: readonly [string, Cell][] = [
         : `${f.outgoingReconnectsAfterFirstIncoming} (outgoing: ${f.outgoingVersion})`,
   ],
   [
+    'reconnects spread over (real s, 1st to 99th percentile)',
+    (f) => (f.reconnects.total < 2 ? undefined : f.reconnects.spreadSeconds.toFixed(1)),
+  ],
+  [
     'reconnects per real second: peak / even',
     (f) =>
       f.reconnects.total === 0
         ? undefined
         : `${f.reconnects.peakPerSecond.toFixed(1)} / ${f.reconnects.evenPerSecond.toFixed(1)} (${f.reconnects.total} in ${f.reconnects.binSeconds === 1 ? '1 s' : `${f.reconnects.binSeconds.toFixed(0)} s`} bins)`,
   ],
-  ['peak / even', (f) => (f.peakToEven === null ? undefined : `${f.peakToEven.toFixed(2)}x`)],
+  [
+    'peak / even',
+    (f) =>
+      f.peakToEven === null
+        ? undefined
+        : `${f.peakToEven.toFixed(2)}x (even over ${f.reconnects.evenOver.kind === 'window' ? 'the drain window' : 'their own spread'}, ${f.reconnects.evenOver.seconds.toFixed(0)} s)`,
+  ],
   [
     'disconnects by close code',
     (f) =>
