@@ -53,7 +53,7 @@ export interface UrlContext {
   readonly reason: 'connect' | 'move' | 'reconnect';
   /** The URL of the connection being replaced (the constructor's URL for 'connect'). */
   readonly current: string;
-  /** Reconnects in a row so far (0 for 'connect' and 'move'). */
+  /** Reconnects in a row so far (0 for 'connect' and 'move'); a connection shorter than healthyAfterMs does not end the row. */
   readonly attempt: number;
 }
 
@@ -75,6 +75,12 @@ export interface BatonSocketOptions extends BackoffOptions {
   lingerMs?: number;
   /** Give up after this many failed reconnects in a row. Default Infinity. */
   maxRetries?: number;
+  /**
+   * How long a connection must stay open before the back-off starts over. Default 5000. A connection that closes
+   * sooner counts as a failed attempt, so against a server that accepts and closes at once (broken, overloaded
+   * or hostile) the delays keep doubling instead of reconnecting in a tight loop.
+   */
+  healthyAfterMs?: number;
   /** Random source in [0, 1). Default Math.random. */
   random?: () => number;
   /**
@@ -152,6 +158,8 @@ export class BatonSocket extends EventTarget {
   #moves: number[] = [];
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resets the back-off once the active connection has stayed open healthyAfterMs. */
+  #healthyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Recent message ids (dedupe), created on the first id: a socket without dedupe pays nothing. */
   #ids: Set<string | number> | undefined;
   #closedByApp = false;
@@ -177,9 +185,11 @@ export class BatonSocket extends EventTarget {
     if (options.url !== undefined && typeof options.url !== 'function') {
       throw new TypeError('options.url must be a function ({ reason, current, attempt }) => string | URL.');
     }
-    const grace = options.moveGraceMs;
-    if (grace !== undefined && !(typeof grace === 'number' && grace >= 0 && Number.isFinite(grace))) {
-      throw new TypeError('options.moveGraceMs must be a finite number of milliseconds ≥ 0 (default 5000).');
+    for (const name of ['moveGraceMs', 'healthyAfterMs'] as const) {
+      const ms = options[name];
+      if (ms !== undefined && !(typeof ms === 'number' && ms >= 0 && Number.isFinite(ms))) {
+        throw new TypeError(`options.${name} must be a finite number of milliseconds ≥ 0 (default 5000).`);
+      }
     }
     this.#protocols = typeof protocols === 'string' ? [protocols] : [...protocols];
     this.#options = options;
@@ -312,7 +322,13 @@ export class BatonSocket extends EventTarget {
     socket.onopen = () => {
       // ws ignores pause() while connecting: a paused socket is paused once open.
       if (this.#paused) socket.pause?.();
-      this.#attempt = 0;
+      // Not at once: a connection that closes before it stayed open a while was a failed attempt.
+      clearTimeout(this.#healthyTimer);
+      // Cleared whenever the connection is lost, so when it fires the client has stayed connected throughout
+      // (a move in between included).
+      this.#healthyTimer = setTimeout(() => {
+        this.#attempt = 0;
+      }, this.#options.healthyAfterMs ?? 5_000);
       this.#opened = true;
       this.readyState = OPEN;
       this.#emit(new Event('open'));
@@ -347,6 +363,7 @@ export class BatonSocket extends EventTarget {
 
   /** The active connection is gone and no move replaces it: close for good, or reconnect. */
   #connectionLost(code: number, reason: string, wasClean: boolean): void {
+    clearTimeout(this.#healthyTimer);
     const retriesLeft = this.#attempt < (this.#options.maxRetries ?? Number.POSITIVE_INFINITY);
     if (this.#closedByApp || !retriesLeft) return this.#finish(code, reason, wasClean);
     // A reconnecting socket: the app sees this close, then 'open' again once reconnected.
@@ -498,6 +515,7 @@ export class BatonSocket extends EventTarget {
   }
 
   #finish(code: number, reason: string, wasClean: boolean): void {
+    clearTimeout(this.#healthyTimer);
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
     this.#outbox = [];

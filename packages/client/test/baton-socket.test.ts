@@ -326,6 +326,60 @@ describe('BatonSocket against a hostile or broken server', () => {
     expect(socket.readyState).toBe(BatonSocket.OPEN);
   });
 
+  it('a server that accepts and closes at once meets doubling delays, not a reconnect loop', async () => {
+    // Every upgrade accepted, then closed at once (a crash-looping or hostile server): each connection opens,
+    // so a back-off reset on open would retry every initialDelayMs forever (19–45 connections in 10 s seen).
+    const opens: number[] = [];
+    let onSixth: () => void = () => {};
+    const url = await server((socket) => {
+      opens.push(Date.now());
+      socket.close(1011, 'boom');
+      if (opens.length === 6) onSixth();
+    });
+    const sixth = new Promise<void>((resolve) => {
+      onSixth = resolve;
+    });
+    // random() = 1: each delay is the whole cap, 20 ms doubling (timers never fire early: the gaps are floors).
+    const socket = new BatonSocket(url, [], { WebSocket: WS, initialDelayMs: 20, maxDelayMs: 10_000, random: () => 1 });
+    cleanups.push(() => socket.close());
+    await sixth;
+    const gaps = opens.slice(1).map((at, i) => at - (opens[i] as number));
+    for (const [i, gap] of gaps.entries()) expect(gap).toBeGreaterThanOrEqual(20 * 2 ** i - 2);
+    expect(gaps.at(-1)).toBeGreaterThanOrEqual(310);
+  });
+
+  it('the back-off starts over once a connection stayed open healthyAfterMs', async () => {
+    // Three connections closed at once, then one the server keeps for 500 ms (well past healthyAfterMs 50),
+    // then closed at once again. The url option sees the attempt number of every reconnect.
+    let connections = 0;
+    const url = await server((socket) => {
+      connections++;
+      if (connections === 4) setTimeout(() => socket.close(1011, 'after a while'), 500);
+      else socket.close(1011, 'boom');
+    });
+    const attempts: number[] = [];
+    let onFifth: () => void = () => {};
+    const fifth = new Promise<void>((resolve) => {
+      onFifth = resolve;
+    });
+    const socket = new BatonSocket(url, [], {
+      WebSocket: WS,
+      initialDelayMs: 10,
+      maxDelayMs: 10_000,
+      random: () => 1,
+      healthyAfterMs: 50,
+      url: ({ reason, attempt, current }) => {
+        if (reason === 'reconnect') attempts.push(attempt);
+        if (attempts.length === 4) onFifth();
+        return current;
+      },
+    });
+    cleanups.push(() => socket.close());
+    await fifth;
+    // The row of failures counts up; the healthy fourth connection ends it.
+    expect(attempts).toEqual([1, 2, 3, 1]);
+  });
+
   it("fires 'resumed' only when a token was offered", async () => {
     const url = await server((socket) => {
       socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":true}`);
@@ -577,6 +631,14 @@ describe('BatonSocket against a hostile or broken server', () => {
     it('refuses a moveGraceMs that is not a finite number ≥ 0, with a TypeError', () => {
       for (const moveGraceMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5000' as unknown as number]) {
         expect(() => new BatonSocket('ws://127.0.0.1:1', [], { WebSocket: WS, moveGraceMs })).toThrow(/moveGraceMs/);
+      }
+    });
+
+    it('refuses a healthyAfterMs that is not a finite number ≥ 0, with a TypeError', () => {
+      for (const healthyAfterMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, '5000' as unknown as number]) {
+        expect(() => new BatonSocket('ws://127.0.0.1:1', [], { WebSocket: WS, healthyAfterMs })).toThrow(
+          /healthyAfterMs/,
+        );
       }
     });
   });
