@@ -161,10 +161,24 @@ describe('admin server hardening (loopback)', () => {
       'a'.repeat(40),
       'short-token',
       'changeme'.repeat(5),
+      // The second review's tokens: a repeated pattern, and "changeit" (both passed before).
+      'abcdefgh'.repeat(4),
+      'changeit'.repeat(4),
     ]) {
       expect(() => new DrainController({ signals: false, admin: { port: 0, token } }), token).toThrowError(
         expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.not.stringContaining(token) }),
       );
+    }
+  });
+
+  it('accepts generated admin tokens (openssl rand -base64 32, -hex 16), a placeholder word inside them or not', () => {
+    for (const token of [
+      'f4Qz9-kX2mWv7Rt1Lp8Ns3Yb6Hd0Jc5Ge-AoUiTr',
+      'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9pY7uE3iO1wT8=',
+      'Ab3TodoZ9xQ2mWv7Rt1Lp8Ns3Yb6Hd0Jc5Ge+k=',
+    ]) {
+      const controller = new DrainController({ signals: false, admin: { port: 0, token } });
+      controller.destroy();
     }
   });
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../packages/lab/src/harness/index.js';
 import { launchChromium } from './support/chromium.js';
+import { TEST_HANDOFF_KEYS } from './support/secrets.js';
 
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
 const bundle = fileURLToPath(new URL('../packages/client/dist/baton-client.min.js', import.meta.url));
@@ -41,7 +42,7 @@ describe('@baton/client in headless Chromium', () => {
     const env = (version: string) => ({
       APP_VERSION: version,
       TICK_MS: '100',
-      BATON_HANDOFF_KEYS: `k1=${'browser-test-secret-'.repeat(3)}`,
+      BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
       ...budgetEnv({
         gracePeriodMs: 6_000,
         propagationDelayMs: 500,

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { budgetEnv, type GatewayProcess, startGateway } from '../packages/lab/src/harness/index.js';
 import { helmPath } from '../scripts/install-helm.mjs';
+import { TEST_HANDOFF_KEYS } from './support/secrets.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -61,7 +62,7 @@ beforeAll(async () => {
   );
   gateway = await startGateway(join(root, 'examples/ws-gateway/server.js'), {
     ...budgetEnv({ gracePeriodMs: 10_000, propagationDelayMs: 500, closeTimeoutMs: 1_000, safetyMarginMs: 1_000 }),
-    BATON_HANDOFF_KEYS: `k1=${'observability-test-secret-'.repeat(2)}`,
+    BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
   });
   const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
   served = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1] as string));

@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { BatonSocket } from '../packages/client/src/index.js';
 import { budgetEnv, NodeBalancer, startGateway } from '../packages/lab/src/harness/index.js';
 import { useCleanups } from './support/cleanups.js';
+import { TEST_HANDOFF_KEYS } from './support/secrets.js';
 
 const cleanups = useCleanups();
 const gatewayScript = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
@@ -54,7 +55,7 @@ describe('SIGKILL mid-drain', () => {
   it('the Baton client resumes its session (same id, counter from its token) on the replacement', async () => {
     const env = {
       TICK_MS: '100',
-      BATON_HANDOFF_KEYS: `k1=${'sigkill-test-secret-'.repeat(3)}`,
+      BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
       ...budgetEnv({
         gracePeriodMs: 30_000,
         propagationDelayMs: 200,
@@ -117,7 +118,7 @@ describe('SIGKILL mid-drain', () => {
   it('a pod SIGKILLed with no drain at all: its Baton client resumes from its last checkpoint', async () => {
     const env = {
       TICK_MS: '100',
-      BATON_HANDOFF_KEYS: `k1=${'sigkill-test-secret-'.repeat(3)}`,
+      BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
       BATON_CHECKPOINT_SECONDS: '0.3',
       ...budgetEnv({ gracePeriodMs: 30_000, propagationDelayMs: 200, closeTimeoutMs: 5_000, safetyMarginMs: 1_000 }),
     };

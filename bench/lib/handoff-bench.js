@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { Handoff, TokenSealer } from '@baton/handoff';
 import { WebSocket } from 'ws';
 
-const SECRET = 'bench-secret-'.repeat(4);
+// A fresh key per run, as a deployment's Secret holds one (patterned keys are refused).
+const SECRET = randomBytes(32).toString('base64');
 
 /** Pairs per second for `durationMs`, after a warm-up. */
 function rate(fn, durationMs) {

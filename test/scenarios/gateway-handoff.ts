@@ -5,8 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { BatonSocket } from '../../packages/client/src/index.js';
 import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../../packages/lab/src/harness/index.js';
+import { TEST_HANDOFF_KEYS } from '../support/secrets.js';
 
-const HANDOFF_KEYS = `k1=${'test-only-secret-'.repeat(3)}`;
+const HANDOFF_KEYS = TEST_HANDOFF_KEYS;
 
 interface Tick {
   type: 'tick';

@@ -79,18 +79,29 @@ export function adminOption(value: unknown): ResolvedAdminOptions | undefined {
   return { port, host, token: adminToken(token), paths: resolvedPaths };
 }
 
-/** Text that people paste before they generate a real secret. */
+/**
+ * Text that people paste before they generate a real secret. Words of six letters or more only (and whole
+ * values): a generated base64 token spells a shorter word now and then ("todo" in 1 of ~40,000).
+ */
 const PLACEHOLDER =
-  /replace[-_ ]?me|change[-_ ]?me|placeholder|example|your[-_ ]?(token|secret)|^x+$|^(test|secret|token|password)$/i;
+  /replace[-_ ]?me|change[-_ ]?(me|it)|placeholder|example|sample|insecure|generate|test[-_ ]?only|your[-_ ]?(token|secret)|passw(or|0)rd|^x+$|^(test|secret|token|password|todo)$/i;
 
 function adminToken(token: unknown): string | undefined {
   if (token === undefined) return undefined;
   // The messages never quote the token: it is a secret.
   if (typeof token !== 'string') throw invalid(`The "admin.token" option must be a string; received ${typeof token}.`);
-  if (token.length < 32 || new Set(token).size < 8 || PLACEHOLDER.test(token)) {
+  if (token.length < 32 || new Set(token).size < 8 || PLACEHOLDER.test(token) || repeatsPattern(token)) {
     throw range(
-      'The "admin.token" option looks guessable (shorter than 32 characters, too few distinct characters, or a placeholder). Generate one, e.g. `openssl rand -base64 32`.',
+      'The "admin.token" option looks guessable (shorter than 32 characters, too few distinct characters, a repeated pattern, or a placeholder). Generate one, e.g. `openssl rand -base64 32`.',
     );
   }
   return token;
+}
+
+/** Whether `text` is a shorter piece repeated (abcdefgh × 4): no generated token is. */
+function repeatsPattern(text: string): boolean {
+  for (let period = 1; period <= text.length / 2; period++) {
+    if (text.slice(period) === text.slice(0, text.length - period)) return true;
+  }
+  return false;
 }

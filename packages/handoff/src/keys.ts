@@ -52,18 +52,56 @@ export function deriveKeys(keys: unknown): DerivedKey[] {
   });
 }
 
-/** Text people paste before they generate a real secret (the chart's own placeholder included). */
-const PLACEHOLDER = /replace[-_ ]?me|change[-_ ]?me|placeholder|example|your[-_ ]?(key|secret)|^(secret|password)/i;
+/**
+ * Text people paste before they generate a real secret: the chart's own placeholder and CI key included, the
+ * usual "change it" words, and passwords. Words of six letters or more are looked for in any text: random
+ * base64 spells one about once in 10^7 keys. Shorter ones ("todo") it spells about once in 40,000, so those
+ * count only in text that encodes nothing (and in what an encoding decodes to, when that is text).
+ */
+const PLACEHOLDER_WORDS =
+  /replace[-_ ]?me|change[-_ ]?(me|it)|placeholder|example|sample|insecure|generate|test[-_ ]?only|your[-_ ]?(key|secret)|default[-_ ]?(key|secret)|passw(or|0)rd/i;
+const SHORT_PLACEHOLDER_WORDS = /dummy|todo|fixme|^(secret|password)/i;
+
+/** A random 32-byte key holds about 30 distinct bytes; one with fewer than 16 was not drawn at random. */
+const MIN_DISTINCT_BYTES = 16;
 
 /**
  * Why a secret is too weak to seal sessions with, or undefined. Key material is what the text encodes: 64 hex
- * characters or 44 base64 ones are 32 bytes; a shorter encoding is fewer, whatever its length as text.
+ * characters or 44 base64 ones are 32 bytes; a shorter encoding is fewer, whatever its length as text. The
+ * placeholder words are looked for in the text, and in what it encodes when that is text too (a base64'd
+ * placeholder, a Buffer holding one).
  */
 function weaknessOf(material: Buffer, text: string | undefined): string | undefined {
-  if (text !== undefined && PLACEHOLDER.test(text)) return 'looks like a placeholder, not a generated secret';
   const decoded = text === undefined ? material : decodedMaterial(text);
+  const encoded = text !== undefined && decoded.length >= 32 && !decoded.equals(material);
+  const plain = [encoded ? undefined : text, printable(decoded)].filter((t): t is string => t !== undefined);
+  if (
+    (text !== undefined && PLACEHOLDER_WORDS.test(text)) ||
+    plain.some((t) => PLACEHOLDER_WORDS.test(t) || SHORT_PLACEHOLDER_WORDS.test(t))
+  )
+    return 'looks like a placeholder, not a generated secret';
   if (decoded.length < 32) return `must hold at least 32 bytes of key material (it holds ${decoded.length})`;
-  if (new Set(decoded).size < 8) return 'repeats too few distinct bytes to be a generated secret';
+  if (new Set(decoded).size < MIN_DISTINCT_BYTES)
+    return `repeats too few distinct bytes to be a generated secret (fewer than ${MIN_DISTINCT_BYTES})`;
+  const period = shortPeriod(decoded);
+  if (period !== undefined) return `repeats a pattern of ${period} bytes: not a generated secret`;
+  return undefined;
+}
+
+/** The bytes as text when they are (nearly all) printable ASCII, else undefined. */
+function printable(bytes: Buffer): string | undefined {
+  let visible = 0;
+  for (const byte of bytes) if (byte >= 0x20 && byte < 0x7f) visible++;
+  return visible >= bytes.length * 0.9 ? bytes.toString('latin1') : undefined;
+}
+
+/** The smallest p ≤ length / 2 with bytes[i] = bytes[i + p] throughout (a repeated pattern), or undefined. */
+function shortPeriod(bytes: Buffer): number | undefined {
+  for (let period = 1; period <= bytes.length / 2; period++) {
+    let repeats = true;
+    for (let i = 0; i + period < bytes.length && repeats; i++) repeats = bytes[i] === bytes[i + period];
+    if (repeats) return period;
+  }
   return undefined;
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Handoff, HandoffError, MemoryStore, TokenSealer } from '../src/index.js';
@@ -120,6 +121,24 @@ describe('TokenSealer', () => {
     ['32 × "a"', 'a'.repeat(32), 'key material'],
     ['all one byte', Buffer.alloc(48, 7), 'distinct bytes'],
     ['a short base64 key (24 bytes)', 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9p', 'key material'],
+    // The second review's keys, each accepted before: a short period, few distinct bytes, placeholder words
+    // (also base64'd, and in a Buffer).
+    ['hex 0123456789abcdef × 4', '0123456789abcdef'.repeat(4), 'distinct bytes'],
+    [
+      'base64 of bytes 00–07 × 4',
+      Buffer.from([...Array(32).keys()].map((i) => i % 8)).toString('base64'),
+      'distinct bytes',
+    ],
+    ['a 20-byte pattern × 2', Buffer.concat([secretB.subarray(0, 20), secretB.subarray(0, 20)]), 'repeats a pattern'],
+    ['Passw0rd! × 4', 'Passw0rd!'.repeat(4), 'placeholder'],
+    ['changeit…', `changeit-${secretA}`, 'placeholder'],
+    ['todo-generate-a-real-key…', 'todo-generate-a-real-key-before-release-2026', 'placeholder'],
+    [
+      "base64 of the chart's CI key",
+      Buffer.from('test-only-handoff-key-for-the-chart-ci-0001').toString('base64'),
+      'placeholder',
+    ],
+    ['a Buffer holding a placeholder', Buffer.from('REPLACE-ME-with-openssl-rand-base64-32-output'), 'placeholder'],
   ])('refuses a weak secret: %s, without quoting it', (_label, secret, why) => {
     expect(() => new TokenSealer({ keys: [{ id: 'k1', secret }] })).toThrowError(
       expect.objectContaining({

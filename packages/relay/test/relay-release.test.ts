@@ -10,12 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
+import { TEST_HANDOFF_KEYS } from '../../../test/support/secrets.js';
 import { budgetEnv, type GatewayProcess, NodeBalancer, startGateway } from '../../lab/src/harness/index.js';
 import { Relay } from '../src/index.js';
 
 const cleanups = useCleanups();
 const gateway = fileURLToPath(new URL('../../../examples/ws-gateway/server.js', import.meta.url));
-const HANDOFF_KEYS = `k1=${'relay-test-only-secret-'.repeat(2)}`;
+const HANDOFF_KEYS = TEST_HANDOFF_KEYS;
 
 type Tick = { type: 'tick'; session: string; n: number; version: string };
 

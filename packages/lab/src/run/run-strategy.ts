@@ -1,5 +1,6 @@
 // Runs one strategy end to end — pods, balancer, fleet, release — and measures what the clients went through.
 
+import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { drainEnvFrom } from '@baton/drain-core';
@@ -27,7 +28,8 @@ export function defaultDataPath(): DataPath {
   return KernelBalancer.available() ? 'kernel' : 'node';
 }
 
-const LAB_HANDOFF_KEYS = [{ id: 'lab', secret: 'lab-only-handoff-secret-'.repeat(2) }];
+// A fresh key per lab process, as a deployment's Secret holds one (drain-core refuses patterned test keys).
+const LAB_HANDOFF_KEYS = [{ id: 'lab', secret: randomBytes(32).toString('base64') }];
 
 const gateways = {
   ws: fileURLToPath(new URL('../../../../examples/ws-gateway/server.js', import.meta.url)),
