@@ -1,9 +1,11 @@
 // Who may start a drain, tried as a hostile neighbour would: from another network namespace (a peer that is
-// not loopback) without a token, with a wrong one, and with the right one; then the admin server's own
-// hardening on loopback (IPv6 and IPv4, half-sent requests, bodies) and the preStop command.
+// not loopback) without a token, with a wrong one, and with the right one; from loopback as a mesh sidecar
+// delivers requests (127.0.0.6); then the admin server's own hardening on loopback (IPv6 and IPv4, half-sent
+// requests, bodies) and the preStop command, which drains with the container's proof and nothing else.
 
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -12,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DrainController } from '../packages/drain-core/src/index.js';
 import { useCleanups } from './support/cleanups.js';
+import { proofFile } from './support/drain-requests.js';
 import { createNamespacePair, type NamespacePair, namespacesAvailable } from './support/netns.js';
 import { requireTool } from './support/require-tool.js';
 
@@ -84,28 +87,34 @@ describe.skipIf(!requireTool('network namespaces (root, ip)', namespacesAvailabl
       return JSON.parse(out) as { status: number; body: string };
     }
 
-    it('refuses GET and POST /drain without a token (403, coded), and nothing changes', async () => {
+    it('refuses POST and DELETE /drain without a token (403, coded); GET only reads; nothing changes', async () => {
       const port = await startServer();
-      for (const method of ['GET', 'POST']) {
+      for (const method of ['POST', 'DELETE']) {
         const answer = await fromNeighbour(port, method, '/drain');
         expect(answer.status).toBe(403);
         expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'BATON_ERR_FORBIDDEN' } });
       }
+      const status = await fromNeighbour(port, 'GET', '/drain');
+      expect(status.status).toBe(200);
+      expect(JSON.parse(status.body)).toMatchObject({ state: 'serving' });
       // Read-only endpoints stay open to the neighbour (the kubelet, scrapers), and the pod still serves.
       const ready = await fromNeighbour(port, 'GET', '/readyz');
       expect(ready.status).toBe(200);
       expect(JSON.parse(ready.body)).toMatchObject({ state: 'serving' });
     });
 
-    it('refuses a wrong token, accepts the right one', async () => {
+    it('refuses a wrong token; the right one gets a manual drain only (cancellable, never terminating)', async () => {
       const port = await startServer({ BATON_ADMIN_TOKEN: TOKEN });
-      const wrong = await fromNeighbour(port, 'GET', '/drain', `${TOKEN.slice(0, -1)}x`);
+      const wrong = await fromNeighbour(port, 'POST', '/drain', `${TOKEN.slice(0, -1)}x`);
       expect(wrong.status).toBe(403);
       expect(wrong.body).not.toContain(TOKEN.slice(0, 8));
       expect(JSON.parse((await fromNeighbour(port, 'GET', '/readyz')).body)).toMatchObject({ state: 'serving' });
-      const right = await fromNeighbour(port, 'GET', '/drain', TOKEN);
+      const right = await fromNeighbour(port, 'POST', '/drain', TOKEN);
       expect(right.status).toBe(202);
-      expect(JSON.parse(right.body)).toMatchObject({ state: 'draining', trigger: 'prestop' });
+      expect(JSON.parse(right.body)).toMatchObject({ state: 'draining', trigger: 'admin', terminating: false });
+      const cancelled = await fromNeighbour(port, 'DELETE', '/drain', TOKEN);
+      expect(cancelled.status).toBe(200);
+      expect(JSON.parse(cancelled.body)).toMatchObject({ cancelled: true, state: 'serving' });
     });
   },
 );
@@ -124,12 +133,36 @@ describe('admin server hardening (loopback)', () => {
     return { controller, port: controller.adminAddress()?.port as number };
   }
 
-  it('listens dual-stack by default: probes answer on ::1 and 127.0.0.1, and loopback may drain', async () => {
+  it("listens dual-stack by default: probes answer on ::1 and 127.0.0.1, and the container's proof drains over ::1", async () => {
     const { controller, port } = await started();
     expect((await httpRequest('::1', port, { path: '/readyz' })).status).toBe(200);
     expect((await httpRequest('127.0.0.1', port, { path: '/livez' })).status).toBe(200);
-    expect((await httpRequest('::1', port, { path: '/drain' })).status).toBe(202);
+    const proof = readFileSync(proofFile(port), 'utf8').trim();
+    const drained = await httpRequest('::1', port, { method: 'POST', headers: { 'baton-drain-proof': proof } });
+    expect(drained.status).toBe(202);
     expect(controller.state).toBe('draining');
+  });
+
+  it('a mesh sidecar (requests from 127.0.0.6), an SSRF or a cross-site request on loopback cannot drain', async () => {
+    const { controller, port } = await started({ host: '127.0.0.1' });
+    const fromSidecar = (method: string, headers: Record<string, string> = {}) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method, path: '/drain', localAddress: '127.0.0.6', headers },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    for (const method of ['POST', 'DELETE']) expect(await fromSidecar(method)).toBe(403);
+    // A form posted by a page in a browser on the node carries Origin.
+    expect(await fromSidecar('POST', { origin: 'http://evil.example', 'content-type': 'text/plain' })).toBe(403);
+    // GET (an <img src>, a link) only reads.
+    expect(await fromSidecar('GET')).toBe(200);
+    expect(controller.state).toBe('serving');
   });
 
   it('closes a half-sent request within its headers timeout', async () => {
@@ -193,11 +226,14 @@ describe('admin server hardening (loopback)', () => {
     const { stdout } = await promisify(execFile)(process.execPath, [batonDrain, '--port', String(port)]);
     expect(JSON.parse(stdout)).toMatchObject({ state: 'draining', trigger: 'prestop', terminating: true });
     expect(controller.state).toBe('draining');
-    // Nothing listening: a clear error and a non-zero exit, not a hang.
     await controller.destroy();
     const failed = await promisify(execFile)(process.execPath, [batonDrain, '--port', String(port)]).catch(
       (error: { code: number; stderr: string }) => error,
     );
-    expect(failed).toMatchObject({ code: 1, stderr: expect.stringMatching(/^baton-drain: could not reach/) });
+    // The proof went with the admin server: baton-drain says so, with a non-zero exit, not a hang.
+    expect(failed).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^baton-drain: cannot read the drain proof/),
+    });
   });
 });

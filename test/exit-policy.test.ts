@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from './support/cleanups.js';
+import { manualDrain, preStopDrain } from './support/drain-requests.js';
+import { TEST_ADMIN_TOKEN } from './support/secrets.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/exit-policy.mjs', import.meta.url));
 const cleanups = useCleanups();
@@ -20,7 +22,7 @@ interface PolicyProcess {
 
 async function start(exitAfterDrain: string): Promise<PolicyProcess> {
   const child = spawn(process.execPath, [fixture], {
-    env: { ...process.env, EXIT_AFTER_DRAIN: exitAfterDrain },
+    env: { ...process.env, EXIT_AFTER_DRAIN: exitAfterDrain, BATON_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanups.push(() => {
@@ -55,14 +57,14 @@ async function stillServing(pod: PolicyProcess): Promise<void> {
 describe('exitAfterDrain', () => {
   it("'always': a preStop drain ends the process with 0, no signal needed", async () => {
     const pod = await start('always');
-    expect((await fetch(`${pod.admin}/drain`)).status).toBe(202);
+    expect((await preStopDrain(pod.admin)).status).toBe(202);
     expect(await pod.drained).toMatchObject({ trigger: 'prestop', signalled: false });
     expect(await pod.exited).toBe(0);
   });
 
   it("'on-signal' (default): a preStop drain alone leaves the process up; the SIGTERM that follows ends it", async () => {
     const pod = await start('on-signal');
-    expect((await fetch(`${pod.admin}/drain`)).status).toBe(202);
+    expect((await preStopDrain(pod.admin)).status).toBe(202);
     expect(await pod.drained).toMatchObject({ trigger: 'prestop', signalled: false });
     // Drained and still serving its admin endpoints: it did not exit.
     await stillServing(pod);
@@ -79,7 +81,7 @@ describe('exitAfterDrain', () => {
 
   it("'always': a manual drain (POST, a pod that stays) drains every connection and never ends the process", async () => {
     const pod = await start('always');
-    expect((await fetch(`${pod.admin}/drain`, { method: 'POST' })).status).toBe(202);
+    expect((await manualDrain(pod.admin, TEST_ADMIN_TOKEN)).status).toBe(202);
     expect(await pod.drained).toMatchObject({ trigger: 'admin', signalled: false });
     await stillServing(pod);
   });

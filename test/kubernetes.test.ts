@@ -228,6 +228,9 @@ describe('the rendered objects', () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
     });
+    // The root is read-only; drain-core writes its drain proof to /tmp, where the preStop exec reads it.
+    expect(container.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }]);
     expect(spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('false');
     expect(spec.template.metadata.annotations['checksum/handoff-keys']).toMatch(/^[0-9a-f]{64}$/);
     expect(pod.topologySpreadConstraints.map((c: Doc) => c.topologyKey)).toEqual([
@@ -393,6 +396,8 @@ describe('the relay option (relay.enabled)', () => {
     expect(relay.spec.template.spec.containers[0].lifecycle.preStop.exec.command).toEqual(
       gateway.spec.template.spec.containers[0].lifecycle.preStop.exec.command,
     );
+    expect(relay.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(relay.spec.template.spec.volumes).toEqual(gateway.spec.template.spec.volumes);
   });
 
   it('needs the relay image, with a message that says which', async () => {

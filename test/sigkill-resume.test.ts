@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { BatonSocket } from '../packages/client/src/index.js';
 import { budgetEnv, NodeBalancer, startGateway } from '../packages/lab/src/harness/index.js';
 import { useCleanups } from './support/cleanups.js';
+import { preStopDrain } from './support/drain-requests.js';
 import { TEST_HANDOFF_KEYS } from './support/secrets.js';
 
 const cleanups = useCleanups();
@@ -92,7 +93,7 @@ describe('SIGKILL mid-drain', () => {
     const moveAttempted = new Promise<void>((resolve) => {
       onMoveAttempt = resolve;
     });
-    expect((await fetch(`${doomed.adminUrl}/drain`)).status).toBe(202);
+    expect((await preStopDrain(doomed.adminUrl)).status).toBe(202);
     await moveAttempted;
     // Killed before the client could move: every connection gone at once, no close frame. The client's
     // first reconnect fails too (nothing serves yet): the token must survive that.

@@ -10,6 +10,8 @@ import { BatonSocket } from '../../packages/client/src/index.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../../packages/lab/src/harness/index.js';
 import { useCleanups } from '../support/cleanups.js';
 import { openClients, tryUpgrade } from '../support/clients.js';
+import { manualDrain, preStopDrain } from '../support/drain-requests.js';
+import { TEST_ADMIN_TOKEN } from '../support/secrets.js';
 import { openSilentClient } from '../support/servers.js';
 import { expectSpread } from '../support/spread.js';
 
@@ -212,7 +214,8 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
       during.ws?.on('error', () => {});
       const duringClosed = new Promise<number>((resolve) => during.ws?.once('close', (code) => resolve(code)));
       expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
-      const repeat = await fetch(`${gateway.adminUrl}/drain`);
+      // The preStop hook arriving during the SIGTERM's drain: acknowledged, nothing restarts.
+      const repeat = await preStopDrain(gateway.adminUrl);
       expect(repeat.status).toBe(200);
       expect(await repeat.json()).toMatchObject({ alreadyDraining: true, trigger: 'signal' });
       // A second SIGTERM must not kill the drain.
@@ -237,6 +240,7 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
 
     it('a manual drain can be cancelled: ready again, accepting, and the process stays', async () => {
       const gateway = await start({
+        BATON_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
         ...budgetEnv({
           gracePeriodMs: 6_000,
           propagationDelayMs: 300,
@@ -246,11 +250,13 @@ export function defineGatewayDrainScenarios(name: string, script: string): void 
         }),
       });
       const clients = await openClients(gateway.url, 3);
-      expect((await fetch(`${gateway.adminUrl}/drain`, { method: 'POST' })).status).toBe(202);
+      // A loopback peer without the token (a mesh sidecar, an SSRF) cannot start one.
+      expect((await fetch(`${gateway.adminUrl}/drain`, { method: 'POST' })).status).toBe(403);
+      expect((await manualDrain(gateway.adminUrl, TEST_ADMIN_TOKEN)).status).toBe(202);
       await Promise.all(clients.map((client) => client.closed));
       await gateway.waitForLog((line) => line.msg === 'drained');
       expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(503);
-      const cancel = await fetch(`${gateway.adminUrl}/drain`, { method: 'DELETE' });
+      const cancel = await manualDrain(gateway.adminUrl, TEST_ADMIN_TOKEN, 'DELETE');
       expect(cancel.status).toBe(200);
       expect((await fetch(`${gateway.adminUrl}/readyz`)).status).toBe(200);
       const upgrade = await tryUpgrade(gateway.url);

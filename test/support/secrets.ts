@@ -6,3 +6,5 @@
 export const TEST_HANDOFF_SECRET = 'p6gh/BEr317caceVD5nKy3sWGtRpceZ/NhKN6sf3aAA=';
 /** BATON_HANDOFF_KEYS with that key as k1. */
 export const TEST_HANDOFF_KEYS = `k1=${TEST_HANDOFF_SECRET}`;
+/** An admin token (openssl rand -base64 32). */
+export const TEST_ADMIN_TOKEN = 'PUmMdRBAx4UWjFrdzOHTNQCn4B+TdlfWAxoI7LZ0Fq0=';

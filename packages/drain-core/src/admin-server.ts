@@ -4,6 +4,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { PROOF_HEADER, proofPath, removeProof, writeProof } from './container-proof.js';
 import { drainAuthorizer } from './drain-authorization.js';
 import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
 import type { DrainTrigger } from './lifecycle.js';
@@ -38,7 +39,7 @@ export interface AdminServerOptions {
   port: number;
   /** Undefined: dual-stack '::', falling back to '0.0.0.0' where IPv6 is off. */
   host: string | undefined;
-  /** Bearer token that lets a non-loopback peer start a drain. */
+  /** Bearer token that lets an operator start (and cancel) a manual drain. */
   token: string | undefined;
   paths: AdminPaths;
   target: AdminTarget;
@@ -56,10 +57,14 @@ export class AdminServer {
   readonly #options: AdminServerOptions;
   readonly #sockets = new Set<Socket>();
   #closing: Promise<void> | undefined;
+  /** The container proof of this start (container-proof.ts) and where it is; undefined until listening. */
+  #proof: { value: string; path: string } | undefined;
+  #refusals = 0;
+  #lastRefusalLog = 0;
 
   constructor(options: AdminServerOptions) {
     this.#options = options;
-    this.#authorize = drainAuthorizer(options.token);
+    this.#authorize = drainAuthorizer(options.token, () => this.#proof?.value);
     this.#server = createServer(
       {
         requestTimeout: 10_000,
@@ -90,6 +95,19 @@ export class AdminServer {
     });
   }
 
+  /** A refused drain request, logged at most once a second (a flood must not flood the logs). */
+  #refused(method: string): void {
+    const now = Date.now();
+    this.#refusals++;
+    if (now - this.#lastRefusalLog < 1_000) return;
+    this.#options.logger.warn(
+      { method, refused: this.#refusals },
+      'baton admin: drain refused (no container proof, no valid token)',
+    );
+    this.#lastRefusalLog = now;
+    this.#refusals = 0;
+  }
+
   async listen(): Promise<AddressInfo> {
     const { port, host } = this.#options;
     if (host !== undefined) {
@@ -106,7 +124,22 @@ export class AdminServer {
     }
     // The admin server must never keep a drained process alive.
     this.#server.unref();
-    return this.#server.address() as AddressInfo;
+    const address = this.#server.address() as AddressInfo;
+    this.#writeProof(address.port);
+    return address;
+  }
+
+  /** The container proof baton-drain reads; without it (a read-only /tmp) only SIGTERM starts a terminating drain. */
+  #writeProof(port: number): void {
+    const path = proofPath(port);
+    try {
+      this.#proof = { value: writeProof(path), path };
+    } catch (error) {
+      this.#options.logger.warn(
+        { err: (error as NodeJS.ErrnoException).code ?? String(error), path },
+        'baton admin: cannot write the drain proof; the preStop hook (baton-drain) cannot start a drain, SIGTERM still does. Mount a writable /tmp (an emptyDir) or set BATON_ADMIN_PROOF_FILE.',
+      );
+    }
   }
 
   async #listenOn(port: number, host: string): Promise<void> {
@@ -134,6 +167,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    if (this.#proof) removeProof(this.#proof.path, this.#proof.value);
     this.#closing ??= new Promise<void>((resolve) => {
       if (!this.#server.listening) return resolve();
       this.#server.close(() => resolve());
@@ -177,18 +211,23 @@ export class AdminServer {
         return sendJson(res, 200, { live: true, ...target.status() }, method === 'HEAD');
       }
       case paths.drain: {
-        if (!allow(res, method, ['GET', 'POST', 'DELETE'])) return;
+        if (!allow(res, method, ['GET', 'HEAD', 'POST', 'DELETE'])) return;
+        // GET only reads: a link, an <img>, a mesh peer's probe changes nothing.
+        if (method === 'GET' || method === 'HEAD') return sendJson(res, 200, target.status(), method === 'HEAD');
+        const proof = req.headers[PROOF_HEADER];
         const authorization = this.#authorize({
-          remoteAddress: req.socket.remoteAddress,
+          host: req.headers.host,
+          origin: req.headers.origin,
           authorization: req.headers.authorization,
+          proof: typeof proof === 'string' ? proof : undefined,
         });
         if (authorization === 'refused') {
-          this.#options.logger.warn({ method }, 'baton admin: drain refused (not loopback, no valid token)');
+          this.#refused(method);
           return sendError(
             res,
             403,
             ErrorCodes.FORBIDDEN,
-            'Starting or cancelling a drain needs a loopback peer (run baton-drain inside the container) or the admin token as Authorization: Bearer.',
+            "A terminating drain needs the container's proof (run baton-drain inside the container, as the preStop hook); a manual drain needs the admin token as Authorization: Bearer. A loopback address alone authorizes nothing.",
           );
         }
         if (method === 'DELETE') {
@@ -203,8 +242,9 @@ export class AdminServer {
           this.#options.logger.info({}, 'baton admin: manual drain cancelled');
           return sendJson(res, 200, { cancelled: true, ...target.status() });
         }
-        // GET is the preStop hook (the pod is being deleted); POST is a pipeline draining a pod that stays.
-        const trigger: DrainTrigger = method === 'GET' ? 'prestop' : 'admin';
+        // The container's proof is the preStop hook (the pod is being deleted); the token, an operator draining
+        // a pod that stays (cancellable, never ends the process).
+        const trigger: DrainTrigger = authorization === 'container' ? 'prestop' : 'admin';
         const { alreadyDraining } = target.startDrain(trigger);
         this.#options.logger.info({ trigger, alreadyDraining }, 'baton admin: drain requested');
         return sendJson(res, alreadyDraining ? 200 : 202, { alreadyDraining, ...target.status() });

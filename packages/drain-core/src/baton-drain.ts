@@ -1,14 +1,17 @@
 #!/usr/bin/env node
-// baton-drain: the preStop hook's command. Run inside the gateway's container (`exec`), it asks the admin
-// server over loopback to start a termination drain — the one kind of peer drain-core trusts without a token —
-// and returns at once; the kubelet then sends SIGTERM, which the drain already under way ignores.
+// baton-drain: the preStop hook's command. Run inside the gateway's container (`exec`), it reads the admin
+// server's per-start proof from a file only the container can read (container-proof.ts) and sends it over
+// loopback to start a termination drain — no peer without that proof can — then returns at once; the
+// kubelet then sends SIGTERM, which the drain already under way ignores.
 //
 //   baton-drain [--port 9090] [--path /drain] [--host 127.0.0.1] [--timeout-ms 5000]
 //
-// The port defaults to BATON_ADMIN_PORT, then ADMIN_PORT (the example gateways' variable), then 9090.
+// The port defaults to BATON_ADMIN_PORT, then ADMIN_PORT (the example gateways' variable), then 9090; the
+// proof's file to BATON_ADMIN_PROOF_FILE, then the one the admin server on that port wrote in the tmpdir.
 
 import { request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { PROOF_HEADER, proofPath, readProof } from './container-proof.js';
 import { drainOptionsFromEnv } from './env-contract.js';
 
 const usage = 'usage: baton-drain [--port 9090] [--path /drain] [--host 127.0.0.1] [--timeout-ms 5000]';
@@ -53,12 +56,22 @@ const path = values.path ?? '/drain';
 if (!path.startsWith('/')) fail(`--path must start with '/'; got ${JSON.stringify(path)}`, 2);
 const timeoutMs = Number(values['timeout-ms'] ?? 5000);
 if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) fail('--timeout-ms must be a positive number', 2);
-// Loopback only: that is what makes the request trusted. IPv4 first, then IPv6 for IPv6-only pods.
+// Loopback: the admin server takes the proof only with a loopback Host. IPv4 first, then IPv6 for IPv6-only pods.
 const hosts = values.host ? [values.host] : ['127.0.0.1', '::1'];
+const proofFile = proofPath(port);
+let proof: string;
+try {
+  proof = readProof(proofFile);
+} catch (error) {
+  fail(
+    `cannot read the drain proof at ${proofFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): run baton-drain in the gateway's own container (the preStop exec), with the admin server started; or set BATON_ADMIN_PROOF_FILE to where it writes it`,
+  );
+}
 
 function ask(host: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    const headers = { [PROOF_HEADER]: proof };
+    const req = request({ host, port, path, method: 'POST', headers, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -1,8 +1,12 @@
 import { once } from 'node:events';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, openClients, tryUpgrade } from '../../../test/support/clients.js';
+import { manualDrain, preStopDrain, proofFile } from '../../../test/support/drain-requests.js';
+import { TEST_ADMIN_TOKEN } from '../../../test/support/secrets.js';
 import { startWsServer, stateReached } from '../../../test/support/servers.js';
 import { DrainController, type DrainOptions, DrainState } from '../src/index.js';
 
@@ -19,7 +23,11 @@ const cleanups = useCleanups();
 
 async function startAdmin(options: DrainOptions = {}) {
   const server = await startWsServer('server');
-  const controller = new DrainController({ ...fast, admin: { port: 0, host: '127.0.0.1' }, ...options });
+  const controller = new DrainController({
+    ...fast,
+    admin: { port: 0, host: '127.0.0.1', token: TEST_ADMIN_TOKEN },
+    ...options,
+  });
   controller.attach(server.wss);
   await controller.start();
   cleanups.push(
@@ -43,6 +51,25 @@ async function rawRequest(port: number, bytes: string | Buffer): Promise<string>
   return text;
 }
 
+/** POST /drain with a Host header of our choosing (fetch forbids setting it). */
+function postWithHost(port: number, host: string, headers: Record<string, string>): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/drain', headers: { ...headers, host } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve(new Response(body, { status: res.statusCode ?? 0 })));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('admin server', () => {
   it('serves readiness and liveness, GET and HEAD', async () => {
     const { base } = await startAdmin();
@@ -57,9 +84,9 @@ describe('admin server', () => {
     expect(await live.json()).toMatchObject({ live: true, state: 'serving' });
   });
 
-  it('GET /drain is the preStop hook: termination drain, readiness keeps passing, repeat is a no-op', async () => {
+  it("POST /drain with the container's proof is the preStop hook: termination drain, readiness keeps passing, repeat is a no-op", async () => {
     const { base, controller } = await startAdmin();
-    const first = await fetch(`${base}/drain`);
+    const first = await preStopDrain(base);
     expect(first.status).toBe(202);
     expect(await first.json()).toMatchObject({
       alreadyDraining: false,
@@ -67,7 +94,7 @@ describe('admin server', () => {
       trigger: 'prestop',
       terminating: true,
     });
-    const again = await fetch(`${base}/drain`);
+    const again = await preStopDrain(base);
     expect(again.status).toBe(200);
     expect(await again.json()).toMatchObject({ alreadyDraining: true, trigger: 'prestop' });
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
@@ -75,9 +102,58 @@ describe('admin server', () => {
     expect(report.trigger).toBe('prestop');
   });
 
-  it('POST /drain is a manual drain: readiness fails so the endpoint goes away', async () => {
+  it('GET /drain only reads: the status, and nothing changes (a link, an <img>, a mesh peer)', async () => {
+    const { base, controller } = await startAdmin();
+    const status = await fetch(`${base}/drain`);
+    expect(status.status).toBe(200);
+    expect(await status.json()).toMatchObject({ state: 'serving', trigger: null });
+    expect((await fetch(`${base}/drain`, { method: 'HEAD' })).status).toBe(200);
+    expect(controller.state).toBe('serving');
+  });
+
+  it('a loopback peer alone, a wrong proof, a proof sent to a non-loopback Host or with an Origin: 403, nothing changes', async () => {
+    const { base, controller, adminPort } = await startAdmin();
+    const proof = readFileSync(proofFile(adminPort), 'utf8').trim();
+    const refusals = [
+      fetch(`${base}/drain`, { method: 'POST' }),
+      fetch(`${base}/drain`, { method: 'POST', headers: { 'baton-drain-proof': `${proof.slice(0, -1)}x` } }),
+      // DNS rebinding: the browser's Host is the attacker's name (fetch may not set Host: node:http does).
+      postWithHost(adminPort, 'evil.example:80', { 'baton-drain-proof': proof }),
+      // A browser's cross-site request carries Origin, even with a token it somehow had.
+      fetch(`${base}/drain`, {
+        method: 'POST',
+        headers: { 'baton-drain-proof': proof, origin: 'http://evil.example' },
+      }),
+      fetch(`${base}/drain`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, origin: 'http://evil.example' },
+      }),
+      fetch(`${base}/drain`, { method: 'DELETE' }),
+    ];
+    for (const response of await Promise.all(refusals)) {
+      expect(response.status).toBe(403);
+      expect(await response.json()).toMatchObject({ error: { code: 'BATON_ERR_FORBIDDEN' } });
+    }
+    expect(controller.state).toBe('serving');
+  });
+
+  it('the proof is per start, readable only by this user, and removed on close', async () => {
+    const { controller, adminPort } = await startAdmin();
+    const file = proofFile(adminPort);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const proof = readFileSync(file, 'utf8').trim();
+    expect(proof).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await controller.destroy();
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('POST /drain with the admin token is a manual drain: readiness fails so the endpoint goes away', async () => {
     const { base } = await startAdmin();
-    const response = await fetch(`${base}/drain`, { method: 'POST', body: 'ignored' });
+    const response = await fetch(`${base}/drain`, {
+      method: 'POST',
+      body: 'ignored',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+    });
     expect(response.status).toBe(202);
     expect(await response.json()).toMatchObject({ trigger: 'admin', terminating: false });
     const ready = await fetch(`${base}/readyz`);
@@ -89,7 +165,7 @@ describe('admin server', () => {
     const { base, controller } = await startAdmin();
     const put = await fetch(`${base}/drain`, { method: 'PUT' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST, DELETE');
     expect(await put.json()).toMatchObject({ error: { code: 'BATON_ERR_METHOD_NOT_ALLOWED' } });
     const postReady = await fetch(`${base}/readyz`, { method: 'POST' });
     expect(postReady.status).toBe(405);
@@ -174,12 +250,12 @@ describe('cancelling a manual drain (DELETE on the drain path)', () => {
     const { server, controller, base } = await startAdmin({ drainWindowMs: 5_000, exitAfterDrain: 'always' });
     const clients = await openClients(server.url, 20);
     const drained = controller.whenDrained();
-    expect((await fetch(`${base}/drain`, { method: 'POST' })).status).toBe(202);
+    expect((await manualDrain(base, TEST_ADMIN_TOKEN)).status).toBe(202);
     // Manual drain: readiness fails so the endpoint goes away, closes begin after the propagation delay.
     expect((await fetch(`${base}/readyz`)).status).toBe(503);
     await stateReached(controller, DrainState.CLOSING);
     const closedBefore = clients.filter((client) => client.close).length;
-    const cancel = await fetch(`${base}/drain`, { method: 'DELETE' });
+    const cancel = await manualDrain(base, TEST_ADMIN_TOKEN, 'DELETE');
     expect(cancel.status).toBe(200);
     expect(await cancel.json()).toMatchObject({ cancelled: true, state: 'serving', closingAt: null, holding: false });
     const report = await drained;
@@ -197,11 +273,11 @@ describe('cancelling a manual drain (DELETE on the drain path)', () => {
 
   it('refuses to cancel a terminating drain or nothing at all (409, coded)', async () => {
     const { base } = await startAdmin({ exitAfterDrain: 'never' });
-    const nothing = await fetch(`${base}/drain`, { method: 'DELETE' });
+    const nothing = await manualDrain(base, TEST_ADMIN_TOKEN, 'DELETE');
     expect(nothing.status).toBe(409);
     expect(await nothing.json()).toMatchObject({ error: { code: 'BATON_ERR_NOT_CANCELLABLE' } });
-    expect((await fetch(`${base}/drain`)).status).toBe(202); // GET: the preStop hook, a terminating drain
-    const terminating = await fetch(`${base}/drain`, { method: 'DELETE' });
+    expect((await preStopDrain(base)).status).toBe(202); // the preStop hook: a terminating drain
+    const terminating = await manualDrain(base, TEST_ADMIN_TOKEN, 'DELETE');
     expect(terminating.status).toBe(409);
   });
 });

@@ -4,6 +4,8 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
+import { manualDrain } from '../../../test/support/drain-requests.js';
+import { TEST_ADMIN_TOKEN } from '../../../test/support/secrets.js';
 import { openSilentClient } from '../../../test/support/servers.js';
 import { expectSpread } from '../../../test/support/spread.js';
 import baton, { type BatonPluginOptions, batonFastifyPlugin, batonPreClose } from '../src/index.js';
@@ -175,13 +177,17 @@ describe('@baton/fastify-plugin', () => {
   });
 
   it('serves the admin endpoints on their own listener, and answers upgrades with 503 once closing', async () => {
-    const { app, url } = await gateway({ ...fast, admin: { port: 0, host: '127.0.0.1' }, drainWindowMs: 2_000 });
+    const { app, url } = await gateway({
+      ...fast,
+      admin: { port: 0, host: '127.0.0.1', token: TEST_ADMIN_TOKEN },
+      drainWindowMs: 2_000,
+    });
     const admin = `http://127.0.0.1:${app.baton.adminAddress()!.port}`;
     expect((await fetch(`${admin}/readyz`)).status).toBe(200);
     const existing = await client(url);
     // Listening before the trigger: the state change cannot be missed.
     const closing = new Promise<void>((resolve) => app.baton.on('state', ({ to }) => to === 'closing' && resolve()));
-    expect((await fetch(`${admin}/drain`, { method: 'POST' })).status).toBe(202);
+    expect((await manualDrain(admin, TEST_ADMIN_TOKEN)).status).toBe(202);
     await closing;
     const refused = new WebSocket(url);
     const [, response] = await once(refused, 'unexpected-response');

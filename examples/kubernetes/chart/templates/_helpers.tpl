@@ -118,6 +118,13 @@ spec:
           {{- include "ws-gateway.selectorLabels" . | nindent 10 }}
       matchLabelKeys: [pod-template-hash]
   {{- end }}
+  volumes:
+    # A writable /tmp on a read-only root: drain-core writes its per-start drain proof there, which the
+    # preStop hook's baton-drain reads (only this container sees it).
+    - name: tmp
+      emptyDir:
+        medium: Memory
+        sizeLimit: 1Mi
   containers:
     - name: gateway
       image: {{ include "ws-gateway.image" . }}
@@ -207,8 +214,8 @@ spec:
         {{- end }}
       lifecycle:
         # The drain starts here; the kubelet sends SIGTERM once this returns (it answers at once). An exec
-        # inside the container reaches the admin server over loopback, the one peer that may start a drain
-        # without a token (an httpGet would come from the node's address and be refused).
+        # inside the container can read the admin server's per-start proof in /tmp, the one thing that starts
+        # a terminating drain over HTTP (a loopback address alone does not: a mesh sidecar comes from there).
         preStop:
           exec:
             command: ["node", "node_modules/@baton/drain-core/dist/baton-drain.js"]
@@ -230,6 +237,9 @@ spec:
         readOnlyRootFilesystem: true
         capabilities:
           drop: [ALL]
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
 {{- end -}}
 
 {{/* The relay's own selector: distinct from the gateway's, so neither Service selects the other's pods. */}}
