@@ -2,7 +2,7 @@
 // A small WebSocket gateway on `ws` + @baton/drain-core, the shape a team would copy.
 // Each connection is a session (id, counter); every TICK_MS the server pushes
 //   {"type":"tick","id":"ID:COUNTER","session":ID,"n":COUNTER,"version":APP_VERSION}
-// and a text message {"type":"echo",...} comes back unchanged. SIGTERM or GET /drain on the admin port
+// and a text message {"type":"echo",...} comes back unchanged. SIGTERM or baton-drain (the preStop hook)
 // drains it: upgrades accepted while endpoints propagate, then 1012 closes (or, for Baton clients, reconnect
 // hints carrying the sealed session) spread over the window, then exit 0.
 //
