@@ -165,6 +165,45 @@ describe('admin server hardening (loopback)', () => {
     expect(controller.state).toBe('serving');
   });
 
+  it('70 sockets that never finish (half-sent or silent, never closing their side) keep neither the probes nor the preStop hook out', async () => {
+    const { controller, port } = await started({ host: '127.0.0.1' });
+    // What starved the probes for as long as the sockets stayed (every one ECONNRESET for 12 s, before).
+    let closedByServer = 0;
+    let onClosed: () => void = () => {};
+    const hogs = Array.from({ length: 70 }, (_, i) => {
+      const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+      socket.on('data', () => {});
+      // The server closing it: a FIN ('end': this side stays open, as the attacker's would) or a reset.
+      let counted = false;
+      const closed = () => {
+        if (counted) return;
+        counted = true;
+        closedByServer++;
+        onClosed();
+      };
+      socket.on('end', closed);
+      socket.on('error', closed);
+      if (i % 2 === 0) socket.write('GET /readyz HTTP/1.1\r\nHost: x\r\n');
+      return socket;
+    });
+    cleanups.push(() => {
+      for (const socket of hogs) socket.destroy();
+    });
+    await Promise.all(hogs.map((socket) => once(socket, 'connect')));
+    for (let i = 0; i < 10; i++) {
+      const probe = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      expect(probe.status).toBe(200);
+    }
+    // One peer keeps at most its share (16): the rest of its idle sockets made room for the newcomers.
+    await new Promise<void>((resolve) => {
+      onClosed = () => closedByServer >= 70 - 16 && resolve();
+      onClosed();
+    });
+    const { stdout } = await promisify(execFile)(process.execPath, [batonDrain, '--port', String(port)]);
+    expect(JSON.parse(stdout)).toMatchObject({ trigger: 'prestop' });
+    expect(controller.state).toBe('draining');
+  });
+
   it('closes a half-sent request within its headers timeout', async () => {
     const { port } = await started({ host: '127.0.0.1' });
     const socket = connect(port, '127.0.0.1');

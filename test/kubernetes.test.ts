@@ -400,6 +400,21 @@ describe('the relay option (relay.enabled)', () => {
     expect(relay.spec.template.spec.volumes).toEqual(gateway.spec.template.spec.volumes);
   });
 
+  it("closes the relay's admin port to the cluster as the gateway's (scrapers only), its public port open", async () => {
+    const all = await rendered('relay-values.yaml');
+    const relay = all.find((doc) => doc.kind === 'Deployment' && doc.metadata.name.endsWith('-relay')) as Doc;
+    const policies = all.filter((doc) => doc.kind === 'NetworkPolicy');
+    const relayPolicy = policies.find(
+      (policy) =>
+        JSON.stringify(policy.spec.podSelector.matchLabels) === JSON.stringify(relay.spec.selector.matchLabels),
+    ) as Doc;
+    expect(relayPolicy).toBeDefined();
+    const byPort = (name: string) =>
+      relayPolicy.spec.ingress.find((rule: Doc) => rule.ports.some((port: Doc) => port.port === name));
+    expect(byPort('ws').from).toBeUndefined();
+    expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
+  });
+
   it('needs the relay image, with a message that says which', async () => {
     const failure = await templateDefaultsWith('relay.enabled=true').catch((error: { stderr: string }) => error);
     expect(String((failure as { stderr?: string }).stderr)).toMatch(/relay\.image\.repository is required/);

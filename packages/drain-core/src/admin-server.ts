@@ -4,6 +4,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { AdminConnections } from './admin-connections.js';
 import { PROOF_HEADER, proofPath, removeProof, writeProof } from './container-proof.js';
 import { drainAuthorizer } from './drain-authorization.js';
 import { BatonError, type ErrorCode, ErrorCodes } from './errors.js';
@@ -50,12 +51,16 @@ export interface AdminServerOptions {
 const MAX_BODY_BYTES = 1024;
 /** Probes and scrapers need a handful of connections; a flood must not pin the process's descriptors. */
 const MAX_CONNECTIONS = 64;
+/** One peer's share: a mesh sidecar, the kubelet and a scraper each need a few at most. */
+const MAX_CONNECTIONS_PER_PEER = 16;
+/** A socket with nothing to do for this long goes (keep-alive probes come every 5–10 s; they reconnect). */
+const IDLE_TIMEOUT_MS = 10_000;
 
 export class AdminServer {
   readonly #server: Server;
   readonly #authorize: ReturnType<typeof drainAuthorizer>;
   readonly #options: AdminServerOptions;
-  readonly #sockets = new Set<Socket>();
+  readonly #connections: AdminConnections;
   #closing: Promise<void> | undefined;
   /** The container proof of this start (container-proof.ts) and where it is; undefined until listening. */
   #proof: { value: string; path: string } | undefined;
@@ -76,18 +81,21 @@ export class AdminServer {
       },
       (req, res) => this.#handle(req, res),
     );
-    this.#server.maxConnections = MAX_CONNECTIONS;
-    this.#server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
-    });
+    this.#connections = new AdminConnections({ total: MAX_CONNECTIONS, perPeer: MAX_CONNECTIONS_PER_PEER }, (peer) =>
+      options.logger.debug({ peer }, 'baton admin: idle connection closed for a newcomer'),
+    );
+    this.#server.on('connection', (socket: Socket) => this.#connections.admit(socket));
+    // Idle sockets (sending nothing, or never closing their side after an answer) go after a while.
+    this.#server.setTimeout(IDLE_TIMEOUT_MS, (socket: Socket) => socket.destroy());
     // Garbage on the port (not HTTP, oversized headers): answer 400 if the socket can still take it.
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
       options.logger.debug({ err: error.code ?? error.message }, 'baton admin: bad request');
       if (socket.writable && (socket as Socket & { _httpMessage?: unknown })._httpMessage === undefined) {
         const body = errorBody(ErrorCodes.BAD_REQUEST, 'Malformed HTTP request.');
+        // Then gone: a half-closed socket whose peer never closes its side would keep its slot.
         socket.end(
           `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          () => socket.destroy(),
         );
       } else {
         socket.destroy();
@@ -172,12 +180,14 @@ export class AdminServer {
       if (!this.#server.listening) return resolve();
       this.#server.close(() => resolve());
       // Probes use keep-alive; idle sockets would hold close() open.
-      for (const socket of this.#sockets) socket.destroy();
+      this.#connections.destroyAll();
     });
     return this.#closing;
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
+    const done = this.#connections.busy(req.socket);
+    res.once('close', done);
     // We never need a request body: a small one is discarded so the socket stays usable, a large one refused.
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) {
