@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { DrainController, drainOptionsOf } from '@baton/drain-core';
 import { readCliConfig, USAGE } from './cli-config.js';
 import { registerRelayMetrics } from './metrics.js';
+import { redactedUrl } from './redacted-url.js';
 import { Relay } from './relay.js';
 
 function log(level: string, fields: Record<string, unknown>, msg: string): void {
@@ -85,7 +86,8 @@ try {
 server.listen(config.port, config.host, () => {
   const address = server.address() as AddressInfo;
   logger.info(
-    { port: address.port, adminPort: drain.adminAddress()?.port, upstream: config.relay.upstream },
+    // The upstream URL may carry credentials: logged without them.
+    { port: address.port, adminPort: drain.adminAddress()?.port, upstream: redactedUrl(config.relay.upstream) },
     'listening',
   );
 });

@@ -2,6 +2,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { invalidOption } from './errors.js';
+import { redactedUrl } from './redacted-url.js';
 
 export interface RelayOptions {
   /**
@@ -56,10 +57,13 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
   try {
     upstream = new URL(String(options.upstream));
   } catch {
-    throw invalidOption('type', `upstream must be a ws:// or wss:// URL; got ${JSON.stringify(options.upstream)}.`);
+    throw invalidOption(
+      'type',
+      `upstream must be a ws:// or wss:// URL; got ${redactedUrl(String(options.upstream))}.`,
+    );
   }
   if (upstream.protocol !== 'ws:' && upstream.protocol !== 'wss:') {
-    throw invalidOption('type', `upstream must be a ws:// or wss:// URL; got ${JSON.stringify(options.upstream)}.`);
+    throw invalidOption('type', `upstream must be a ws:// or wss:// URL; got ${redactedUrl(upstream)}.`);
   }
   const headers = options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS];
   if (!Array.isArray(headers) || headers.some((h) => typeof h !== 'string' || !/^[a-z0-9-]+$/i.test(h))) {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { type GatewayProcess, startGateway } from '../../lab/src/harness/index.js';
+import { Relay } from '../src/index.js';
 
 const cleanups = useCleanups();
 const relayCli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -131,6 +132,19 @@ describe('baton-relay (process)', () => {
     expect(request.headers['x-forwarded-for']).toBe('127.0.0.1');
     // The client's offer, then the relay's own Baton protocol (for the gateway's hints).
     expect(request.headers['sec-websocket-protocol']).toBe('chat.v2,chat.v1,baton.v1');
+  });
+
+  it('never logs the credentials an upstream URL carries (user, password, query)', async () => {
+    const upstream = await upstreamServer();
+    const port = new URL(upstream.url).port;
+    const relay = await startRelay(`ws://relay-user:s3cr3t-pass@127.0.0.1:${port}/base?token=abc123xyz`);
+    const listening = relay.lines.find((line) => line.msg === 'listening');
+    expect(listening?.upstream).toBe(`ws://***:***@127.0.0.1:${port}/base?***`);
+    expect(JSON.stringify(relay.lines)).not.toMatch(/s3cr3t-pass|abc123xyz|relay-user/);
+    // Nor does the refusal of a URL it cannot use.
+    expect(() => new Relay({ upstream: 'http://user:pw-0123@example.test/?key=k-0123' })).toThrowError(
+      expect.objectContaining({ message: expect.not.stringMatching(/pw-0123|k-0123/) }),
+    );
   });
 
   it('answers 502 when the gateway refuses or cannot be reached, with a coded body', async () => {
