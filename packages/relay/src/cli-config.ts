@@ -29,6 +29,8 @@ export const USAGE = `baton-relay: carry plain WebSocket clients to a Baton gate
   --forward-headers LIST  request headers passed upstream (env BATON_RELAY_FORWARD_HEADERS,
                           default cookie,authorization,user-agent,origin)
   --max-buffered-bytes N  per connection and direction (env BATON_RELAY_MAX_BUFFERED_BYTES, default 1048576)
+  --forwarded-for MODE    append (default: behind a proxy that sets X-Forwarded-For) or replace (the relay is
+                          the first hop: the client's own header is dropped) (env BATON_RELAY_FORWARDED_FOR)
 
 The relay's own drain reads the BATON_* contract exactly as a gateway does (drain-core's drainOptionsFromEnv):
 BATON_GRACE_PERIOD_SECONDS (30), BATON_PROPAGATION_SECONDS (15), BATON_DRAIN_WINDOW_SECONDS,
@@ -57,6 +59,7 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
       'id-field': { type: 'string' },
       'forward-headers': { type: 'string' },
       'max-buffered-bytes': { type: 'string' },
+      'forwarded-for': { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -66,6 +69,7 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
   const idField = values['id-field'] ?? env.BATON_RELAY_ID_FIELD;
   const forward = values['forward-headers'] ?? env.BATON_RELAY_FORWARD_HEADERS;
   const maxBuffered = values['max-buffered-bytes'] ?? env.BATON_RELAY_MAX_BUFFERED_BYTES;
+  const forwardedFor = values['forwarded-for'] ?? env.BATON_RELAY_FORWARDED_FOR;
   // The --admin-port flag wins over ADMIN_PORT, as every flag wins over its variable.
   const adminPort = values['admin-port'];
   const drain = drainOptionsFromEnv(adminPort === undefined ? env : { ...env, ADMIN_PORT: adminPort }, {
@@ -79,6 +83,8 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
       ...(idField ? { idField } : {}),
       ...(forward ? { forwardHeaders: forward.split(',').map((h) => h.trim()) } : {}),
       ...(maxBuffered ? { maxBufferedBytes: number('--max-buffered-bytes', maxBuffered, 0, true) } : {}),
+      // Checked by the relay's own options ('append' or 'replace').
+      ...(forwardedFor ? { forwardedFor: forwardedFor as 'append' | 'replace' } : {}),
     },
     drain,
   };

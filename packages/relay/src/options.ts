@@ -27,6 +27,12 @@ export interface RelayOptions {
   maxPayload?: number;
   /** A prom-client Registry for the baton_relay_* metrics (the one drain-core serves). Default: none. */
   registry?: unknown;
+  /**
+   * X-Forwarded-For upstream: 'append' the client's address to what the client sent (the relay behind a proxy
+   * that sets the header), or 'replace' it with the client's address alone (the relay is the first hop, so
+   * whatever the client sent is its own claim). Default 'append'.
+   */
+  forwardedFor?: 'append' | 'replace';
 }
 
 export interface ResolvedRelayOptions {
@@ -37,6 +43,7 @@ export interface ResolvedRelayOptions {
   readonly upstreamTimeoutMs: number;
   readonly maxPayload: number;
   readonly registry: unknown;
+  readonly forwardedFor: 'append' | 'replace';
 }
 
 export const DEFAULT_FORWARD_HEADERS = ['cookie', 'authorization', 'user-agent', 'origin'] as const;
@@ -90,7 +97,14 @@ export function resolveRelayOptions(options: RelayOptions): ResolvedRelayOptions
     upstreamTimeoutMs: positiveInteger('upstreamTimeoutMs', options.upstreamTimeoutMs, 10_000),
     maxPayload: positiveInteger('maxPayload', options.maxPayload, 1024 * 1024),
     registry: options.registry,
+    forwardedFor: forwardedForOption(options.forwardedFor),
   };
+}
+
+function forwardedForOption(value: unknown): 'append' | 'replace' {
+  if (value === undefined) return 'append';
+  if (value === 'append' || value === 'replace') return value;
+  throw invalidOption('type', `forwardedFor must be 'append' or 'replace'; got ${JSON.stringify(value)}.`);
 }
 
 /** The id of a text message that is a JSON object with that field (string or number); else none. */

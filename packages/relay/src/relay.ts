@@ -114,7 +114,8 @@ export class Relay {
     }
     const previous = request.headers['x-forwarded-for'];
     const peer = request.socket.remoteAddress ?? '';
-    headers['x-forwarded-for'] = previous ? `${previous}, ${peer}` : peer;
+    // As the first hop, what the client sent is its own claim: 'replace' drops it.
+    headers['x-forwarded-for'] = previous && this.#options.forwardedFor === 'append' ? `${previous}, ${peer}` : peer;
     return headers;
   }
 

@@ -134,6 +134,23 @@ describe('baton-relay (process)', () => {
     expect(request.headers['sec-websocket-protocol']).toBe('chat.v2,chat.v1,baton.v1');
   });
 
+  it("X-Forwarded-For: appended to the client's own by default; replaced by the client's address as the first hop", async () => {
+    const upstream = await upstreamServer();
+    const appending = await startRelay(upstream.url);
+    await connect(appending.url, [], { 'X-Forwarded-For': '6.6.6.6' });
+    expect((upstream.requests.at(-1) as IncomingMessage).headers['x-forwarded-for']).toBe('6.6.6.6, 127.0.0.1');
+    const firstHop = await startRelay(upstream.url, { BATON_RELAY_FORWARDED_FOR: 'replace' });
+    // A client's own header is only its claim: the gateway sees the address the relay saw.
+    await connect(firstHop.url, [], { 'X-Forwarded-For': '6.6.6.6' });
+    expect((upstream.requests.at(-1) as IncomingMessage).headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(() => new Relay({ upstream: upstream.url, forwardedFor: 'drop' as 'replace' })).toThrowError(
+      expect.objectContaining({
+        code: 'BATON_ERR_RELAY_INVALID_OPTION',
+        message: expect.stringContaining('forwardedFor'),
+      }),
+    );
+  });
+
   it('never logs the credentials an upstream URL carries (user, password, query)', async () => {
     const upstream = await upstreamServer();
     const port = new URL(upstream.url).port;
