@@ -46,6 +46,32 @@ function number(
   return value;
 }
 
+/** The flags release and merge share: what a report is judged by and where it goes. */
+const REPORT_FLAGS = {
+  'max-multi': { type: 'string' },
+  'max-outgoing': { type: 'string' },
+  'max-disconnected': { type: 'string' },
+  'expect-version': { type: 'string' },
+  window: { type: 'string' },
+  json: { type: 'string' },
+  html: { type: 'string' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+function reportFlags(values: Record<string, unknown>): {
+  thresholds: Thresholds;
+  windowSeconds: number | undefined;
+  outputs: { json?: string; html?: string };
+} {
+  return {
+    thresholds: thresholds(values),
+    windowSeconds: number('window', values.window as string | undefined, { min: 0, above: true }),
+    outputs: {
+      ...(values.json ? { json: values.json as string } : {}),
+      ...(values.html ? { html: values.html as string } : {}),
+    },
+  };
+}
+
 function thresholds(values: Record<string, unknown>): Thresholds {
   const maxMulti = number('max-multi', values['max-multi'] as string | undefined, { integer: true, min: 0 });
   const maxOutgoing = number('max-outgoing', values['max-outgoing'] as string | undefined, { integer: true, min: 0 });
@@ -82,19 +108,13 @@ export function releaseCommand(args: string[]): ReleaseCommand {
     'backoff-initial': { type: 'string', default: '1' },
     kind: { type: 'string', default: 'plain' },
     header: { type: 'string', multiple: true },
-    'max-multi': { type: 'string' },
-    'max-outgoing': { type: 'string' },
-    'max-disconnected': { type: 'string' },
-    'expect-version': { type: 'string' },
-    json: { type: 'string' },
-    html: { type: 'string' },
+    ...REPORT_FLAGS,
     'version-from': { type: 'string', default: 'headers' },
     kubeconfig: { type: 'string' },
     namespace: { type: 'string' },
     selector: { type: 'string' },
     shard: { type: 'string' },
     'source-address': { type: 'string', multiple: true },
-    window: { type: 'string' },
   });
   if (positionals.length > 0) throw usage(`release takes flags only; unexpected ${JSON.stringify(positionals[0])}`);
   const url = values.url as string | undefined;
@@ -161,7 +181,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
     if (!/^[0-9.]+$|^[0-9a-fA-F:]+$/.test(address))
       throw usage(`--source-address must be an IP address of this machine; got ${JSON.stringify(address)}`);
   }
-  const windowSeconds = number('window', values.window as string | undefined, { min: 0, above: true });
+  const report = reportFlags(values);
   const selector = values.selector as string | undefined;
   if ((values.kubeconfig || values.namespace) && !selector)
     throw usage("--kubeconfig and --namespace watch the rollout only with --selector (the gateway pods' labels)");
@@ -177,8 +197,8 @@ export function releaseCommand(args: string[]): ReleaseCommand {
       headers,
       versionFrom,
       sourceAddresses,
-      thresholds: thresholds(values),
-      ...(windowSeconds === undefined ? {} : { windowSeconds }),
+      thresholds: report.thresholds,
+      ...(report.windowSeconds === undefined ? {} : { windowSeconds: report.windowSeconds }),
       ...(shard ? { shard } : {}),
       ...(selector
         ? {
@@ -190,8 +210,7 @@ export function releaseCommand(args: string[]): ReleaseCommand {
           }
         : {}),
     },
-    ...(values.json ? { json: values.json as string } : {}),
-    ...(values.html ? { html: values.html as string } : {}),
+    ...report.outputs,
   };
 }
 
@@ -205,21 +224,14 @@ export interface MergeCommand {
 
 export function mergeCommand(args: string[]): MergeCommand {
   const { values, positionals } = parse(args, {
-    json: { type: 'string' },
-    html: { type: 'string' },
-    'max-multi': { type: 'string' },
-    'max-outgoing': { type: 'string' },
-    'max-disconnected': { type: 'string' },
-    'expect-version': { type: 'string' },
-    window: { type: 'string' },
+    ...REPORT_FLAGS,
   });
   if (positionals.length === 0) throw usage("merge needs the shards' JSON reports: baton-probe merge a.json b.json …");
-  const windowSeconds = number('window', values.window as string | undefined, { min: 0, above: true });
+  const { thresholds, windowSeconds, outputs } = reportFlags(values);
   return {
     files: positionals,
-    thresholds: thresholds(values),
+    thresholds,
     ...(windowSeconds === undefined ? {} : { windowSeconds }),
-    ...(values.json ? { json: values.json as string } : {}),
-    ...(values.html ? { html: values.html as string } : {}),
+    ...outputs,
   };
 }
