@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import type { DrainController, DrainStateName } from '../../packages/drain-core/src/index.js';
+import { DrainController, type DrainOptions, type DrainStateName } from '../../packages/drain-core/src/index.js';
+import type { Cleanup } from './cleanups.js';
 
 export interface TestServer {
   http: Server;
@@ -94,4 +95,30 @@ export async function openSilentClient(port: number): Promise<{ socket: Socket; 
   socket.on('error', () => {});
   const closed = once(socket, 'close').then(() => Date.now());
   return { socket, closed };
+}
+
+/** A drain compressed into well under a second, no signal handlers: the in-process tests' default budget. */
+export const FAST_DRAIN: DrainOptions = {
+  gracePeriodMs: 10_000,
+  propagationDelayMs: 150,
+  drainWindowMs: 600,
+  closeTimeoutMs: 400,
+  safetyMarginMs: 100,
+  signals: false,
+};
+
+/** A real ws server (server or noServer mode) with a DrainController attached, both released after the test. */
+export async function startDrainedServer(
+  mode: 'server' | 'noServer',
+  options: DrainOptions,
+  cleanups: Cleanup[],
+): Promise<{ server: TestServer; controller: DrainController }> {
+  const server = await startWsServer(mode);
+  const controller = new DrainController({ ...FAST_DRAIN, ...options });
+  controller.attach(server.wss);
+  cleanups.push(
+    () => server.close(),
+    () => controller.destroy(),
+  );
+  return { server, controller };
 }

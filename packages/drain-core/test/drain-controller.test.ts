@@ -3,31 +3,21 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { openClient, type RecordedClient, tryUpgrade } from '../../../test/support/clients.js';
-import { openSilentClient, startWsServer, stateReached } from '../../../test/support/servers.js';
+import {
+  FAST_DRAIN,
+  openSilentClient,
+  startDrainedServer,
+  startWsServer,
+  stateReached,
+} from '../../../test/support/servers.js';
 import { expectSpread } from '../../../test/support/spread.js';
 import { DrainController, type DrainOptions, DrainState, type StateChange } from '../src/index.js';
 
-const fast: DrainOptions = {
-  gracePeriodMs: 10_000,
-  propagationDelayMs: 150,
-  drainWindowMs: 600,
-  closeTimeoutMs: 400,
-  safetyMarginMs: 100,
-  signals: false,
-};
+const fast = FAST_DRAIN;
 
 const cleanups = useCleanups();
 
-async function setup(mode: 'server' | 'noServer', options: DrainOptions = {}) {
-  const server = await startWsServer(mode);
-  const controller = new DrainController({ ...fast, ...options });
-  controller.attach(server.wss);
-  cleanups.push(
-    () => server.close(),
-    () => controller.destroy(),
-  );
-  return { server, controller };
-}
+const setup = (mode: 'server' | 'noServer', options: DrainOptions = {}) => startDrainedServer(mode, options, cleanups);
 
 describe.each(['server', 'noServer'] as const)('DrainController in %s mode', (mode) => {
   it('walks serving → draining → closing → drained and closes every client with 1012 and a reason', async () => {

@@ -4,30 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { tryUpgrade } from '../../../test/support/clients.js';
-import { startWsServer, stateReached } from '../../../test/support/servers.js';
+import { FAST_DRAIN, startDrainedServer, stateReached } from '../../../test/support/servers.js';
 import { DrainController, type DrainOptions, drainEnvFrom, drainOptionsFromEnv, drainOptionsOf } from '../src/index.js';
-
-const fast: DrainOptions = {
-  gracePeriodMs: 10_000,
-  propagationDelayMs: 150,
-  drainWindowMs: 600,
-  closeTimeoutMs: 400,
-  safetyMarginMs: 100,
-  signals: false,
-};
 
 const cleanups = useCleanups();
 
-async function serve(mode: 'server' | 'noServer', options: DrainOptions) {
-  const server = await startWsServer(mode);
-  const controller = new DrainController({ ...fast, ...options });
-  controller.attach(server.wss);
-  cleanups.push(
-    () => server.close(),
-    () => controller.destroy(),
-  );
-  return { server, controller };
-}
+const serve = (mode: 'server' | 'noServer', options: DrainOptions) => startDrainedServer(mode, options, cleanups);
 
 describe.each(['server', 'noServer'] as const)('identity headers in %s mode', (mode) => {
   it('names the pod and the version on the 101 response, and on a refusal while closing', async () => {
@@ -70,7 +52,7 @@ describe('identity option validation', () => {
     ['a number', { version: 2 }],
     ['a value too long', { pod: 'p'.repeat(254) }],
   ])('refuses %s with BATON_ERR_INVALID_OPTION', (_, identity) => {
-    expect(() => new DrainController({ ...fast, identity } as DrainOptions)).toThrow(
+    expect(() => new DrainController({ ...FAST_DRAIN, identity } as DrainOptions)).toThrow(
       expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.stringContaining('identity') }),
     );
   });

@@ -151,6 +151,14 @@ describe('TokenSealer', () => {
     if (typeof secret === 'string') expect(message).not.toContain(secret.slice(0, 12));
   });
 
+  it('accepts generated keys: 2,000 of each of random bytes, their base64 and their hex (none spells a refusal)', () => {
+    for (let i = 0; i < 2_000; i++) {
+      const bytes = randomBytes(32);
+      for (const secret of [bytes, bytes.toString('base64'), bytes.toString('hex')])
+        expect(() => new TokenSealer({ keys: [{ id: 'k1', secret }] })).not.toThrow();
+    }
+  });
+
   it.each([
     [{ keys: [] }, 'The "keys" option must be a non-empty array'],
     [{ keys: [{ id: 'has space', secret: secretA }] }, 'keys[0].id must be 1-32 characters'],
