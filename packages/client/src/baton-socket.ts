@@ -6,7 +6,14 @@
 
 import { type BackoffOptions, reconnectDelay } from './backoff.js';
 import { BatonCloseEvent, BatonMessageEvent, type BatonSocketEventMap, MigratedEvent, ResumeEvent } from './events.js';
-import { BATON_PROTOCOL, MAX_TOKEN_CHARS, parseControl, RESUME_PROTOCOL_PREFIX } from './protocol.js';
+import {
+  BATON_PROTOCOL,
+  type Control,
+  ControlGate,
+  MAX_TOKEN_CHARS,
+  parseControl,
+  RESUME_PROTOCOL_PREFIX,
+} from './protocol.js';
 
 type Data = string | ArrayBufferLike | Blob | ArrayBufferView;
 
@@ -106,6 +113,20 @@ function ignore(): void {}
 // are its own sockets), so that a socket costs no weak collections of its own.
 const OFFERED_TOKEN = new WeakSet<UnderlyingSocket>();
 const URLS = new WeakMap<UnderlyingSocket, string>();
+// Each socket's control gate (protocol.ts): made on its first control message.
+const CONTROL_GATES = new WeakMap<UnderlyingSocket, ControlGate>();
+
+/** A message's meaning on `socket`: undefined for app data, a Control its server sent, null to drop. */
+function controlOf(socket: UnderlyingSocket, data: unknown): Control | null | undefined {
+  const control = parseControl(data);
+  if (!control) return control;
+  let gate = CONTROL_GATES.get(socket);
+  if (!gate) {
+    gate = new ControlGate();
+    CONTROL_GATES.set(socket, gate);
+  }
+  return gate.admit(control) ? control : null;
+}
 
 const EVENT_BITS: Record<string, number> = {
   open: 1,
@@ -383,7 +404,7 @@ export class BatonSocket extends EventTarget {
   }
 
   #onActiveMessage(socket: UnderlyingSocket, data: unknown): void {
-    const control = parseControl(data);
+    const control = controlOf(socket, data);
     if (control === undefined) return this.#deliver(data);
     if (control === null) return;
     if (control.t === 'welcome') this.#onWelcome(socket, control.resumed, control.resumeError);
@@ -424,7 +445,7 @@ export class BatonSocket extends EventTarget {
     this.#nextBuffer = [];
     next.onmessage = (({ data }) => {
       if (next !== this.#next) return this.#onActiveMessage(next, data);
-      const control = parseControl(data);
+      const control = controlOf(next, data);
       if (control === undefined) this.#nextBuffer.push(data);
       else if (control?.t === 'welcome') {
         this.#switchTo(next, control.resumed && this.#offeredToken.has(next), control.resumeError);

@@ -206,6 +206,8 @@ describe('BatonSocket', () => {
       if (!first) return;
       first = false;
       refusing = true;
+      // A v1 server's first control message is its welcome (docs/protocol.md §2): a hint before it is dropped.
+      socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false}`);
       socket.send(
         `${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":${Date.now() + 300},"reason":"server draining","token":"tok123"}`,
       );
@@ -248,6 +250,7 @@ describe('BatonSocket', () => {
     });
     const hinted = new Promise<void>((resolve) => {
       wss.on('connection', (socket) => {
+        socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false}`);
         socket.send(
           `${CONTROL_PREFIX}{"t":"reconnect","v":1,"deadline":${Date.now() + 5_000},"reason":"r","token":"t1"}`,
         );
@@ -419,6 +422,7 @@ describe('BatonSocket against a hostile or broken server', () => {
     wss.on('connection', (socket, request) => {
       offered.push(String(request.headers['sec-websocket-protocol']));
       if (phase === 'hint') {
+        socket.send(`${CONTROL_PREFIX}{"t":"welcome","v":1,"resumed":false}`);
         socket.send(hint('tok-of-the-dead-pod'));
         // The pod dies (SIGKILL) before the client could move: every connection gone, the port closed.
         phase = 'serve';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as server from '../../drain-core/src/hint-protocol.js';
 import { reconnectDelay } from '../src/backoff.js';
-import { BATON_PROTOCOL, CONTROL_PREFIX, parseControl, RESUME_PROTOCOL_PREFIX } from '../src/protocol.js';
+import { BATON_PROTOCOL, CONTROL_PREFIX, ControlGate, parseControl, RESUME_PROTOCOL_PREFIX } from '../src/protocol.js';
 
 describe('protocol constants', () => {
   it('agree with the server side (two copies by design: the client imports nothing server-side)', () => {
@@ -11,24 +11,29 @@ describe('protocol constants', () => {
     expect(CONTROL_PREFIX).toBe(server.CONTROL_PREFIX);
   });
 
-  it('parses what the server encodes', () => {
-    expect(parseControl(server.encodeControl({ t: 'welcome', v: 1, resumed: true }))).toEqual({
+  it('parses what the server encodes, its control key included', () => {
+    const k = server.newControlKey();
+    expect(k).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(parseControl(server.encodeControl({ t: 'welcome', v: 1, k, resumed: true }))).toEqual({
       t: 'welcome',
+      k,
       resumed: true,
     });
     expect(
       parseControl(
-        server.encodeControl({ t: 'welcome', v: 1, resumed: false, resumeError: 'BATON_ERR_TOKEN_EXPIRED' }),
+        server.encodeControl({ t: 'welcome', v: 1, k, resumed: false, resumeError: 'BATON_ERR_TOKEN_EXPIRED' }),
       ),
     ).toEqual({
       t: 'welcome',
+      k,
       resumed: false,
       resumeError: 'BATON_ERR_TOKEN_EXPIRED',
     });
     expect(
-      parseControl(server.encodeControl({ t: 'reconnect', v: 1, deadline: 123, reason: 'r', token: 'abc-_' })),
+      parseControl(server.encodeControl({ t: 'reconnect', v: 1, k, deadline: 123, reason: 'r', token: 'abc-_' })),
     ).toEqual({
       t: 'reconnect',
+      k,
       deadline: 123,
       reason: 'r',
       token: 'abc-_',
@@ -36,10 +41,56 @@ describe('protocol constants', () => {
   });
 });
 
+describe('ControlGate', () => {
+  const k = server.newControlKey();
+  const welcome = { t: 'welcome', k, resumed: false } as const;
+  const checkpoint = (key?: string) => ({ t: 'checkpoint', token: 'tok', ...(key ? { k: key } : {}) }) as const;
+
+  it('takes the welcome first, then only messages carrying its key', () => {
+    const gate = new ControlGate();
+    expect(gate.admit(welcome)).toBe(true);
+    expect(gate.admit(checkpoint(k))).toBe(true);
+    expect(gate.admit({ t: 'reconnect', k, deadline: 1, reason: '' })).toBe(true);
+  });
+
+  it('drops what the app could have sent: another key, no key, a second welcome', () => {
+    const gate = new ControlGate();
+    gate.admit(welcome);
+    expect(gate.admit(checkpoint(server.newControlKey()))).toBe(false);
+    expect(gate.admit(checkpoint())).toBe(false);
+    expect(gate.admit({ t: 'reconnect', deadline: 1, reason: '', token: 'attacker' })).toBe(false);
+    expect(gate.admit({ ...welcome, resumed: true })).toBe(false);
+  });
+
+  it('drops any control message before the welcome', () => {
+    const gate = new ControlGate();
+    expect(gate.admit(checkpoint(k))).toBe(false);
+    expect(gate.admit(welcome)).toBe(true);
+  });
+
+  it('takes keyless messages after a keyless welcome (a server older than keys)', () => {
+    const gate = new ControlGate();
+    expect(gate.admit({ t: 'welcome', resumed: false })).toBe(true);
+    expect(gate.admit(checkpoint())).toBe(true);
+  });
+});
+
+describe('parseControl keys', () => {
+  it('treats a key that is not one as a malformed message, never as no key', () => {
+    for (const bad of ['short', 'x'.repeat(65), 'has space in it..', 42, null]) {
+      expect(parseControl(`${CONTROL_PREFIX}${JSON.stringify({ t: 'checkpoint', v: 1, k: bad, token: 't' })}`)).toBe(
+        null,
+      );
+    }
+  });
+});
+
 describe('parseControl', () => {
   it('reads a checkpoint, and agrees with the server encoding it', () => {
-    expect(parseControl(server.encodeControl({ t: 'checkpoint', v: 1, token: 'abc-_' }))).toEqual({
+    const k = server.newControlKey();
+    expect(parseControl(server.encodeControl({ t: 'checkpoint', v: 1, k, token: 'abc-_' }))).toEqual({
       t: 'checkpoint',
+      k,
       token: 'abc-_',
     });
   });

@@ -2,6 +2,7 @@
 // subprotocols, control messages are text frames with a reserved prefix. This file holds the wire format;
 // the controller decides when to send what.
 
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 
@@ -14,6 +15,12 @@ export const PROTOCOL_VERSION = 1;
 export interface WelcomeMessage {
   t: 'welcome';
   v: 1;
+  /**
+   * This connection's control key: every later control message on it carries the same `k`. The app cannot
+   * learn it, so an app frame that imitates a control message (a chat relaying user text) is dropped by the
+   * client instead of obeyed (docs/protocol.md §2).
+   */
+  k: string;
   /** True when the offered resume token was opened and its state handed to the app. */
   resumed: boolean;
   /** Present when a token was offered but could not be used: why (a BATON_ERR_TOKEN_* code). */
@@ -23,6 +30,8 @@ export interface WelcomeMessage {
 export interface ReconnectMessage {
   t: 'reconnect';
   v: 1;
+  /** The connection's control key, as announced in its welcome. */
+  k: string;
   /** Epoch ms after which the server closes this connection with 1012. */
   deadline: number;
   reason: string;
@@ -33,11 +42,18 @@ export interface ReconnectMessage {
 export interface CheckpointMessage {
   t: 'checkpoint';
   v: 1;
+  /** The connection's control key, as announced in its welcome. */
+  k: string;
   /** A resume token of the session as of now, for a reconnect after the server is lost without a hint. */
   token: string;
 }
 
 export type ControlMessage = WelcomeMessage | ReconnectMessage | CheckpointMessage;
+
+/** A fresh control key for one connection: 128 random bits, base64url (22 characters). */
+export function newControlKey(): string {
+  return randomBytes(16).toString('base64url');
+}
 
 export function encodeControl(message: ControlMessage): string {
   return CONTROL_PREFIX + JSON.stringify(message);

@@ -12,6 +12,7 @@ import {
   encodeControl,
   type HintProtocolOptions,
   installProtocolFilter,
+  newControlKey,
   offeredProtocols,
   offeredResumeToken,
   type ResumeResult,
@@ -26,6 +27,8 @@ export function protocolV1Hooks(
 ): ConnectionHooks {
   // Keyed by the upgrade request ws hands to 'connection': nothing is kept once the request is collected.
   const resumes = new WeakMap<IncomingMessage, ResumeResult>();
+  // Each capable connection's control key, announced in its welcome and carried by every later control message.
+  const controlKeys = new WeakMap<WebSocket, string>();
 
   const admit = async (request: IncomingMessage): Promise<void> => {
     const token = offeredResumeToken(request);
@@ -50,10 +53,13 @@ export function protocolV1Hooks(
 
   const accepted = (socket: WebSocket, request: IncomingMessage | undefined): void => {
     const resume = request ? resumes.get(request) : undefined;
+    const k = newControlKey();
+    controlKeys.set(socket, k);
     socket.send(
       encodeControl({
         t: 'welcome',
         v: 1,
+        k,
         resumed: resume?.resumed === true,
         ...(resume && !resume.resumed && resume.error ? { resumeError: resume.error } : {}),
       }),
@@ -62,9 +68,14 @@ export function protocolV1Hooks(
 
   const sendHint: SendHint = (connection, { deadlineAt, reason }) => {
     const socket = connection.socket;
+    const k = controlKeys.get(socket);
+    // No key: the connection was never welcomed, so its client would not take a hint from it either.
+    if (k === undefined) return false;
     const send = (token?: string) => {
       if (socket.readyState !== socket.OPEN) return;
-      socket.send(encodeControl({ t: 'reconnect', v: 1, deadline: deadlineAt, reason, ...(token ? { token } : {}) }));
+      socket.send(
+        encodeControl({ t: 'reconnect', v: 1, k, deadline: deadlineAt, reason, ...(token ? { token } : {}) }),
+      );
     };
     const { handoff, snapshot } = protocol;
     if (!handoff || !snapshot) {
@@ -93,11 +104,12 @@ export function protocolV1Hooks(
 
   const checkpoint = async (socket: WebSocket): Promise<boolean> => {
     const { handoff, snapshot } = protocol;
-    if (!handoff || !snapshot || socket.readyState !== socket.OPEN) return false;
+    const k = controlKeys.get(socket);
+    if (!handoff || !snapshot || k === undefined || socket.readyState !== socket.OPEN) return false;
     try {
       const token = await handoff.seal(snapshot(socket));
       if (socket.readyState !== socket.OPEN) return false;
-      socket.send(encodeControl({ t: 'checkpoint', v: 1, token }));
+      socket.send(encodeControl({ t: 'checkpoint', v: 1, k, token }));
       return true;
     } catch (error) {
       logger.error({ code: errorCode(error), err: String(error) }, 'baton: checkpoint failed; the previous one stands');

@@ -68,7 +68,12 @@ describe('hint protocol v1 (server side)', () => {
     const { ws, messages, received } = await connect(server.url, ['baton.v1']);
     expect(ws.protocol).toBe('baton.v1');
     await received(1);
-    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false });
+    expect(messages[0]).toEqual({
+      t: 'welcome',
+      v: 1,
+      k: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      resumed: false,
+    });
     expect(seen[0]).toEqual({ protocol: 'baton.v1', resume: { resumed: false } });
   });
 
@@ -155,7 +160,12 @@ describe('hint protocol v1 (server side)', () => {
 
     const moved = await connect(next.server.url, ['baton.v1', `baton.resume.${hint.token}`]);
     await moved.received(1);
-    expect(moved.messages[0]).toEqual({ t: 'welcome', v: 1, resumed: true });
+    expect(moved.messages[0]).toEqual({
+      t: 'welcome',
+      v: 1,
+      k: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      resumed: true,
+    });
     expect(next.seen[0]?.resume).toEqual({ resumed: true, state: { n: 7 } });
     client.ws.close(1000);
     const report = await old.controller.whenDrained();
@@ -169,7 +179,13 @@ describe('hint protocol v1 (server side)', () => {
     const { server, seen } = await gateway({ hintProtocol: { handoff, snapshot: () => ({}) } });
     const { messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${token}`]);
     await received(1);
-    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false, resumeError: code });
+    expect(messages[0]).toEqual({
+      t: 'welcome',
+      v: 1,
+      k: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      resumed: false,
+      resumeError: code,
+    });
     expect(seen[0]?.resume).toEqual({ resumed: false, error: code });
   });
 
@@ -202,14 +218,21 @@ describe('hint protocol v1 (server side)', () => {
       const { ws, messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${token}`]);
       await received(1);
       const welcome = messages[0] as { resumed: boolean; resumeError?: string };
-      if (code === '') expect(welcome).toEqual({ t: 'welcome', v: 1, resumed: true });
+      if (code === '')
+        expect(welcome).toEqual({ t: 'welcome', v: 1, k: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/), resumed: true });
       else expect(welcome.resumeError?.startsWith(code)).toBe(true);
       ws.close();
     }
     now += 1_001;
     const { messages, received } = await connect(server.url, ['baton.v1', `baton.resume.${expiring}`]);
     await received(1);
-    expect(messages[0]).toEqual({ t: 'welcome', v: 1, resumed: false, resumeError: 'BATON_ERR_TOKEN_EXPIRED' });
+    expect(messages[0]).toEqual({
+      t: 'welcome',
+      v: 1,
+      k: expect.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+      resumed: false,
+      resumeError: 'BATON_ERR_TOKEN_EXPIRED',
+    });
     expect(seen).toHaveLength(cases.length + 1);
   });
 
