@@ -18,12 +18,14 @@ pnpm install --frozen-lockfile
 node scripts/install-helm.mjs
 
 # --browser: what the whole test suite needs from Debian beyond npm — chromium (the browser test),
-# redis-server (the Redis session store's tests), iptables and conntrack (the lab's kernel dataplane; iproute2
+# redis-server (the Redis session store's tests, a Redis Cluster and a TLS listener among them), openssl (the
+# certificate those TLS tests make), iptables and conntrack (the lab's kernel dataplane; iproute2
 # for its namespaces) — each skipped when present.
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing="$missing chromium"
   command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+  command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
   command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
   command -v conntrack >/dev/null 2>&1 || missing="$missing conntrack"
   command -v ip >/dev/null 2>&1 || missing="$missing iproute2"

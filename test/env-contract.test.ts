@@ -57,6 +57,8 @@ describe('drainOptionsFromEnv', () => {
       kubernetesTimeoutMs: undefined,
       handoffKeys: undefined,
       handoffStoreUrl: undefined,
+      handoffStoreCluster: false,
+      handoffStoreCaFile: undefined,
       checkpointIntervalMs: 5_000,
       identity: undefined,
     });
@@ -82,7 +84,9 @@ describe('drainOptionsFromEnv', () => {
         { id: 'k2', secret: SECRET },
         { id: 'k1', secret: `${SECRET}-older` },
       ],
-      handoffStoreUrl: 'redis://127.0.0.1:6379',
+      handoffStoreUrl: 'rediss://127.0.0.1:6379',
+      handoffStoreCluster: true,
+      handoffStoreCaFile: '/etc/baton/redis-ca.pem',
       checkpointIntervalMs: 0,
       identity: { pod: 'gw-6c9d-x2x7q', version: '1.4.2' },
     };
@@ -118,6 +122,28 @@ describe('drainOptionsFromEnv', () => {
     expect(error).toBeInstanceOf(RangeError);
     expect(error.code).toBe('BATON_ERR_INVALID_ENV');
     expect(error.message).toContain(`${variable} must be`);
+  });
+
+  it("refuses a store URL that is not redis:// or rediss:// without quoting it (it may carry a password), and the store's other variables without it", () => {
+    for (const url of ['http://user:s3cr3t-pass@redis:6379', 'redis-host:6379', 'not a url s3cr3t-pass']) {
+      const error = refusal(() => drainOptionsFromEnv({ BATON_HANDOFF_STORE_URL: url }));
+      expect(error.code).toBe('BATON_ERR_INVALID_ENV');
+      expect(error.message).toContain('BATON_HANDOFF_STORE_URL must be a redis:// or rediss:// (TLS) URL');
+      expect(error.message).not.toContain('s3cr3t-pass');
+    }
+    expect(
+      refusal(() =>
+        drainOptionsFromEnv({ BATON_HANDOFF_STORE_CLUSTER: 'yes', BATON_HANDOFF_STORE_URL: 'redis://r:6379' }),
+      ).message,
+    ).toContain('BATON_HANDOFF_STORE_CLUSTER must be "true" or "false"');
+    expect(refusal(() => drainOptionsFromEnv({ BATON_HANDOFF_STORE_CLUSTER: 'true' })).message).toContain(
+      'BATON_HANDOFF_STORE_CLUSTER must be set only with BATON_HANDOFF_STORE_URL',
+    );
+    expect(
+      refusal(() =>
+        drainOptionsFromEnv({ BATON_HANDOFF_STORE_URL: 'redis://r:6379', BATON_HANDOFF_STORE_CA_FILE: '/ca.pem' }),
+      ).message,
+    ).toContain('BATON_HANDOFF_STORE_CA_FILE must be set only with a rediss:// (TLS) BATON_HANDOFF_STORE_URL');
   });
 
   it('refuses a burst without a rate, and malformed or repeated handoff keys without quoting a secret', () => {

@@ -7,6 +7,7 @@
 import { hostname } from 'node:os';
 import { drainOptionsFromEnv, drainOptionsOf } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
+import { redisStore } from './session-store.js';
 
 /**
  * @param {NodeJS.ProcessEnv} env
@@ -81,7 +82,9 @@ function handoffFromEnv(keys, store) {
 export async function drainOptions(config, sessions, logger) {
   const { drain } = config;
   const store =
-    drain.handoffKeys && drain.handoffStoreUrl ? await redisStore(drain.handoffStoreUrl, logger) : undefined;
+    drain.handoffKeys && drain.handoffStoreUrl
+      ? await redisStore({ ...drain, handoffStoreUrl: drain.handoffStoreUrl }, logger)
+      : undefined;
   const handoff = drain.handoffKeys ? handoffFromEnv(drain.handoffKeys, store) : undefined;
   // Loaded only when asked for: the Kubernetes client costs a few hundred ms of start-up.
   const rolloutHold =
@@ -106,39 +109,4 @@ export async function drainOptions(config, sessions, logger) {
         }
       : true,
   };
-}
-
-/**
- * BATON_HANDOFF_STORE_URL: a node-redis client (loaded only when asked for) behind @baton/handoff's RedisStore.
- * The gateway starts even while Redis is down: sessions then start fresh (BATON_ERR_TOKEN_STORE_UNAVAILABLE)
- * until the client reconnects on its own. Commands fail at once while disconnected (no offline queue).
- * @param {string} url
- * @param {import('@baton/drain-core').Logger} logger
- */
-async function redisStore(url, logger) {
-  const { createClient } = await import('redis');
-  const { RedisStore } = await import('@baton/handoff');
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2_000) },
-  });
-  let down = false;
-  // Logged once per outage, by code only (the URL may carry a password).
-  client.on('error', (/** @type {{ code?: string }} */ error) => {
-    if (down) return;
-    down = true;
-    logger.warn(
-      { code: error.code ?? 'unknown' },
-      'handoff store (Redis) unavailable; sessions start fresh until it returns',
-    );
-  });
-  client.on('ready', () => {
-    if (down) logger.info({}, 'handoff store (Redis) available again');
-    down = false;
-  });
-  client.connect().catch(() => {});
-  return new RedisStore({
-    client: /** @type {import('@baton/handoff').RedisCommands} */ (/** @type {unknown} */ (client)),
-  });
 }

@@ -15,6 +15,8 @@ export interface ConnectionHooks {
   readonly sendHint: SendHint | undefined;
   /** Work to finish before the upgrade completes (opening a resume token). Must not reject. */
   readonly admit?: (request: IncomingMessage) => Promise<void>;
+  /** Any connection was accepted (capable or not), before `accepted`: the upgrade's admit() work is final. */
+  readonly upgraded?: (request: IncomingMessage) => void;
   /** A capable connection was accepted; runs before the app's own 'connection' handler. */
   readonly accepted?: (socket: WebSocket, request: IncomingMessage | undefined) => void;
   /** Per-server set-up; returns its removal. */

@@ -352,6 +352,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const flags = connectionFlags('open', capable);
     this.#connections.set(socket, flags);
     this.#record.accepted++;
+    if (request) this.#hooks.upgraded?.(request);
     // Before the app's handler can send anything (our listener is prepended): the welcome of protocol v1.
     if (capable) this.#hooks.accepted?.(socket, request);
     // One shared listener, not a closure per connection: memory per idle connection is a benchmarked goal.

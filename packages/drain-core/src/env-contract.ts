@@ -27,8 +27,12 @@ export interface DrainEnvironment {
   kubernetesTimeoutMs: number | undefined;
   /** BATON_HANDOFF_KEYS="k2=<secret>,k1=<older>": the first seals resume tokens, all open them. */
   handoffKeys: { id: string; secret: string }[] | undefined;
-  /** BATON_HANDOFF_STORE_URL: a Redis URL for the handoff's store mode. */
+  /** BATON_HANDOFF_STORE_URL: a Redis URL (redis:// or rediss:// for TLS) for the handoff's store mode. */
   handoffStoreUrl: string | undefined;
+  /** BATON_HANDOFF_STORE_CLUSTER=true: the URL is one node of a Redis Cluster (Memorystore cluster mode). */
+  handoffStoreCluster: boolean;
+  /** BATON_HANDOFF_STORE_CA_FILE: a PEM file of the CA that signs the store's TLS certificate (rediss:// only). */
+  handoffStoreCaFile: string | undefined;
   /** BATON_CHECKPOINT_SECONDS: how often a Baton client gets a fresh resume token (0: never). */
   checkpointIntervalMs: number;
   /** BATON_IDENTITY_POD, BATON_IDENTITY_VERSION: the identity headers (Baton-Pod, Baton-Version); off when both unset. */
@@ -68,6 +72,8 @@ export const DRAIN_ENV_VARIABLES = [
   'BATON_KUBERNETES_TIMEOUT_SECONDS',
   'BATON_HANDOFF_KEYS',
   'BATON_HANDOFF_STORE_URL',
+  'BATON_HANDOFF_STORE_CLUSTER',
+  'BATON_HANDOFF_STORE_CA_FILE',
   'BATON_CHECKPOINT_SECONDS',
   'BATON_IDENTITY_POD',
   'BATON_IDENTITY_VERSION',
@@ -165,10 +171,38 @@ export function drainOptionsFromEnv(env: Env = process.env, defaults: DrainEnvir
     rolloutHold: rolloutHold(env),
     kubernetesTimeoutMs: positiveSeconds(env, 'BATON_KUBERNETES_TIMEOUT_SECONDS'),
     handoffKeys: handoffKeys(env),
-    handoffStoreUrl: raw(env, 'BATON_HANDOFF_STORE_URL'),
+    ...handoffStore(env),
     checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS') ?? DEFAULTS.checkpointSeconds * 1000,
     identity: identity(env),
   };
+}
+
+function handoffStore(
+  env: Env,
+): Pick<DrainEnvironment, 'handoffStoreUrl' | 'handoffStoreCluster' | 'handoffStoreCaFile'> {
+  const url = raw(env, 'BATON_HANDOFF_STORE_URL');
+  const clusterText = raw(env, 'BATON_HANDOFF_STORE_CLUSTER');
+  const caFile = raw(env, 'BATON_HANDOFF_STORE_CA_FILE');
+  if (clusterText !== undefined && clusterText !== 'true' && clusterText !== 'false')
+    throw invalid('BATON_HANDOFF_STORE_CLUSTER', '"true" or "false"', clusterText);
+  let protocol: string | undefined;
+  if (url !== undefined) {
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    // Never quoted: the URL may carry the store's password.
+    if (protocol !== 'redis:' && protocol !== 'rediss:')
+      throw invalid('BATON_HANDOFF_STORE_URL', 'a redis:// or rediss:// (TLS) URL', url, true);
+  }
+  if ((clusterText !== undefined || caFile !== undefined) && url === undefined) {
+    const name = caFile === undefined ? 'BATON_HANDOFF_STORE_CLUSTER' : 'BATON_HANDOFF_STORE_CA_FILE';
+    throw invalid(name, 'set only with BATON_HANDOFF_STORE_URL', caFile ?? clusterText);
+  }
+  if (caFile !== undefined && protocol !== 'rediss:')
+    throw invalid('BATON_HANDOFF_STORE_CA_FILE', 'set only with a rediss:// (TLS) BATON_HANDOFF_STORE_URL', caFile);
+  return { handoffStoreUrl: url, handoffStoreCluster: clusterText === 'true', handoffStoreCaFile: caFile };
 }
 
 function identity(env: Env): DrainEnvironment['identity'] {
@@ -236,6 +270,8 @@ export function drainEnvFrom(values: DrainEnvironmentInput): Record<string, stri
   time('BATON_KUBERNETES_TIMEOUT_SECONDS', values.kubernetesTimeoutMs);
   put('BATON_HANDOFF_KEYS', values.handoffKeys?.map(({ id, secret }) => `${id}=${secret}`).join(','));
   put('BATON_HANDOFF_STORE_URL', values.handoffStoreUrl);
+  put('BATON_HANDOFF_STORE_CLUSTER', values.handoffStoreCluster ? 'true' : undefined);
+  put('BATON_HANDOFF_STORE_CA_FILE', values.handoffStoreCaFile);
   time('BATON_CHECKPOINT_SECONDS', values.checkpointIntervalMs);
   put('BATON_IDENTITY_POD', values.identity?.pod);
   put('BATON_IDENTITY_VERSION', values.identity?.version);

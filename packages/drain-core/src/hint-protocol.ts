@@ -115,8 +115,11 @@ export type ResumeResult =
 
 /** Seals and opens session state; @baton/handoff's Handoff fits. */
 export interface SessionHandoff {
-  seal(state: unknown): string | Promise<string>;
+  /** Seal a connection's state; `session` is its socket (a store-mode handoff keeps one live token per session). */
+  seal(state: unknown, session?: object): string | Promise<string>;
   open(token: string): unknown;
+  /** Undo an open() whose upgrade was then refused or dropped, so the client's retry can resume (store mode). */
+  restore?(token: string, state: unknown): void | Promise<void>;
 }
 
 export interface HintProtocolOptions {

@@ -29,6 +29,10 @@ export function protocolV1Hooks(
   const resumes = new WeakMap<IncomingMessage, ResumeResult>();
   // Each capable connection's control key, announced in its welcome and carried by every later control message.
   const controlKeys = new WeakMap<WebSocket, string>();
+  // Resumes whose upgrade is not through yet: if the handshake ends without a connection (admission control's
+  // 503, the app's verifyClient, a client gone mid-handshake) the socket closes first, and the token is put
+  // back so the retry resumes. Removed once the connection is accepted.
+  const unsettled = new WeakMap<IncomingMessage, () => void>();
 
   const admit = async (request: IncomingMessage): Promise<void> => {
     const token = offeredResumeToken(request);
@@ -39,9 +43,22 @@ export function protocolV1Hooks(
       return;
     }
     try {
-      const state = await protocol.handoff.open(token);
+      const handoff = protocol.handoff;
+      const state = await handoff.open(token);
       counts.resumed++;
       resumes.set(request, { resumed: true, state });
+      if (handoff.restore) {
+        const socket = request.socket;
+        const putBack = () => {
+          unsettled.delete(request);
+          Promise.resolve()
+            .then(() => handoff.restore?.(token, state))
+            .catch(() => {});
+        };
+        if (socket.destroyed) return putBack();
+        socket.once('close', putBack);
+        unsettled.set(request, () => socket.off('close', putBack));
+      }
     } catch (error) {
       // The code only: a token is a bearer secret and never goes to a log.
       const code = errorCode(error) ?? ErrorCodes.TOKEN_MALFORMED;
@@ -91,7 +108,7 @@ export function protocolV1Hooks(
       return true;
     }
     Promise.resolve()
-      .then(() => handoff.seal(state))
+      .then(() => handoff.seal(state, socket))
       .then(send, (error: unknown) => {
         logger.error(
           { code: errorCode(error), err: String(error) },
@@ -107,7 +124,7 @@ export function protocolV1Hooks(
     const k = controlKeys.get(socket);
     if (!handoff || !snapshot || k === undefined || socket.readyState !== socket.OPEN) return false;
     try {
-      const token = await handoff.seal(snapshot(socket));
+      const token = await handoff.seal(snapshot(socket), socket);
       if (socket.readyState !== socket.OPEN) return false;
       socket.send(encodeControl({ t: 'checkpoint', v: 1, k, token }));
       return true;
@@ -119,6 +136,10 @@ export function protocolV1Hooks(
 
   return {
     isCapable: (_socket, request) => offeredProtocols(request).includes(BATON_PROTOCOL),
+    upgraded: (request) => {
+      unsettled.get(request)?.();
+      unsettled.delete(request);
+    },
     sendHint,
     checkpoint,
     admit,

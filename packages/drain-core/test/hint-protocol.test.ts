@@ -236,6 +236,68 @@ describe('hint protocol v1 (server side)', () => {
     expect(seen).toHaveLength(cases.length + 1);
   });
 
+  it("store mode: a connection's newest checkpoint supersedes its older ones (a stolen older token opens nothing)", async () => {
+    const stored = new Handoff({ keys: [{ id: 'k1', secret: SECRET }], store: new MemoryStore() });
+    const { server, controller } = await gateway({ hintProtocol: { handoff: stored, snapshot: () => ({ n: 7 }) } });
+    const client = await connect(server.url, ['baton.v1']);
+    const socket = [...server.wss.clients][0] as WebSocket;
+    expect(await controller.checkpoint(socket)).toBe(true);
+    expect(await controller.checkpoint(socket)).toBe(true);
+    await client.received(3);
+    const [older, newest] = client.messages.slice(1, 3) as { token: string }[];
+    const stolen = await connect(server.url, ['baton.v1', `baton.resume.${older?.token}`]);
+    await stolen.received(1);
+    expect(stolen.messages[0]).toMatchObject({ resumed: false, resumeError: 'BATON_ERR_TOKEN_SUPERSEDED' });
+    const genuine = await connect(server.url, ['baton.v1', `baton.resume.${newest?.token}`]);
+    await genuine.received(1);
+    expect(genuine.messages[0]).toMatchObject({ resumed: true });
+  });
+
+  it("store mode: a resume refused by the app's verifyClient or by admission control keeps its session for the retry", async () => {
+    const stored = new Handoff({ keys: [{ id: 'k1', secret: SECRET }], store: new MemoryStore() });
+    let refuse: 'app' | 'none' = 'app';
+    const { server, seen } = await gateway(
+      {
+        hintProtocol: { handoff: stored, snapshot: () => ({}) },
+        // Two resumes, then one a minute: the third resume upgrade below is refused with a 503.
+        // (the resume bucket holds burst × resume rate / fresh rate = 2)
+        admission: { maxAcceptsPerSecond: 2, resumeAcceptsPerSecond: 1 / 60, burst: 240 },
+      },
+      { verifyClient: (_info: unknown, done: (ok: boolean, code?: number) => void) => done(refuse === 'none', 401) },
+    );
+    const refusedWith = (token: string) =>
+      new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(server.url, ['baton.v1', `baton.resume.${token}`]);
+        ws.on('error', () => {});
+        ws.on('unexpected-response', (_request, response) => {
+          resolve(response.statusCode ?? 0);
+          ws.terminate();
+        });
+        ws.on('open', () => reject(new Error('the upgrade was accepted')));
+      });
+    const session = {};
+    const token = await stored.seal({ n: 1 }, session);
+    // The app refuses the first try (say, an expired cookie refreshed since).
+    expect(await refusedWith(token)).toBe(401);
+    refuse = 'none';
+    const first = await connect(server.url, ['baton.v1', `baton.resume.${token}`]);
+    await first.received(1);
+    expect(first.messages[0]).toMatchObject({ t: 'welcome', resumed: true });
+    // A second session, refused by admission control (the resume bucket is empty for a minute).
+    const second = await stored.seal({ n: 2 }, {});
+    expect(await refusedWith(second)).toBe(503);
+    expect(seen).toHaveLength(1);
+    // The token was opened and refused; it is back in the store, and opens (here, directly: no 503 then).
+    await expect
+      .poll(() =>
+        stored.open(second).then(
+          () => 'opened',
+          (error: { code: string }) => error.code,
+        ),
+      )
+      .toBe('opened');
+  });
+
   it('refuses conflicting hook options', () => {
     expect(() => new DrainController({ hintProtocol: true, sendHint: () => true })).toThrowError(
       expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION' }),

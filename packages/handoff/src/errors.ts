@@ -16,6 +16,8 @@ export const HandoffErrorCodes = {
   TOKEN_TOO_LARGE: 'BATON_ERR_TOKEN_TOO_LARGE',
   /** Store mode: the token was already used, or its state is gone from the store. */
   TOKEN_REPLAYED: 'BATON_ERR_TOKEN_REPLAYED',
+  /** Store mode: a newer token of the same session was issued since; only the newest one opens. */
+  TOKEN_SUPERSEDED: 'BATON_ERR_TOKEN_SUPERSEDED',
   /** Store mode: the session store failed or did not answer in time; the session starts fresh. */
   TOKEN_STORE_UNAVAILABLE: 'BATON_ERR_TOKEN_STORE_UNAVAILABLE',
   /** The state cannot be serialised as JSON. */

@@ -77,6 +77,19 @@ export class TokenSealer {
 
   /** Open a token; throws a HandoffError whose code says why it cannot be used. Never echoes the token. */
   open(token: unknown): unknown {
+    return this.openEnvelope(token).state;
+  }
+
+  /** The clock the sealer uses, epoch ms. */
+  now(): number {
+    return this.#now();
+  }
+
+  /**
+   * Open a token and return its expiry with its state. `expired: 'ignore'` opens an expired token too (for
+   * callers that only need to know when it expired); authentication is checked either way.
+   */
+  openEnvelope(token: unknown, options: { expired?: 'refuse' | 'ignore' } = {}): { expiresAt: number; state: unknown } {
     if (typeof token !== 'string' || token.length === 0) throw malformed('a token must be a non-empty string');
     if (token.length > this.maxTokenBytes) {
       throw new HandoffError(
@@ -126,8 +139,9 @@ export class TokenSealer {
     }
     if (typeof payload !== 'object' || payload === null || typeof payload.e !== 'number')
       throw malformed('payload has no expiry');
-    if (payload.e <= this.#now()) throw new HandoffError(HandoffErrorCodes.TOKEN_EXPIRED, 'The token has expired.');
-    return payload.s;
+    if (options.expired !== 'ignore' && payload.e <= this.#now())
+      throw new HandoffError(HandoffErrorCodes.TOKEN_EXPIRED, 'The token has expired.');
+    return { expiresAt: payload.e, state: payload.s };
   }
 }
 

@@ -274,6 +274,56 @@ describe('Handoff', () => {
     expect(await handoff.open(second)).toEqual({ n: 2 });
   });
 
+  it('in store mode keeps one live token per session: each seal supersedes the one before', async () => {
+    const store = new MemoryStore();
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store });
+    const session = {};
+    const first = await handoff.seal({ n: 1 }, session);
+    const second = await handoff.seal({ n: 2 }, session);
+    const third = await handoff.seal({ n: 3 }, session);
+    // One entry for the session, not one per token.
+    expect(store.size).toBe(1);
+    for (const older of [first, second]) {
+      await expect(handoff.open(older)).rejects.toMatchObject({ code: 'BATON_ERR_TOKEN_SUPERSEDED' });
+    }
+    // A superseded try leaves the newest alone.
+    expect(await handoff.open(third)).toEqual({ n: 3 });
+    await expect(handoff.open(third)).rejects.toMatchObject({ code: 'BATON_ERR_TOKEN_REPLAYED' });
+    // Other sessions are other lineages.
+    const other = await handoff.seal({ n: 9 }, {});
+    expect(await handoff.open(other)).toEqual({ n: 9 });
+  });
+
+  it('in store mode restore() puts back a token whose upgrade was refused, unless a newer one was issued', async () => {
+    const store = new MemoryStore();
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store });
+    const session = {};
+    const token = await handoff.seal({ n: 1 }, session);
+    const state = await handoff.open(token);
+    await handoff.restore(token, state);
+    expect(await handoff.open(token)).toEqual({ n: 1 });
+    // Taken again, then the old pod checkpoints the session anew before the refused upgrade is restored.
+    await handoff.restore(token, state);
+    await handoff.open(token);
+    const newer = await handoff.seal({ n: 2 }, session);
+    await handoff.restore(token, state);
+    await expect(handoff.open(token)).rejects.toMatchObject({ code: 'BATON_ERR_TOKEN_SUPERSEDED' });
+    expect(await handoff.open(newer)).toEqual({ n: 2 });
+  });
+
+  it('restore() does nothing for an expired token, and nothing without a store', async () => {
+    let now = 0;
+    const store = new MemoryStore({ now: () => now });
+    const handoff = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store, ttlMs: 1000, now: () => now });
+    const token = await handoff.seal({ n: 1 });
+    const state = await handoff.open(token);
+    now = 1000;
+    await handoff.restore(token, state);
+    expect(store.size).toBe(0);
+    const stateless = new Handoff({ keys: [{ id: 'k1', secret: secretA }] });
+    await expect(stateless.restore(await stateless.seal({ n: 1 }), { n: 1 })).resolves.toBeUndefined();
+  });
+
   it('refuses a stateless token in store mode', async () => {
     const stateless = new Handoff({ keys: [{ id: 'k1', secret: secretA }] });
     const stored = new Handoff({ keys: [{ id: 'k1', secret: secretA }], store: new MemoryStore() });
