@@ -14,6 +14,7 @@ import {
   parseControl,
   RESUME_PROTOCOL_PREFIX,
 } from './protocol.js';
+import { SendQueue } from './send-queue.js';
 
 type Data = string | ArrayBufferLike | Blob | ArrayBufferView;
 
@@ -80,6 +81,12 @@ export interface BatonSocketOptions extends BackoffOptions {
   dedupeWindow?: number;
   /** How long after switching the old connection may still deliver before it is closed with 1000. Default 1000. */
   lingerMs?: number;
+  /**
+   * Sends made while no connection can take them (during a move's switch, while reconnecting) wait, counted in
+   * bufferedAmount, up to this many bytes; past it send() throws a QueueFullError (code BATON_ERR_QUEUE_FULL)
+   * and queues nothing. Default 16 MiB.
+   */
+  maxQueuedBytes?: number;
   /** Give up after this many failed reconnects in a row. Default Infinity. */
   maxRetries?: number;
   /**
@@ -108,6 +115,8 @@ export interface BatonSocketOptions extends BackoffOptions {
 }
 
 function ignore(): void {}
+
+const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024;
 
 // Which sockets offered a resume token, and the URL each connected to: shared by every BatonSocket (the keys
 // are its own sockets), so that a socket costs no weak collections of its own.
@@ -169,8 +178,8 @@ export class BatonSocket extends EventTarget {
   #active: UnderlyingSocket | undefined;
   #next: UnderlyingSocket | undefined;
   #nextBuffer: unknown[] = [];
-  /** Sends held while a switch is under way. */
-  #outbox: Data[] = [];
+  /** Sends held while a switch or a reconnect is under way. */
+  #outbox: SendQueue<Data>;
   /** The resume token, kept until a welcome accepted or refused it. */
   #token: string | undefined;
   /** Sockets that offered a resume token: only their welcome may report `resumed`. */
@@ -212,6 +221,13 @@ export class BatonSocket extends EventTarget {
         throw new TypeError(`options.${name} must be a finite number of milliseconds ≥ 0 (default 5000).`);
       }
     }
+    const maxQueuedBytes = options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    if (!(typeof maxQueuedBytes === 'number' && maxQueuedBytes > 0)) {
+      throw new TypeError(
+        'options.maxQueuedBytes must be a number of bytes > 0 (default 16 MiB; Infinity for no bound).',
+      );
+    }
+    this.#outbox = new SendQueue(maxQueuedBytes);
     this.#protocols = typeof protocols === 'string' ? [protocols] : [...protocols];
     this.#options = options;
     this.#Socket = Socket;
@@ -250,8 +266,9 @@ export class BatonSocket extends EventTarget {
     return this.#active?.extensions ?? '';
   }
 
+  /** Bytes sent but not yet on the network: the connection's own, plus the sends waiting for a move or a reconnect. */
   get bufferedAmount(): number {
-    return this.#active?.bufferedAmount ?? 0;
+    return (this.#active?.bufferedAmount ?? 0) + this.#outbox.bytes;
   }
 
   get binaryType(): string {
@@ -287,6 +304,7 @@ export class BatonSocket extends EventTarget {
     if (!this.#opened) throw new DOMException('The socket is still connecting.', 'InvalidStateError');
     if (this.readyState >= CLOSING) return;
     // During a switch (or a reconnect in progress) sends wait, and go out in order on the new connection.
+    // Bounded (maxQueuedBytes): past it, send() throws a QueueFullError and queues nothing.
     if (this.#next || this.#active?.readyState !== OPEN) this.#outbox.push(data);
     else this.#active.send(data as never);
   }
@@ -539,7 +557,7 @@ export class BatonSocket extends EventTarget {
     clearTimeout(this.#healthyTimer);
     if (this.readyState === CLOSED) return;
     this.readyState = CLOSED;
-    this.#outbox = [];
+    this.#outbox.clear();
     this.#emit(new BatonCloseEvent(code, reason, wasClean));
   }
 

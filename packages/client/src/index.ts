@@ -8,3 +8,4 @@ export {
   type UrlContext,
 } from './baton-socket.js';
 export { BatonCloseEvent, BatonMessageEvent, type BatonSocketEventMap, MigratedEvent, ResumeEvent } from './events.js';
+export { QUEUE_FULL, QueueFullError } from './send-queue.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { CONTROL_PREFIX } from '../../drain-core/src/index.js';
-import { BatonSocket } from '../src/index.js';
+import { BatonSocket, QueueFullError } from '../src/index.js';
 
 const WS = WebSocket;
 const cleanups = useCleanups();
@@ -161,6 +161,51 @@ describe('BatonSocket', () => {
     await both;
     expect(received).toEqual(['a', 'b']);
     expect(connections).toBe(2);
+  });
+
+  it('counts sends waiting for a reconnect in bufferedAmount, bounds them with maxQueuedBytes, and sends them all once back', async () => {
+    const received: string[] = [];
+    let connections = 0;
+    let gotAll = () => {};
+    const all = new Promise<void>((resolve) => {
+      gotAll = resolve;
+    });
+    const url = await server((socket) => {
+      connections++;
+      socket.on('message', (data) => {
+        received.push(String(data));
+        if (received.length === 3) gotAll();
+      });
+      if (connections === 1) socket.close(1012, 'restart');
+    });
+    const socket = new BatonSocket(url, [], { WebSocket: WS, restartDelayMs: 50, maxQueuedBytes: 10 });
+    cleanups.push(() => socket.close());
+    await nextEvent(socket, 'open');
+    await nextEvent(socket, 'close');
+    expect(socket.bufferedAmount).toBe(0);
+    socket.send('abc');
+    // 'é' is two bytes in UTF-8, '€' three: bufferedAmount counts bytes, as a WebSocket's does.
+    socket.send('é€');
+    expect(socket.bufferedAmount).toBe(8);
+    let refused: unknown;
+    try {
+      socket.send('xyz');
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(QueueFullError);
+    expect(refused).toMatchObject({
+      code: 'BATON_ERR_QUEUE_FULL',
+      message: expect.stringContaining('maxQueuedBytes (10)'),
+    });
+    expect(socket.bufferedAmount).toBe(8);
+    socket.send(new Uint8Array(2));
+    expect(socket.bufferedAmount).toBe(10);
+    await nextEvent(socket, 'open');
+    await all;
+    expect(received).toEqual(['abc', 'é€', '\u0000\u0000']);
+    expect(socket.bufferedAmount).toBe(0);
+    expect(() => new BatonSocket(url, [], { WebSocket: WS, maxQueuedBytes: 0 })).toThrowError(TypeError);
   });
 
   it('close() is final and idempotent; the close event fires once', async () => {

@@ -9,6 +9,11 @@ export const RelayErrorCodes = {
   UPSTREAM_TIMEOUT: 'BATON_ERR_RELAY_UPSTREAM_TIMEOUT',
   /** A client read too slowly: more than maxBufferedBytes waited for it (closed with 1008). */
   CLIENT_TOO_SLOW: 'BATON_ERR_RELAY_CLIENT_TOO_SLOW',
+  /**
+   * A client's messages passed the bound of what may wait for its upstream (a move under way, a slow gateway)
+   * although the relay had stopped reading it (closed with 1008).
+   */
+  CLIENT_TOO_FAST: 'BATON_ERR_RELAY_CLIENT_TOO_FAST',
 } as const;
 
 export type RelayErrorCode = (typeof RelayErrorCodes)[keyof typeof RelayErrorCodes];

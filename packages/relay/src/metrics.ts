@@ -36,6 +36,12 @@ const RELAY_METRICS: readonly MetricRow<Relay>[] = [
     samples: (relay) => [[undefined, relay.stats.upstreamPauses]],
   },
   {
+    name: 'baton_relay_client_pauses_total',
+    help: 'Times the relay stopped reading a client because what waited for its gateway (during a move, or a slow gateway) passed the bound.',
+    kind: 'counter',
+    samples: (relay) => [[undefined, relay.stats.clientPauses]],
+  },
+  {
     name: 'baton_relay_refused_total',
     help: 'Clients refused or closed by the relay, by reason.',
     kind: 'counter',
@@ -44,6 +50,7 @@ const RELAY_METRICS: readonly MetricRow<Relay>[] = [
       [{ reason: 'upstream_refused' }, stats.refused.upstreamRefused],
       [{ reason: 'upstream_timeout' }, stats.refused.upstreamTimeout],
       [{ reason: 'client_too_slow' }, stats.refused.clientTooSlow],
+      [{ reason: 'client_too_fast' }, stats.refused.clientTooFast],
     ],
   },
 ];

@@ -9,7 +9,9 @@ export interface RelayStats {
   upstreamLost: number;
   /** Times a client read too slowly and its upstream was paused until it caught up. */
   upstreamPauses: number;
-  refused: { upstreamRefused: number; upstreamTimeout: number; clientTooSlow: number };
+  /** Times the relay stopped reading a client because what waited for its upstream passed the bound (a move). */
+  clientPauses: number;
+  refused: { upstreamRefused: number; upstreamTimeout: number; clientTooSlow: number; clientTooFast: number };
 }
 
 export function emptyStats(): RelayStats {
@@ -18,6 +20,7 @@ export function emptyStats(): RelayStats {
     moves: 0,
     upstreamLost: 0,
     upstreamPauses: 0,
-    refused: { upstreamRefused: 0, upstreamTimeout: 0, clientTooSlow: 0 },
+    clientPauses: 0,
+    refused: { upstreamRefused: 0, upstreamTimeout: 0, clientTooSlow: 0, clientTooFast: 0 },
   };
 }

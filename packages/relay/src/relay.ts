@@ -63,6 +63,10 @@ export class Relay {
       WebSocket: WebSocket as unknown as SocketConstructor,
       // Gone for good means gone: the client is told, and reconnects through the relay to a new upstream.
       maxRetries: 0,
+      // What waits for the upstream during a move counts in its bufferedAmount, which stops reading the client
+      // past maxBufferedBytes; messages ws had already read when the hold came may add one read's worth, and
+      // one message may be maxPayload. Past this bound send() throws and the pair is closed (1008).
+      maxQueuedBytes: 2 * this.#options.maxBufferedBytes + this.#options.maxPayload,
       ...(this.#options.messageId ? { dedupe: this.#options.messageId } : {}),
       socketOptions: {
         headers: this.#forwardedHeaders(request),

@@ -79,10 +79,25 @@ export class RelayedConnection {
   }
 
   #fromClient(data: Buffer, isBinary: boolean): void {
-    // ws validated a text message as UTF-8, so its string re-encodes to the same bytes.
-    this.#upstream.send(isBinary ? data : data.toString('utf8'));
+    if (this.#ended) return;
+    try {
+      // ws validated a text message as UTF-8, so its string re-encodes to the same bytes.
+      this.#upstream.send(isBinary ? data : data.toString('utf8'));
+    } catch {
+      // The upstream's queue is full (QueueFullError): the hold below did not keep up. A clear close, not memory.
+      this.#stats.refused.clientTooFast++;
+      this.#end();
+      this.#client.close(
+        CLOSE_POLICY,
+        `${RelayErrorCodes.CLIENT_TOO_FAST}: client sends faster than its gateway takes`,
+      );
+      this.#upstream.close();
+      return;
+    }
+    // bufferedAmount counts what waits for a move to finish too, so a client sending during a move is held here.
     if (this.#upstream.bufferedAmount > this.#maxBufferedBytes && !this.#clientHold.active) {
       // The upstream is slower than the client: stop reading the client until the upstream's buffer is half empty.
+      this.#stats.clientPauses++;
       this.#clientHold.start(this.#client, () => this.#upstream.bufferedAmount, this.#maxBufferedBytes / 2);
     }
   }
