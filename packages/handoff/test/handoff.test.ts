@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Handoff, HandoffError, MemoryStore, TokenSealer } from '../src/index.js';
+import { deriveKeys } from '../src/keys.js';
+import { SEALS_PER_SUBKEY } from '../src/token-sealer.js';
 
 // Test-only secrets, shaped like what `openssl rand -base64 32` prints (weak ones are refused).
 const secretA = 'q3W9zR7tL1mX5vB8nC2kJ6hD4gF0sA9pY7uE3iO1wT8=';
@@ -186,6 +188,88 @@ describe('TokenSealer', () => {
     cyclic.self = cyclic;
     expect(codeOf(() => sealer.seal(cyclic))).toBe('BATON_ERR_STATE_UNSERIALIZABLE');
     expect(codeOf(() => sealer.seal({ n: 10n }))).toBe('BATON_ERR_STATE_UNSERIALIZABLE');
+  });
+});
+
+describe('TokenSealer nonce budget (issue 22, finding 10)', () => {
+  const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+  const [configured] = deriveKeys([{ id: 'k1', secret: secretA }]);
+  const parts = (token: string) => {
+    const bytes = Buffer.from(token, 'base64url');
+    const idLength = bytes[1] as number;
+    const nonce = bytes.subarray(2 + idLength, 2 + idLength + 24);
+    return {
+      version: bytes[0],
+      aad: bytes.subarray(0, 2 + idLength),
+      nonce,
+      body: bytes.subarray(2 + idLength + 24, bytes.length - 16),
+      tag: bytes.subarray(bytes.length - 16),
+    };
+  };
+
+  it('gives every token an AES key of its own: the configured key never encrypts a token directly', () => {
+    const token = sealer.seal({ n: 1 });
+    const { version, aad, nonce, body, tag } = parts(token);
+    expect(version).toBe(2);
+    // Under the configured key itself, with any 12 bytes of the nonce as IV, the token does not authenticate.
+    for (const iv of [nonce.subarray(0, 12), nonce.subarray(12, 24)]) {
+      const decipher = createDecipheriv('aes-256-gcm', configured?.key as Buffer, iv);
+      decipher.setAAD(aad);
+      decipher.setAuthTag(tag);
+      decipher.update(body);
+      expect(() => decipher.final()).toThrow();
+    }
+    // Under HKDF-Expand(configured key, "baton-token-v2" ‖ the nonce's first 12 bytes), with its last 12 as IV,
+    // it does.
+    const key = createHmac('sha256', configured?.key as Buffer)
+      .update(Buffer.concat([Buffer.from('baton-token-v2'), nonce.subarray(0, 12), Buffer.from([1])]))
+      .digest();
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce.subarray(12));
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    const plaintext = Buffer.concat([decipher.update(body), decipher.final()]).toString('utf8');
+    expect(JSON.parse(plaintext).s).toEqual({ n: 1 });
+  });
+
+  it('draws a fresh IV for every token, and a new subkey salt every SEALS_PER_SUBKEY (65,536) tokens', () => {
+    const fresh = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const salts: string[] = [];
+    const ivs = new Set<string>();
+    for (let i = 0; i <= SEALS_PER_SUBKEY; i++) {
+      const { nonce } = parts(fresh.seal(i));
+      salts.push(nonce.toString('hex', 0, 12));
+      ivs.add(nonce.toString('hex', 12, 24));
+    }
+    expect(SEALS_PER_SUBKEY).toBe(65_536);
+    expect(ivs.size).toBe(SEALS_PER_SUBKEY + 1);
+    // One salt (one subkey) for the first 65,536 tokens, then another: no subkey encrypts more than 2^16 times.
+    expect(new Set(salts.slice(0, SEALS_PER_SUBKEY)).size).toBe(1);
+    expect(salts[SEALS_PER_SUBKEY]).not.toBe(salts[0]);
+    // Another sealer (another pod) has a salt of its own, and each opens the other's tokens.
+    const other = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
+    const token = other.seal({ from: 'other' });
+    expect(parts(token).nonce.toString('hex', 0, 12)).not.toBe(salts[0]);
+    expect(fresh.open(token)).toEqual({ from: 'other' });
+    expect(other.open(fresh.seal({ from: 'fresh' }))).toEqual({ from: 'fresh' });
+  });
+
+  it("still opens version 1 tokens (the previous release seals them: pods of both resume each other's clients)", () => {
+    const header = Buffer.from([1, 2, ...Buffer.from('k1')]);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', configured?.key as Buffer, iv);
+    cipher.setAAD(header);
+    const body = Buffer.concat([
+      cipher.update(JSON.stringify({ e: Date.now() + 60_000, s: { legacy: true } })),
+      cipher.final(),
+    ]);
+    const token = Buffer.concat([header, iv, body, cipher.getAuthTag()]).toString('base64url');
+    expect(sealer.open(token)).toEqual({ legacy: true });
+    // Altered, it fails authentication like any token.
+    const altered = Buffer.from(token, 'base64url');
+    altered[altered.length - 1] = (altered[altered.length - 1] as number) ^ 1;
+    expect(() => sealer.open(altered.toString('base64url'))).toThrowError(
+      expect.objectContaining({ code: 'BATON_ERR_TOKEN_FORGED' }),
+    );
   });
 });
 
