@@ -6,6 +6,7 @@
 // drain-core's own rule, and the image (examples/ws-gateway/Dockerfile) against the chart.
 
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -229,10 +230,13 @@ describe('the rendered objects', () => {
       capabilities: { drop: ['ALL'] },
     });
     // The root is read-only; drain-core writes its drain proof to /tmp, where the preStop exec reads it.
-    expect(container.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
-    expect(pod.volumes).toEqual([{ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }]);
+    // (And the rollout hold's API credentials, which the defaults turn on: see its own test.)
+    expect(container.volumeMounts[0]).toEqual({ name: 'tmp', mountPath: '/tmp' });
+    expect(container.volumeMounts.map((mount: Doc) => mount.name)).toEqual(['tmp', 'kube-api-access']);
+    expect(pod.volumes[0]).toEqual({ name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
+    expect(pod.volumes.map((volume: Doc) => volume.name)).toEqual(['tmp', 'kube-api-access']);
     expect(spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('false');
-    expect(spec.template.metadata.annotations['checksum/handoff-keys']).toMatch(/^[0-9a-f]{64}$/);
+    expect(spec.template.metadata.annotations['baton.dev/handoff-keys-revision']).toBe('1');
     expect(pod.topologySpreadConstraints.map((c: Doc) => c.topologyKey)).toEqual([
       'topology.kubernetes.io/zone',
       'kubernetes.io/hostname',
@@ -247,14 +251,43 @@ describe('the rendered objects', () => {
     expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
   });
 
-  it('rolls the pods when the handoff keys change', async () => {
-    const checksum = async (keys: string) => {
-      const { stdout } = await templateDefaultsWith(`handoff.keys=${keys}`);
-      return byKind(documents(stdout), 'Deployment').spec.template.metadata.annotations['checksum/handoff-keys'];
+  it('rolls the pods on a new keys revision, and never puts a hash of the keys where pods are listed', async () => {
+    const keysA = 'k1=p6gh/BEr317caceVD5nKy3sWGtRpceZ/NhKN6sf3aAA=';
+    const keysB = 'k2=PUmMdRBAx4UWjFrdzOHTNQCn4B+TdlfWAxoI7LZ0Fq0=';
+    const render = async (...sets: string[]) => {
+      const { stdout } = await run(helm('4.1.4'), [
+        'template',
+        'x',
+        chart,
+        '-f',
+        join(chart, 'ci/default-values.yaml'),
+        ...sets.flatMap((set) => ['--set', set]),
+      ]);
+      const all = documents(stdout);
+      return {
+        text: stdout,
+        pod: byKind(all, 'Deployment').spec.template.metadata.annotations as Record<string, string>,
+        secret: byKind(all, 'Secret')?.metadata.annotations as Record<string, string> | undefined,
+      };
     };
-    const one = await checksum('k1=YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXoxMjM0NTY3ODkw');
-    const two = await checksum('k2=MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6');
-    expect(one).not.toBe(two);
+    const a = await render(`handoff.keys=${keysA}`);
+    const b = await render(`handoff.keys=${keysB}`);
+    // Offline (helm template: no Secret to read back) the revision is 1, whoever the keys are…
+    expect(a.pod['baton.dev/handoff-keys-revision']).toBe('1');
+    expect(b.pod['baton.dev/handoff-keys-revision']).toBe('1');
+    expect(a.secret?.['baton.dev/keys-revision']).toBe('1');
+    // …and nothing rendered outside the Secret's data is derived from them (the old annotation was SHA-256).
+    for (const { text } of [a, b]) expect(text).not.toContain('checksum/handoff-keys');
+    const digests = [keysA, keysB].flatMap((keys) => [
+      createHash('sha256').update(keys).digest('hex'),
+      createHash('sha256').update(`${keys}\n`).digest('hex'),
+    ]);
+    for (const digest of digests) expect(a.text + b.text).not.toContain(digest);
+    // An explicit revision rolls the pods (a rotation in an existingSecret, or Argo CD rendering offline).
+    const rotated = await render(`handoff.keys=${keysA}`, 'handoff.keysRevision=2026-12-05');
+    expect(rotated.pod['baton.dev/handoff-keys-revision']).toBe('2026-12-05');
+    const existing = await render('handoff.existingSecret=gw-keys');
+    expect(existing.pod['baton.dev/handoff-keys-revision']).toBe('secret/gw-keys');
   });
 
   it('gives the rollout hold its pod identity and read-only access to pods, and nothing when it is off', async () => {
@@ -271,9 +304,43 @@ describe('the rendered objects', () => {
     const binding = byKind(all, 'RoleBinding');
     expect(binding.roleRef).toMatchObject({ kind: 'Role', name: role.metadata.name });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: serviceAccount.metadata.name }]);
+    // Its token: not automounted for every container, but a projected volume of the same files, expiring after
+    // 10 minutes, mounted into the gateway container alone.
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(serviceAccount.automountServiceAccountToken).toBe(false);
+    const access = pod.volumes.find((volume: Doc) => volume.name === 'kube-api-access');
+    expect(access.projected.sources).toEqual([
+      { serviceAccountToken: { path: 'token', expirationSeconds: 600 } },
+      { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+      { downwardAPI: { items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }] } },
+    ]);
+    expect(pod.containers[0].volumeMounts).toContainEqual({
+      name: 'kube-api-access',
+      mountPath: '/var/run/secrets/kubernetes.io/serviceaccount',
+      readOnly: true,
+    });
     const off = await rendered('custom-budget-values.yaml');
     expect(off.map((doc) => doc.kind)).not.toContain('Role');
-    expect(byKind(off, 'Deployment').spec.template.spec.automountServiceAccountToken).toBe(false);
+    // That values file's store: a Redis Cluster over TLS, its CA mounted read-only where the env says.
+    const offContainer = byKind(off, 'Deployment').spec.template.spec.containers[0];
+    const offEnv = Object.fromEntries(offContainer.env.map((e: Doc) => [e.name, e.value ?? e.valueFrom]));
+    expect(offEnv.BATON_HANDOFF_STORE_URL).toEqual({
+      secretKeyRef: { name: 'ws-gateway-redis', key: 'BATON_HANDOFF_STORE_URL' },
+    });
+    expect(offEnv.BATON_HANDOFF_STORE_CLUSTER).toBe('true');
+    expect(offEnv.BATON_HANDOFF_STORE_CA_FILE).toBe('/etc/baton/redis-ca/ca.crt');
+    expect(offContainer.volumeMounts).toContainEqual({
+      name: 'redis-ca',
+      mountPath: '/etc/baton/redis-ca',
+      readOnly: true,
+    });
+    expect(byKind(off, 'Deployment').spec.template.spec.volumes).toContainEqual({
+      name: 'redis-ca',
+      secret: { secretName: 'ws-gateway-redis-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+    });
+    const offPod = byKind(off, 'Deployment').spec.template.spec;
+    expect(offPod.automountServiceAccountToken).toBe(false);
+    expect(offPod.volumes.map((volume: Doc) => volume.name)).not.toContain('kube-api-access');
   });
 
   it('in Argo mode: a blue/green Rollout that keeps old pods past the propagation delay, the HPA on it', async () => {
@@ -396,8 +463,19 @@ describe('the relay option (relay.enabled)', () => {
     expect(relay.spec.template.spec.containers[0].lifecycle.preStop.exec.command).toEqual(
       gateway.spec.template.spec.containers[0].lifecycle.preStop.exec.command,
     );
-    expect(relay.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    expect(relay.spec.template.spec.containers[0].volumeMounts).toEqual([
+      { name: 'tmp', mountPath: '/tmp' },
+      { name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+    ]);
     expect(relay.spec.template.spec.volumes).toEqual(gateway.spec.template.spec.volumes);
+    // The relay is the clients' first hop: their own X-Forwarded-For is replaced.
+    expect(env.BATON_RELAY_FORWARDED_FOR).toBe('replace');
+    // Its own ServiceAccount, bound to the same read-only Role; never the gateway's.
+    const relaySa = relay.spec.template.spec.serviceAccountName;
+    expect(relaySa).not.toBe(gateway.spec.template.spec.serviceAccountName);
+    expect(all.find((doc) => doc.kind === 'ServiceAccount' && doc.metadata.name === relaySa)).toBeDefined();
+    expect(byKind(all, 'RoleBinding').subjects).toContainEqual({ kind: 'ServiceAccount', name: relaySa });
+    expect(relay.spec.template.spec.automountServiceAccountToken).toBe(false);
   });
 
   it("closes the relay's admin port to the cluster as the gateway's (scrapers only), its public port open", async () => {
@@ -413,6 +491,12 @@ describe('the relay option (relay.enabled)', () => {
       relayPolicy.spec.ingress.find((rule: Doc) => rule.ports.some((port: Doc) => port.port === name));
     expect(byPort('ws').from).toBeUndefined();
     expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
+    // Behind the relay, the gateway's WebSocket port is open to the relay's pods only.
+    const gatewayPolicy = policies.find((policy) => policy !== relayPolicy) as Doc;
+    const gatewayWs = gatewayPolicy.spec.ingress.find((rule: Doc) =>
+      rule.ports.some((port: Doc) => port.port === 'ws'),
+    );
+    expect(gatewayWs.from).toEqual([{ podSelector: { matchLabels: relay.spec.selector.matchLabels } }]);
   });
 
   it('needs the relay image, with a message that says which', async () => {

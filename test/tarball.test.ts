@@ -101,7 +101,15 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         'TokenSealer',
         'isHandoffError',
       ],
-      client: ['BatonCloseEvent', 'BatonMessageEvent', 'BatonSocket', 'MigratedEvent', 'QUEUE_FULL', 'QueueFullError', 'ResumeEvent'],
+      client: [
+        'BatonCloseEvent',
+        'BatonMessageEvent',
+        'BatonSocket',
+        'MigratedEvent',
+        'QUEUE_FULL',
+        'QueueFullError',
+        'ResumeEvent',
+      ],
       'fastify-plugin': ['batonFastifyPlugin', 'batonPreClose', 'default'],
       relay: ['DEFAULT_FORWARD_HEADERS', 'Relay', 'RelayError', 'RelayErrorCodes', 'registerRelayMetrics'],
       probe: [

@@ -35,6 +35,56 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/*
+The handoff keys' revision: what the pods' annotation carries so that new keys roll them (they read the keys
+once). Opaque on purpose: a hash of the keys in a pod annotation, readable by anyone who may list pods, would
+be an offline verifier for guessed keys. handoff.keysRevision wins when set (say, the date of the rotation);
+otherwise, for keys set in the values, the chart's Secret keeps the revision in an annotation and the chart
+reads it back at upgrade (lookup): the same keys keep it, other keys add one. Renderers without cluster access
+(helm template, Argo CD) see no Secret: there it is 1 unless handoff.keysRevision says otherwise.
+*/}}
+{{- define "ws-gateway.keysRevision" -}}
+{{- if .Values.handoff.keysRevision -}}
+{{- .Values.handoff.keysRevision -}}
+{{- else if .Values.handoff.existingSecret -}}
+{{- printf "secret/%s" .Values.handoff.existingSecret -}}
+{{- else -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "ws-gateway.handoffSecretName" .) -}}
+{{- if and $existing $existing.data -}}
+{{- $previous := index $existing.data "BATON_HANDOFF_KEYS" | default "" | b64dec -}}
+{{- $revision := index (default dict $existing.metadata.annotations) "baton.dev/keys-revision" | default "1" | atoi -}}
+{{- if eq $previous .Values.handoff.keys -}}{{ $revision }}{{- else -}}{{ add1 $revision }}{{- end -}}
+{{- else -}}
+1
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Kubernetes API credentials of a pod that runs the rollout hold, instead of the automounted token: the same
+files at the same path (so @kubernetes/client-node's in-cluster config finds them), with a token that expires
+after 10 minutes (the kubelet renews it) and is mounted into the Baton container only, not into sidecars.
+*/}}
+{{- define "ws-gateway.apiAccessVolume" -}}
+- name: kube-api-access
+  projected:
+    defaultMode: 0444
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 600
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                fieldPath: metadata.namespace
+{{- end -}}
+
+{{/*
 The drain budget, in one place, with drain-core's rule (packages/drain-core/src/budget.ts):
   gracePeriod >= propagation + window + closeTimeout + safetyMargin
 The window is derived from the grace period unless drain.drainWindowSeconds is set. A budget drain-core would
@@ -76,17 +126,18 @@ metadata:
   labels:
     {{- include "ws-gateway.labels" . | nindent 4 }}
   annotations:
-    # A change of handoff keys rolls the pods (they read the keys once, at start-up).
-    checksum/handoff-keys: {{ .Values.handoff.keys | default .Values.handoff.existingSecret | sha256sum }}
+    # A change of handoff keys rolls the pods (they read the keys once, at start-up): an opaque revision, never
+    # a hash of the keys (see ws-gateway.keysRevision).
+    baton.dev/handoff-keys-revision: {{ include "ws-gateway.keysRevision" . | quote }}
     # A pod holding WebSocket clients must not be evicted by the cluster autoscaler's scale-down.
     cluster-autoscaler.kubernetes.io/safe-to-evict: "false"
 spec:
   {{- if .Values.rolloutHold.enabled }}
-  # Its Role lets the rollout hold get/list/watch the pods of this namespace (from the drain on only).
+  # Its Role lets the rollout hold get/list/watch the pods of this namespace (from the drain on only). The
+  # token comes from the kube-api-access volume below, into the gateway container only.
   serviceAccountName: {{ include "ws-gateway.fullname" . }}
-  {{- else }}
-  automountServiceAccountToken: false
   {{- end }}
+  automountServiceAccountToken: false
   # Equal to drain.gracePeriodSeconds, as BATON_GRACE_PERIOD_SECONDS below (window {{ $window }} s).
   terminationGracePeriodSeconds: {{ .Values.drain.gracePeriodSeconds }}
   {{- with .Values.imagePullSecrets }}
@@ -125,6 +176,17 @@ spec:
       emptyDir:
         medium: Memory
         sizeLimit: 1Mi
+    {{- if .Values.rolloutHold.enabled }}
+    {{- include "ws-gateway.apiAccessVolume" . | nindent 4 }}
+    {{- end }}
+    {{- if and .Values.handoff.storeUrlSecret .Values.handoff.storeCaSecret }}
+    - name: redis-ca
+      secret:
+        secretName: {{ .Values.handoff.storeCaSecret }}
+        items:
+          - key: ca.crt
+            path: ca.crt
+    {{- end }}
   containers:
     - name: gateway
       image: {{ include "ws-gateway.image" . }}
@@ -205,6 +267,14 @@ spec:
               name: {{ . }}
               key: BATON_HANDOFF_STORE_URL
         {{- end }}
+        {{- if and .Values.handoff.storeUrlSecret .Values.handoff.storeCluster }}
+        - name: BATON_HANDOFF_STORE_CLUSTER
+          value: "true"
+        {{- end }}
+        {{- if and .Values.handoff.storeUrlSecret .Values.handoff.storeCaSecret }}
+        - name: BATON_HANDOFF_STORE_CA_FILE
+          value: /etc/baton/redis-ca/ca.crt
+        {{- end }}
         {{- with .Values.admin.existingTokenSecret }}
         - name: BATON_ADMIN_TOKEN
           valueFrom:
@@ -240,6 +310,16 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
+        {{- if .Values.rolloutHold.enabled }}
+        - name: kube-api-access
+          mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+          readOnly: true
+        {{- end }}
+        {{- if and .Values.handoff.storeUrlSecret .Values.handoff.storeCaSecret }}
+        - name: redis-ca
+          mountPath: /etc/baton/redis-ca
+          readOnly: true
+        {{- end }}
 {{- end -}}
 
 {{/* The relay's own selector: distinct from the gateway's, so neither Service selects the other's pods. */}}
