@@ -137,6 +137,25 @@ describe('admin server', () => {
     expect(controller.state).toBe('serving');
   });
 
+  it('logs refused drain requests at most once a second, with how many were refused (a flood does not flood the logs)', async () => {
+    const warnings: { fields: Record<string, unknown>; message: string }[] = [];
+    const logger = {
+      info: () => {},
+      error: () => {},
+      warn: (fields: Record<string, unknown>, message: string) => warnings.push({ fields, message }),
+    };
+    const { base } = await startAdmin({ logger });
+    const started = performance.now();
+    for (let i = 0; i < 60; i++) expect((await fetch(`${base}/drain`, { method: 'POST' })).status).toBe(403);
+    const elapsedMs = performance.now() - started;
+    const refusals = warnings.filter((w) => w.message.includes('drain refused'));
+    // One line, then one per further second at most (60 lines before).
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals.length).toBeLessThanOrEqual(1 + Math.ceil(elapsedMs / 1_000));
+    expect(refusals[0]?.fields).toMatchObject({ method: 'POST', refused: 1 });
+    expect(refusals.reduce((sum, w) => sum + Number(w.fields.refused), 0)).toBeLessThanOrEqual(60);
+  });
+
   it('the proof is per start, readable only by this user, and removed on close', async () => {
     const { controller, adminPort } = await startAdmin();
     const file = proofFile(adminPort);
