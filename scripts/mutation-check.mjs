@@ -132,7 +132,7 @@ const MUTATIONS = {
     file: 'packages/handoff/src/token-sealer.ts',
     from: "  return createHmac('sha256', key).update(SUBKEY_INFO).update(salt).update(FIRST_BLOCK).digest();",
     to: '  return key;',
-    breaks: "no AES-GCM key nears its random-IV budget: tokens are sealed under per-salt subkeys",
+    breaks: 'no AES-GCM key nears its random-IV budget: tokens are sealed under per-salt subkeys',
     caughtBy: ['packages/handoff/test/handoff.test.ts'],
   },
   'token-not-authenticated': {

@@ -7,7 +7,19 @@
 // Exit codes: 0 thresholds met (or none given), 1 a threshold violated, 2 bad usage or nothing could connect.
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type MergeCommand, mergeCommand, type ReleaseCommand, releaseCommand } from './cli/flags.js';
+import { checkObjects } from './check/check.js';
+import { checkTable } from './check/check-report.js';
+import { readCluster } from './check/cluster-objects.js';
+import { readManifests } from './check/manifests.js';
+import type { KObject } from './check/objects.js';
+import {
+  type CheckCommand,
+  checkCommand,
+  type MergeCommand,
+  mergeCommand,
+  type ReleaseCommand,
+  releaseCommand,
+} from './cli/flags.js';
 import { progressLine } from './cli/progress-line.js';
 import { ProbeError } from './errors.js';
 import { asReport, mergeReports, type ProbeReport } from './figures/probe-report.js';
@@ -45,6 +57,18 @@ baton-probe release --url URL --clients N --duration S [flags]
   --source-address IP  spread the clients over these local addresses (repeatable) when one runs out of ports
 
 baton-probe merge a.json b.json … [--json FILE] [--html FILE] [--window S] [thresholds as above]
+
+baton-probe check -f FILE … | --live [flags]     audit a configuration before a release (docs/check.md)
+  -f FILE              rendered manifests, YAML or JSON (repeatable; - reads standard input):
+                       helm template … | baton-probe check -f -
+  --live               read the objects from the cluster instead (read-only): --kubeconfig FILE, --namespace NS
+  --dataplane D        v2 (GKE Dataplane V2, Cilium) or kube-proxy, when the objects cannot say
+  --kubernetes-version V   e.g. 1.31, when the objects cannot say
+  --lb-kind K          target-pool or backend-service: the kind of a LoadBalancer Service without GKE's
+                       cloud.google.com/l4-rbs annotation (default: assume a target pool, the slower)
+  --connection-lifetime S  how long a WebSocket should live behind an L7 load balancer (default 3600)
+  --json               print JSON instead of the table
+  Exit codes: 0 no error-level rule failed, 1 one did (or no Baton workload was found), 2 bad usage.
 
 Exit codes: 0 thresholds met (or none given), 1 a threshold violated, 2 bad usage or nothing could connect.
 Run it from outside the cluster: from inside, kube-proxy short-circuits the LB's address and the LB is not measured.`;
@@ -106,6 +130,32 @@ function merge(command: MergeCommand): number {
   return finish(merged);
 }
 
+async function check(command: CheckCommand): Promise<number> {
+  let objects: KObject[] = [];
+  let facts = command.facts;
+  if (command.live) {
+    const read = await readCluster(command.live);
+    objects = read.objects;
+    // What the flags say wins over what the cluster was read as.
+    facts = { ...read.facts, ...command.facts };
+    if (read.unread.length > 0)
+      console.error(`baton-probe: not read from namespace ${read.namespace}: ${read.unread.join(', ')}`);
+  } else {
+    for (const file of command.files) {
+      let text: string;
+      try {
+        text = readFileSync(file === '-' ? 0 : file, 'utf8');
+      } catch (error) {
+        throw new ProbeError('BATON_ERR_PROBE_USAGE', `cannot read ${file}: ${(error as Error).message}`);
+      }
+      objects.push(...readManifests(text, file === '-' ? 'standard input' : file));
+    }
+  }
+  const report = checkObjects(objects, facts);
+  console.log(command.json ? JSON.stringify(report, null, 2) : checkTable(report));
+  return report.passed ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -118,7 +168,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'release') return release(releaseCommand(rest));
   if (command === 'merge') return merge(mergeCommand(rest));
-  throw new ProbeError('BATON_ERR_PROBE_USAGE', `unknown command ${JSON.stringify(command)}: release or merge`);
+  if (command === 'check') return check(checkCommand(rest));
+  throw new ProbeError('BATON_ERR_PROBE_USAGE', `unknown command ${JSON.stringify(command)}: release, merge or check`);
 }
 
 main(process.argv.slice(2)).then(

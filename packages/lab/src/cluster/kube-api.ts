@@ -4,6 +4,12 @@
 // older than the kept history (an ERROR event carrying a Status, as the watch cache sends it). Bearer-token
 // auth answers 401 like the API server; `forbid` answers 403 like RBAC; `latencyMs` slows every answer;
 // `dropWatches()` cuts every watch connection mid-stream. Loopback only.
+//
+// For `baton-probe check --live`, it also serves read-only lists of other objects put in `objects` (Deployments,
+// Services, HPAs, PDBs, Roles, Nodes, Argo Rollouts, BackendConfigs…) at their API paths (the collection path
+// from apiVersion and the plural of the kind, as the API server's REST mapping has it), a GET of one DaemonSet,
+// and `/version`. A custom resource's collection answers 404 (not served) unless an object of its kind is there,
+// as a cluster without that CRD does. No field selectors, no label selectors, no watches on these.
 
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -23,6 +29,10 @@ export interface KubeApiControls {
 
 export class KubeApi {
   readonly controls: KubeApiControls = { forbid: false, latencyMs: 0 };
+  /** Other objects, served read-only (see the header). */
+  readonly objects: Record<string, unknown>[] = [];
+  /** What GET /version answers as gitVersion. */
+  gitVersion = 'v1.31.4-lab';
   /** Requests served, by kind: what the hold costs the API. */
   readonly requests = { get: 0, list: 0, watch: 0 };
   readonly token = randomBytes(24).toString('base64url');
@@ -82,6 +92,36 @@ export class KubeApi {
     return path;
   }
 
+  /** A list or a GET of the read-only objects, or undefined when the path is not one of theirs. */
+  #objectsAt(path: string): { code: number; body: unknown } | undefined {
+    const found = /^\/(?:api\/v1|apis\/([^/]+)\/([^/]+))(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(path);
+    if (!found) return undefined;
+    const [, group, version, namespace, plural, name] = found;
+    const apiVersion = group ? `${group}/${version}` : 'v1';
+    const kind = Object.entries(PLURALS).find(([, p]) => p === plural)?.[0];
+    if (!kind || (kind === 'Pod' && apiVersion === 'v1')) return undefined;
+    const inCollection = this.objects.filter(
+      (object) =>
+        object.apiVersion === apiVersion &&
+        object.kind === kind &&
+        (namespace === undefined ||
+          (object.metadata as { namespace?: string } | undefined)?.namespace === decodeURIComponent(namespace)),
+    );
+    const served =
+      BUILT_IN.has(kind) || this.objects.some((object) => object.kind === kind && object.apiVersion === apiVersion);
+    if (!served)
+      return { code: 404, body: statusObject(404, 'NotFound', 'the server could not find the requested resource') };
+    if (name) {
+      const one = inCollection.find(
+        (object) => (object.metadata as { name?: string } | undefined)?.name === decodeURIComponent(name),
+      );
+      return one
+        ? { code: 200, body: one }
+        : { code: 404, body: statusObject(404, 'NotFound', `${plural} "${name}" not found`) };
+    }
+    return { code: 200, body: { apiVersion, kind: `${kind}List`, metadata: {}, items: inCollection } };
+  }
+
   /** Cut every open watch as a dropped connection would: no final chunk, the socket destroyed. */
   dropWatches(): void {
     for (const response of this.#watches) response.socket?.destroy();
@@ -100,6 +140,15 @@ export class KubeApi {
       return status(response, 401, 'Unauthorized', 'Unauthorized');
     }
     const url = new URL(request.url ?? '/', 'http://lab');
+    if (request.method === 'GET' && url.pathname === '/version') {
+      return json(response, 200, {
+        major: '1',
+        minor: this.gitVersion.split('.')[1] ?? '',
+        gitVersion: this.gitVersion,
+      });
+    }
+    const objects = request.method === 'GET' ? this.#objectsAt(url.pathname) : undefined;
+    if (objects) return json(response, objects.code, objects.body);
     const match = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/.exec(url.pathname);
     if (request.method !== 'GET' || !match) {
       return status(response, 404, 'NotFound', 'the lab API serves only GET on /api/v1/namespaces/{ns}/pods');
@@ -181,6 +230,39 @@ export class KubeApi {
     });
   }
 }
+
+/** The plural (the REST resource) of each kind served, as the API server's REST mapping names it. */
+const PLURALS: Record<string, string> = {
+  Pod: 'pods',
+  Deployment: 'deployments',
+  DaemonSet: 'daemonsets',
+  ReplicaSet: 'replicasets',
+  Service: 'services',
+  Node: 'nodes',
+  HorizontalPodAutoscaler: 'horizontalpodautoscalers',
+  PodDisruptionBudget: 'poddisruptionbudgets',
+  Role: 'roles',
+  RoleBinding: 'rolebindings',
+  Ingress: 'ingresses',
+  Rollout: 'rollouts',
+  BackendConfig: 'backendconfigs',
+  HTTPRoute: 'httproutes',
+  GCPBackendPolicy: 'gcpbackendpolicies',
+};
+
+/** Kinds every cluster serves; the others (custom resources) only when their CRD is installed. */
+const BUILT_IN = new Set([
+  'Deployment',
+  'DaemonSet',
+  'ReplicaSet',
+  'Service',
+  'Node',
+  'HorizontalPodAutoscaler',
+  'PodDisruptionBudget',
+  'Role',
+  'RoleBinding',
+  'Ingress',
+]);
 
 /** Equality-based selectors only (`a=b,c==d`): what @baton/kubernetes sends. */
 function parseSelector(text: string): (labels: Record<string, string>) => boolean {

@@ -2,6 +2,7 @@
 // each refusal a ProbeError with code BATON_ERR_PROBE_USAGE and a message that says what to write instead.
 
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ClusterFacts, Dataplane, LbKind } from '../check/gateway-view.js';
 import { ProbeError, ProbeErrorCodes } from '../errors.js';
 import type { Thresholds } from '../figures/probe-report.js';
 import { parseVersionSource } from '../fleet/identify.js';
@@ -233,5 +234,68 @@ export function mergeCommand(args: string[]): MergeCommand {
     thresholds,
     ...(windowSeconds === undefined ? {} : { windowSeconds }),
     ...outputs,
+  };
+}
+
+export interface CheckCommand {
+  /** Manifest files ('-' is standard input); empty with `live`. */
+  readonly files: string[];
+  /** Read the namespace's objects from the cluster instead (kubeconfig, namespace). */
+  readonly live: { kubeconfig?: string; namespace?: string } | undefined;
+  readonly facts: ClusterFacts;
+  /** Print JSON instead of the table. */
+  readonly json: boolean;
+}
+
+export function checkCommand(args: string[]): CheckCommand {
+  const { values, positionals } = parse(args, {
+    file: { type: 'string', short: 'f', multiple: true },
+    kubeconfig: { type: 'string' },
+    namespace: { type: 'string' },
+    live: { type: 'boolean' },
+    dataplane: { type: 'string' },
+    'kubernetes-version': { type: 'string' },
+    'lb-kind': { type: 'string' },
+    'connection-lifetime': { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (positionals.length > 0) throw usage(`unexpected ${JSON.stringify(positionals[0])}: give files with -f FILE`);
+  const files = (values.file as string[] | undefined) ?? [];
+  const live = values.live === true || values.kubeconfig !== undefined || values.namespace !== undefined;
+  if (files.length > 0 && live)
+    throw usage('give either -f FILE (rendered manifests) or --live/--kubeconfig/--namespace');
+  if (files.length === 0 && !live) {
+    throw usage(
+      "check needs -f FILE (e.g. helm template … | baton-probe check -f -) or --live (the kubeconfig's cluster)",
+    );
+  }
+  const dataplane = values.dataplane as string | undefined;
+  if (dataplane !== undefined && dataplane !== 'v2' && dataplane !== 'kube-proxy')
+    throw usage(`--dataplane must be v2 (GKE Dataplane V2, Cilium) or kube-proxy; got ${JSON.stringify(dataplane)}`);
+  const lbKind = values['lb-kind'] as string | undefined;
+  if (lbKind !== undefined && lbKind !== 'target-pool' && lbKind !== 'backend-service')
+    throw usage(`--lb-kind must be target-pool or backend-service; got ${JSON.stringify(lbKind)}`);
+  const version = values['kubernetes-version'] as string | undefined;
+  if (version !== undefined && !/^v?\d+\.\d+/.test(version))
+    throw usage(`--kubernetes-version must look like 1.31 or v1.31.4-gke.1000; got ${JSON.stringify(version)}`);
+  const lifetime = number('connection-lifetime', values['connection-lifetime'] as string | undefined, {
+    min: 0,
+    above: true,
+  });
+  return {
+    files,
+    live: live
+      ? {
+          ...(values.kubeconfig ? { kubeconfig: values.kubeconfig as string } : {}),
+          ...(values.namespace ? { namespace: values.namespace as string } : {}),
+        }
+      : undefined,
+    facts: {
+      ...(dataplane ? { dataplane: dataplane as Dataplane } : {}),
+      ...(lbKind ? { lbKind: lbKind as LbKind } : {}),
+      ...(version ? { kubernetesVersion: version } : {}),
+      ...(lifetime === undefined ? {} : { connectionLifetimeSeconds: lifetime }),
+    },
+    json: values.json === true,
   };
 }
