@@ -79,10 +79,15 @@ describe('baton-probe check on the chart', () => {
   });
 
   it("fails a propagation delay below the LB's detection time with ETP Local (propagation)", () => {
-    // 20 s against a target pool's 8 s × 3.
+    // 20 s against a target pool's 8 s × 3 (the chart's Service asks for a backend service: not this one).
     const targetPool = copy(golden('default-values.yaml'));
     setEnv(gatewayContainer(find(targetPool, 'Deployment')), 'BATON_PROPAGATION_SECONDS', '20');
+    expect(failures(targetPool)).toEqual([]);
+    delete find(targetPool, 'Service').metadata.annotations;
     expect(failures(targetPool)).toEqual(['propagation: Service/ws-gateway']);
+    // And the LB kind itself: a target pool with ETP Local is a warning of its own.
+    expect(failures(targetPool, {}, 'warning')).toEqual(['lb-kind: Service/ws-gateway']);
+    expect(failures(targetPool, { lbKind: 'backend-service' }, 'warning')).toEqual([]);
     // 5 s against a backend service's 3 s × 2 (the RBS annotation says which kind).
     const rbs = copy(golden('default-values.yaml'));
     setEnv(gatewayContainer(find(rbs, 'Deployment')), 'BATON_PROPAGATION_SECONDS', '5');

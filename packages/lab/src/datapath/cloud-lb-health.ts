@@ -2,8 +2,9 @@
 // the lab's data paths. A node passes its health check only while kube-proxy's healthCheckNodePort finds a
 // local endpoint that is ready and not terminating (pkg/proxy/healthcheck), and the LB learns a change only
 // through its own probes: every `intervalMs`, unhealthy after `unhealthyThreshold` failures in a row, healthy
-// after `healthyThreshold` successes (GKE target pools: 8 s, 3, 1). A node new to the LB gets traffic once a
-// probe has passed on it. With no healthy node the LB sends to every node, as GCP does.
+// after `healthyThreshold` successes (per LB kind: proxy-core.ts lbHealthCheck). A node new to the LB gets
+// traffic once a probe has passed on it. With no healthy node the LB sends to every node, as GCP does.
+// What becomes of an unhealthy node's established flows depends on the LB's kind (proxy-core.ts LbKind).
 
 export interface HealthCheck {
   intervalMs: number;

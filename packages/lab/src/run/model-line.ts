@@ -2,6 +2,7 @@
 // hold and admission, replicas and relays.
 
 import type { ReadinessModel } from '../cluster/release.js';
+import { lbHealthCheck } from '../datapath/node/proxy-core.js';
 import { recordOf } from '../strategies/kinds.js';
 import { REAL } from './real-world.js';
 import type { LabOptions, StrategyRun } from './types.js';
@@ -30,10 +31,13 @@ export function describeModel(
   const dataplane = (run.dataplane ?? options.dataplane) === 'dpv2' ? 'Dataplane V2 model' : 'kube-proxy';
   const etp = run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local';
   const before126 = run.kubernetesBefore126 ?? options.kubernetesBefore126;
+  const lbKind = run.lbKind ?? options.lbKind ?? 'backend-service';
+  const check = lbHealthCheck(lbKind, etp);
+  const kind = lbKind === 'target-pool' ? "target pool (an unhealthy node's flows moved: reset)" : 'backend service';
   const traffic =
     etp === 'Local'
-      ? `ETP Local, LB health check 8 s × 3, Kubernetes ${before126 ? '< 1.26' : '≥ 1.26'}`
-      : 'ETP Cluster';
+      ? `${kind}, ETP Local, LB health check ${check.intervalMs / 1000} s × ${check.unhealthyThreshold}, Kubernetes ${before126 ? '< 1.26' : '≥ 1.26'}`
+      : `${kind}, ETP Cluster`;
   const hold =
     (run.rolloutHold ? `hold (min window ${run.minWindowShare ?? 0.5})` : 'no hold') +
     (run.admission ? `, admission ${run.admission.maxAcceptsPerSecond}/s burst ${run.admission.burst}` : '');

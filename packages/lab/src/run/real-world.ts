@@ -13,8 +13,6 @@ export const REAL = {
   lagMs: 5_000,
   backoffInitialMs: 1_000,
   backoffMaxMs: 300_000,
-  /** GKE target pool health checks: every 8 s, unhealthy after 3 failures, healthy after 1 success. */
-  healthCheckIntervalMs: 8_000,
   /** Linux gives up a connect() whose SYNs go unanswered after 127 s (tcp_syn_retries 6). */
   synTimeoutMs: 127_000,
 };

@@ -12,6 +12,7 @@ import { KernelBalancer } from '../datapath/kernel/kernel-balancer.js';
 import { inNamespace } from '../datapath/kernel/netns.js';
 import type { DataPath, LabBalancer } from '../datapath/lab-balancer.js';
 import { NodeBalancer, type NodeBalancerOptions } from '../datapath/node/node-balancer.js';
+import { lbHealthCheck } from '../datapath/node/proxy-core.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../harness/gateway-launcher.js';
 import { recordOf } from '../strategies/kinds.js';
 import { drainReportOf, measure, unplannedFigures, usedWindowMs } from './measure.js';
@@ -186,13 +187,17 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
 
 /** The Service's data path for this run: the kernel's or the Node balancer, with the row's routing. */
 function balancerFor(run: StrategyRun, options: LabOptions, scale: Scale): LabBalancer {
+  const externalTrafficPolicy = run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local';
+  const lbKind = run.lbKind ?? options.lbKind ?? 'backend-service';
+  const check = lbHealthCheck(lbKind, externalTrafficPolicy);
   const balancerOptions: NodeBalancerOptions = {
     propagationLagMs: scale(REAL.lagMs),
     routing: {
       dataplane: run.dataplane ?? options.dataplane ?? 'kube-proxy',
-      externalTrafficPolicy: run.externalTrafficPolicy ?? options.externalTrafficPolicy ?? 'Local',
+      externalTrafficPolicy,
+      lbKind,
       proxyTerminatingEndpoints: !(run.kubernetesBefore126 ?? options.kubernetesBefore126),
-      healthCheck: { intervalMs: scale(REAL.healthCheckIntervalMs), unhealthyThreshold: 3, healthyThreshold: 1 },
+      healthCheck: { ...check, intervalMs: scale(check.intervalMs) },
       synTimeoutMs: scale(REAL.synTimeoutMs),
     },
   };

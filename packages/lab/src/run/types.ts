@@ -27,6 +27,8 @@ export interface StrategyRun {
   dataplane?: 'kube-proxy' | 'dpv2';
   /** Default: the lab option, else Local. */
   externalTrafficPolicy?: 'Cluster' | 'Local';
+  /** The GCP LB's kind (proxy-core.ts LbKind). Default: the lab option, else backend-service (the chart's). */
+  lbKind?: 'target-pool' | 'backend-service';
   /** Default: the lab option, else false (Kubernetes ≥ 1.26). */
   kubernetesBefore126?: boolean;
   /** The propagation delay in real seconds, when not the lab's 30 s (the window is derived from it). */
@@ -64,6 +66,8 @@ export interface LabOptions {
   dataplane?: 'kube-proxy' | 'dpv2';
   /** The Service's externalTrafficPolicy. Default Local (the guide's setting, with the LB's health-check lag). */
   externalTrafficPolicy?: 'Cluster' | 'Local';
+  /** The GCP LB's kind. Default backend-service (the chart's annotation cloud.google.com/l4-rbs). */
+  lbKind?: 'target-pool' | 'backend-service';
   /** Kubernetes before 1.26 drops SYNs to a node whose local endpoints all terminate. Default false (≥ 1.26). */
   kubernetesBefore126?: boolean;
   /**

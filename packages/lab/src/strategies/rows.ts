@@ -155,8 +155,10 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
     },
     {
       ...plain,
-      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes < 1.26',
+      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes < 1.26, target pool',
       kubernetesBefore126: true,
+      // The target pool's 8 s × 3: the 15 s the library defaults to is shorter than it.
+      lbKind: 'target-pool',
       propagationSeconds: 15,
       readiness: READINESS.quarter,
       rolloutHold: true,
@@ -164,12 +166,38 @@ export function matrixStrategies(replicas: number): StrategyRun[] {
     },
     {
       ...plain,
-      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes ≥ 1.26',
+      name: 'RollingUpdate 100% + hold, propagation 15 s, Kubernetes ≥ 1.26, target pool',
+      lbKind: 'target-pool',
       propagationSeconds: 15,
       readiness: READINESS.quarter,
       rolloutHold: true,
       strategy: surge100(replicas),
     },
+    // The GCP LB kinds (proxy-core.ts LbKind) × traffic policy, for the two releases the guide recommends.
+    ...(['target-pool', 'backend-service'] as const).flatMap((lbKind) =>
+      (['Local', 'Cluster'] as const).flatMap((externalTrafficPolicy): StrategyRun[] => {
+        const on = `LB kind ${lbKind === 'target-pool' ? 'target pool' : 'backend service'}, ETP ${externalTrafficPolicy}`;
+        return [
+          {
+            ...plain,
+            name: `RollingUpdate 100% + hold, ${on}`,
+            lbKind,
+            externalTrafficPolicy,
+            readiness: READINESS.quarter,
+            rolloutHold: true,
+            strategy: surge100(replicas),
+          },
+          {
+            ...plain,
+            name: `Argo blue/green, ${on}`,
+            lbKind,
+            externalTrafficPolicy,
+            readiness: READINESS.quarter,
+            strategy: { kind: 'argo-blue-green', scaleDownDelayMs: 60_000 },
+          },
+        ];
+      }),
+    ),
     {
       ...plain,
       name: 'RollingUpdate 100% + hold, ETP Cluster',

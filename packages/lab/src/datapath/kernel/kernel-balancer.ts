@@ -70,6 +70,8 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
   eventsLost = 0;
   #plane: KernelDataplane | undefined;
   #health: CloudLbHealth | undefined;
+  /** The node of every pod port ever published (the target pool's move resets flows by node). */
+  readonly #nodeOfPort = new Map<number, string>();
   #events: ChildProcess | undefined;
   /** The event file (unlinked: it goes with the last descriptor), read from `#eventsRead` on. */
   #eventsFd: number | undefined;
@@ -110,6 +112,8 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
         this.#health = new CloudLbHealth(this.#routing.healthCheck, (node, healthy) => {
           // The LB's view of a node changed: it sends to the new set of nodes at once.
           if (!this.#closed) this.#program();
+          // A target pool moves the unhealthy node's established flows elsewhere, where they are reset (LbKind).
+          if (!healthy && !this.#closed && this.#routing.lbKind === 'target-pool') this.#resetNode(node);
           this.emit('health', node, healthy);
         });
       }
@@ -193,6 +197,7 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     const removed = this.#endpoints.filter((endpoint) => !kept.has(endpoint.port));
     this.#endpoints = endpoints;
+    for (const endpoint of endpoints) this.#nodeOfPort.set(endpoint.port, nodeOf(endpoint));
     this.#health?.update(endpoints.map((endpoint) => ({ ...endpoint, node: nodeOf(endpoint) })));
     this.#program();
     if (this.#routing.dataplane !== 'dpv2') return;
@@ -200,6 +205,14 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     for (const endpoint of removed) {
       const pod = this.#pods.get(endpoint.port);
       if (pod) this.#planeOrThrow().resetFlowsOf(pod);
+    }
+  }
+
+  #resetNode(node: string): void {
+    // Every pod the node ever ran, endpoint or not now: a selector flip removes endpoints whose flows remain.
+    for (const [port, podNode] of this.#nodeOfPort) {
+      const pod = this.#pods.get(port);
+      if (pod && podNode === node) this.#planeOrThrow().resetFlowsOf(pod);
     }
   }
 

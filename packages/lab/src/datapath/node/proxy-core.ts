@@ -25,9 +25,19 @@ export interface Endpoint {
   node?: string;
 }
 
+/**
+ * The GCP passthrough LB's kind, which decides what becomes of a node's established flows once its health check
+ * fails (ETP Local): a backend service keeps them on the unhealthy node (TCP, connectionPersistenceOnUnhealthyBackends
+ * DEFAULT_FOR_PROTOCOL: cloud.google.com/load-balancing/docs/network/ext-netlb-traffic-distribution); for a target
+ * pool GCP documents nothing, and the lab takes the pessimistic case: the flows are moved to a healthy node,
+ * which has no state for them and resets them. The health check's timing per kind: lbHealthCheck().
+ */
+export type LbKind = 'target-pool' | 'backend-service';
+
 export interface RoutingOptions {
   dataplane: 'kube-proxy' | 'dpv2';
   externalTrafficPolicy: 'Cluster' | 'Local';
+  lbKind: LbKind;
   /** Kubernetes ≥ 1.26: Local falls back to serving terminating endpoints. */
   proxyTerminatingEndpoints: boolean;
   healthCheck: HealthCheck;
@@ -35,9 +45,22 @@ export interface RoutingOptions {
   synTimeoutMs: number;
 }
 
+/**
+ * GKE's health check of the nodes, by LB kind and traffic policy (real time): a backend service with ETP Local
+ * every 3 s, unhealthy after 2 (ingress-gce pkg/l4/healthchecks/healthchecksl4.go, gceLocalHc*); a backend
+ * service with ETP Cluster (the shared check) and a target pool every 8 s, unhealthy after 3 (healthchecksl4.go
+ * gceSharedHc*; the GCE cloud provider's gce.go, gceHc*). Healthy after one success in every case.
+ */
+export function lbHealthCheck(kind: LbKind, trafficPolicy: 'Cluster' | 'Local'): HealthCheck {
+  return kind === 'backend-service' && trafficPolicy === 'Local'
+    ? { intervalMs: 3_000, unhealthyThreshold: 2, healthyThreshold: 1 }
+    : { intervalMs: 8_000, unhealthyThreshold: 3, healthyThreshold: 1 };
+}
+
 export const DEFAULT_ROUTING: RoutingOptions = {
   dataplane: 'kube-proxy',
   externalTrafficPolicy: 'Cluster',
+  lbKind: 'backend-service',
   proxyTerminatingEndpoints: true,
   healthCheck: { intervalMs: 8_000, unhealthyThreshold: 3, healthyThreshold: 1 },
   synTimeoutMs: 20_000,
@@ -53,6 +76,8 @@ export class ProxyCore {
   readonly #flows = new Set<Flow>();
   readonly #held = new Set<Socket>();
   readonly #health: CloudLbHealth | undefined;
+  /** The node of every pod port ever published (the target pool's move resets flows by node). */
+  readonly #nodeOfPort = new Map<number, string>();
   #endpoints: Endpoint[] = [];
   #next = 0;
   #nextNode = 0;
@@ -65,12 +90,29 @@ export class ProxyCore {
     /** Called when the cloud LB's view of a node changes. */
     onHealth: (node: string, healthy: boolean) => void = () => {},
   ) {
-    if (routing.externalTrafficPolicy === 'Local') this.#health = new CloudLbHealth(routing.healthCheck, onHealth);
+    if (routing.externalTrafficPolicy === 'Local') {
+      this.#health = new CloudLbHealth(routing.healthCheck, (node, healthy) => {
+        if (!healthy && routing.lbKind === 'target-pool') this.#moveFlowsOff(node);
+        onHealth(node, healthy);
+      });
+    }
+  }
+
+  /** A target pool moves an unhealthy node's flows to another node, which resets them (see LbKind). */
+  #moveFlowsOff(node: string): void {
+    // Every pod the node ever ran, endpoint or not now: a selector flip removes endpoints whose flows remain.
+    const onNode = new Set([...this.#nodeOfPort].filter(([, podNode]) => podNode === node).map(([port]) => port));
+    for (const flow of this.#flows) {
+      if (!onNode.has(flow.port)) continue;
+      flow.client.resetAndDestroy();
+      flow.upstream.destroy();
+    }
   }
 
   apply(endpoints: Endpoint[]): void {
     const kept = new Set(endpoints.map((endpoint) => endpoint.port));
     this.#endpoints = endpoints;
+    for (const endpoint of endpoints) this.#nodeOfPort.set(endpoint.port, nodeOf(endpoint));
     this.#health?.update(endpoints.map((endpoint) => ({ ...endpoint, node: nodeOf(endpoint) })));
     if (this.routing.dataplane !== 'dpv2') return;
     for (const flow of this.#flows) {
