@@ -242,12 +242,21 @@ describe('baton-probe check (the CLI)', () => {
   it('reads several files; refuses bad usage with 2 and a coded message', async () => {
     const files = ['-f', join(goldenDir, 'relay-values.yaml'), '-f', join(goldenDir, 'default-values.yaml')];
     expect((await runCli(['check', ...files])).code).toBe(0);
+    // --workload: that one only (the relay's file also holds the gateway; both are named ws-gateway*).
+    const one = JSON.parse(
+      (await runCli(['check', '--json', '--workload', 'Deployment/ws-gateway-relay', ...files])).stdout,
+    );
+    expect(one.workloads).toEqual(['Deployment/ws-gateway-relay']);
+    const none = await runCli(['check', '--workload', 'Rollout/absent', ...files]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toMatch(/No Baton workload found/);
     for (const [args, message] of [
       [['check'], /needs -f FILE/],
       [['check', '-f', '/nonexistent.yaml'], /cannot read \/nonexistent.yaml/],
       [['check', '-f', '-', '--dataplane', 'calico'], /--dataplane must be v2/],
       [['check', '-f', '-', '--live'], /either -f FILE/],
       [['check', '-f', '-', '--bogus'], /unknown flag --bogus/],
+      [['check', '-f', '-', '--workload', 'Service/x'], /--workload must be Deployment\/NAME or Rollout\/NAME/],
     ] as const) {
       const result = await runCli([...args], 'kind: [unclosed');
       expect(result.code, args.join(' ')).toBe(2);

@@ -67,6 +67,7 @@ baton-probe check -f FILE … | --live [flags]     audit a configuration before 
   --lb-kind K          target-pool or backend-service: the kind of a LoadBalancer Service without GKE's
                        cloud.google.com/l4-rbs annotation (default: assume a target pool, the slower)
   --connection-lifetime S  how long a WebSocket should live behind an L7 load balancer (default 3600)
+  --workload KIND/NAME only this Deployment or Rollout (default: every Baton workload found)
   --json               print JSON instead of the table
   Exit codes: 0 no error-level rule failed, 1 one did (or no Baton workload was found), 2 bad usage.
 
@@ -151,7 +152,7 @@ async function check(command: CheckCommand): Promise<number> {
       objects.push(...readManifests(text, file === '-' ? 'standard input' : file));
     }
   }
-  const report = checkObjects(objects, facts);
+  const report = checkObjects(objects, facts, command.workload);
   console.log(command.json ? JSON.stringify(report, null, 2) : checkTable(report));
   return report.passed ? 0 : 1;
 }

@@ -5,10 +5,12 @@ import { type ClusterFacts, gatewayView } from './gateway-view.js';
 import type { KObject } from './objects.js';
 import { runRules } from './rules.js';
 
-export function checkObjects(objects: readonly KObject[], facts: ClusterFacts = {}): CheckReport {
-  const view = gatewayView(objects, facts);
+/** Check every Baton workload of `objects`, or only `workload` ("Deployment/NAME", "Rollout/NAME"). */
+export function checkObjects(objects: readonly KObject[], facts: ClusterFacts = {}, workload?: string): CheckReport {
+  const all = gatewayView(objects, facts);
+  const view = workload ? { ...all, workloads: all.workloads.filter((w) => w.ref === workload) } : all;
   return checkReport(
-    view.workloads.map((workload) => workload.ref),
+    view.workloads.map((w) => w.ref),
     runRules(view),
   );
 }

@@ -243,6 +243,8 @@ export interface CheckCommand {
   /** Read the namespace's objects from the cluster instead (kubeconfig, namespace). */
   readonly live: { kubeconfig?: string; namespace?: string } | undefined;
   readonly facts: ClusterFacts;
+  /** Only this workload ("Deployment/NAME" or "Rollout/NAME"); default: every Baton workload found. */
+  readonly workload: string | undefined;
   /** Print JSON instead of the table. */
   readonly json: boolean;
 }
@@ -257,8 +259,12 @@ export function checkCommand(args: string[]): CheckCommand {
     'kubernetes-version': { type: 'string' },
     'lb-kind': { type: 'string' },
     'connection-lifetime': { type: 'string' },
+    workload: { type: 'string' },
     json: { type: 'boolean' },
   });
+  const workload = values.workload as string | undefined;
+  if (workload !== undefined && !/^(Deployment|Rollout)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(workload))
+    throw usage(`--workload must be Deployment/NAME or Rollout/NAME; got ${JSON.stringify(workload)}`);
   if (positionals.length > 0) throw usage(`unexpected ${JSON.stringify(positionals[0])}: give files with -f FILE`);
   const files = (values.file as string[] | undefined) ?? [];
   const live = values.live === true || values.kubeconfig !== undefined || values.namespace !== undefined;
@@ -296,6 +302,7 @@ export function checkCommand(args: string[]): CheckCommand {
       ...(version ? { kubernetesVersion: version } : {}),
       ...(lifetime === undefined ? {} : { connectionLifetimeSeconds: lifetime }),
     },
+    workload,
     json: values.json === true,
   };
 }
