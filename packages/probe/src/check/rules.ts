@@ -212,7 +212,7 @@ const lbKind: Rule = {
       const { kind, assumed } = lbKindOf(service, view.facts.lbKind);
       if (kind === 'backend-service') return pass('backend service: established flows persist on an unhealthy node');
       return fail(
-        `target pool${assumed ? ' (assumed)' : ''} with ETP Local: a node whose gateway pods all drain fails its check about 24 s in, and GCP documents nothing of its established flows (lab, flows moved: 18 % of clients disconnected twice). Use the annotation cloud.google.com/l4-rbs: "enabled" on a new Service, or ETP Cluster; measure with baton-probe release`,
+        `target pool${assumed ? ' (assumed)' : ''} with ETP Local: a node whose gateway pods all drain fails its check about 24 s in, and GCP documents nothing of its established flows (lab, flows moved: 19 % of clients disconnected twice or more). Use the annotation cloud.google.com/l4-rbs: "enabled" on a new Service, or ETP Cluster; measure with baton-probe release`,
         refOf(service),
       );
     });
