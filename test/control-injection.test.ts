@@ -1,4 +1,4 @@
-// Security issue 22, finding 5: an app that relays user text verbatim (a chat) must not let one user speak
+// An app that relays user text verbatim (a chat) must not let one user speak
 // Baton's control protocol to another. Every control message carries the connection's key from its welcome
 // (docs/protocol.md §2); the client drops control-looking frames without it. Real drain-core, real ws server,
 // a real BatonSocket as the victim, a raw ws client as the attacker.
@@ -68,7 +68,7 @@ function nextMessage(socket: BatonSocket, text: string): Promise<void> {
   });
 }
 
-describe('control messages relayed by the app (issue 22, finding 5)', () => {
+describe('control messages relayed by the app', () => {
   it("a forged checkpoint, even with the attacker's own control key, is dropped: the victim resumes its own session", async () => {
     const { server, controller, resumedAs } = await chatGateway();
     const victim = new BatonSocket(server.url, [], { WebSocket, initialDelayMs: 10, maxDelayMs: 20 });

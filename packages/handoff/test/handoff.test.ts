@@ -191,7 +191,7 @@ describe('TokenSealer', () => {
   });
 });
 
-describe('TokenSealer nonce budget (issue 22, finding 10)', () => {
+describe('TokenSealer nonce budget: no AES-GCM key near its random-IV limit', () => {
   const sealer = new TokenSealer({ keys: [{ id: 'k1', secret: secretA }] });
   const [configured] = deriveKeys([{ id: 'k1', secret: secretA }]);
   const parts = (token: string) => {

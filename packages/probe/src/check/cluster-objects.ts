@@ -5,7 +5,8 @@
 
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../cluster/kubeconfig.js';
 import { ProbeError, ProbeErrorCodes } from '../errors.js';
 import type { ClusterFacts } from './gateway-view.js';
 import { type KObject, list, str } from './objects.js';
@@ -39,16 +40,9 @@ export async function readCluster(options: {
   namespace?: string;
   timeoutMs?: number;
 }): Promise<ClusterRead> {
-  const config = new KubeConfig();
-  try {
-    if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
-    else config.loadFromDefault();
-  } catch (error) {
-    throw new ProbeError(ProbeErrorCodes.KUBERNETES, `cannot load the kubeconfig: ${(error as Error).message}`);
-  }
+  const { config, namespace } = loadKubeConfig(options);
   const server = config.getCurrentCluster()?.server;
   if (!server) throw new ProbeError(ProbeErrorCodes.KUBERNETES, 'the kubeconfig names no cluster');
-  const namespace = options.namespace ?? config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
   const get = (path: string) => getJson(config, server, path, options.timeoutMs ?? 10_000);
 
   const version = await get('/version');

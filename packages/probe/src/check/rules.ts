@@ -174,6 +174,15 @@ const rolloutHold: Rule = {
   },
 };
 
+/** The LoadBalancer Services that select the workload's pods, with this externalTrafficPolicy when one is given. */
+function loadBalancers(workload: BatonWorkload, trafficPolicy?: 'Local'): KObject[] {
+  return workload.services.filter(
+    (service) =>
+      str(at(service, 'spec', 'type')) === 'LoadBalancer' &&
+      (trafficPolicy === undefined || str(at(service, 'spec', 'externalTrafficPolicy')) === trafficPolicy),
+  );
+}
+
 const propagation: Rule = {
   code: 'propagation',
   severity: 'error',
@@ -181,7 +190,7 @@ const propagation: Rule = {
   check(workload, view) {
     const budget = safeBudget(workload);
     if (!budget) return [skip('the drain budget is impossible (see grace-budget)')];
-    const balancers = workload.services.filter((service) => str(at(service, 'spec', 'type')) === 'LoadBalancer');
+    const balancers = loadBalancers(workload);
     if (balancers.length === 0)
       return [skip('no LoadBalancer Service selects these pods (a relay or an ingress in front)')];
     return balancers.map((service) => {
@@ -202,11 +211,7 @@ const lbKind: Rule = {
   severity: 'warning',
   why: "a target pool may move a node's established flows once its health check fails: with ETP Local, Baton's pacing is lost",
   check(workload, view) {
-    const local = workload.services.filter(
-      (service) =>
-        str(at(service, 'spec', 'type')) === 'LoadBalancer' &&
-        str(at(service, 'spec', 'externalTrafficPolicy')) === 'Local',
-    );
+    const local = loadBalancers(workload, 'Local');
     if (local.length === 0) return [skip('no LoadBalancer Service with externalTrafficPolicy Local')];
     return local.map((service) => {
       const { kind, assumed } = lbKindOf(service, view.facts.lbKind);
@@ -342,12 +347,8 @@ const kubernetesVersion: Rule = {
   severity: 'error',
   why: 'before 1.26, kube-proxy sends nothing to terminating pods (KEP-1669): with ETP Local a node whose pods all drain blackholes its flows',
   check(workload, view) {
-    const local = workload.services.some(
-      (service) =>
-        str(at(service, 'spec', 'type')) === 'LoadBalancer' &&
-        str(at(service, 'spec', 'externalTrafficPolicy')) === 'Local',
-    );
-    if (!local) return [skip('no LoadBalancer Service with externalTrafficPolicy Local')];
+    if (loadBalancers(workload, 'Local').length === 0)
+      return [skip('no LoadBalancer Service with externalTrafficPolicy Local')];
     const version = view.facts.kubernetesVersion;
     const match = version ? /^v?(\d+)\.(\d+)/.exec(version) : null;
     if (!match) return [skip('Kubernetes version unknown: --kubernetes-version, or check a live cluster')];

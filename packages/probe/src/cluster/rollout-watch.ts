@@ -4,9 +4,10 @@
 // them on the time line and labels each reconnect with whether its pod was terminating then.
 // Follows @kubernetes/client-node's informer (list, then watch from the list's resourceVersion).
 
-import { CoreV1Api, KubeConfig, makeInformer, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, makeInformer, type V1Pod } from '@kubernetes/client-node';
 import { ProbeError, ProbeErrorCodes } from '../errors.js';
 import type { RolloutEvent } from '../figures/probe-run.js';
+import { loadKubeConfig } from './kubeconfig.js';
 
 export interface RolloutWatchOptions {
   /** A kubeconfig file; default: KUBECONFIG, ~/.kube/config, or the pod's service account (in-cluster). */
@@ -39,14 +40,7 @@ export class RolloutWatch {
   }
 
   static async start(options: RolloutWatchOptions): Promise<RolloutWatch> {
-    const config = new KubeConfig();
-    try {
-      if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
-      else config.loadFromDefault();
-    } catch (error) {
-      throw new ProbeError(ProbeErrorCodes.KUBERNETES, `cannot read the kubeconfig: ${(error as Error).message}`);
-    }
-    const namespace = options.namespace ?? config.getContextObject(config.getCurrentContext())?.namespace ?? 'default';
+    const { config, namespace } = loadKubeConfig(options);
     const api = config.makeApiClient(CoreV1Api);
     const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`;
     const list = () => api.listNamespacedPod({ namespace, labelSelector: options.selector });
