@@ -12,6 +12,8 @@ import {
   ControlGate,
   MAX_TOKEN_CHARS,
   parseControl,
+  REBALANCE_PROTOCOL,
+  REBALANCE_TRIES,
   RESUME_PROTOCOL_PREFIX,
 } from './protocol.js';
 import { SendQueue } from './send-queue.js';
@@ -338,8 +340,9 @@ export class BatonSocket extends EventTarget {
     return this.url;
   }
 
-  #open(resumeToken: string | undefined, reason: UrlContext['reason']): UnderlyingSocket {
+  #open(resumeToken: string | undefined, reason: UrlContext['reason'], rebalance = false): UnderlyingSocket {
     const offered = [...this.#protocols, BATON_PROTOCOL];
+    if (rebalance) offered.push(REBALANCE_PROTOCOL);
     // A token the server would refuse (too long) is not sent at all.
     const token = resumeToken && resumeToken.length <= MAX_TOKEN_CHARS ? resumeToken : undefined;
     if (token) offered.push(RESUME_PROTOCOL_PREFIX + token);
@@ -433,7 +436,7 @@ export class BatonSocket extends EventTarget {
     } else if (socket === this.#active && !this.#next) {
       // Kept for a reconnect, whether or not the move cap lets us move now.
       if (control.token) this.#token = control.token;
-      if (this.#mayMove()) this.#migrate(control.token, control.deadline);
+      if (this.#mayMove()) this.#migrate(control.token, control.deadline, control.reason === 'rebalance' ? 1 : 0);
     }
   }
 
@@ -455,10 +458,15 @@ export class BatonSocket extends EventTarget {
     else if (resumeError) this.#emit(new ResumeEvent('resume-failed', resumeError));
   }
 
-  /** Make-before-break: a second connection, switched to on its welcome. */
-  #migrate(token: string | undefined, deadlineAt: number): void {
+  /**
+   * Make-before-break: a second connection, switched to on its welcome. `rebalance` > 0 counts the tries of a
+   * move for a rebalance: the server never closes the old connection for it, a pod holding its share refuses
+   * the upgrade, and the client tries again at once (the load balancer picks another pod), up to
+   * REBALANCE_TRIES; then it stays where it is.
+   */
+  #migrate(token: string | undefined, deadlineAt: number, rebalance = 0): void {
     this.#token = token;
-    const next = this.#open(token, 'move');
+    const next = this.#open(token, 'move', rebalance > 0);
     this.#next = next;
     this.#nextBuffer = [];
     next.onmessage = (({ data }) => {
@@ -474,8 +482,10 @@ export class BatonSocket extends EventTarget {
       this.#next = undefined;
       // Try again while the old server still holds the connection, within the move cap; after that, the close
       // path reconnects.
-      if (Date.now() + 250 < deadlineAt && this.#active?.readyState === OPEN && this.#mayMove()) {
-        this.#retryTimer = setTimeout(() => this.#active && this.#migrate(token, deadlineAt), this.#random() * 250);
+      const again = rebalance ? rebalance < REBALANCE_TRIES : this.#mayMove();
+      if (Date.now() + 250 < deadlineAt && this.#active?.readyState === OPEN && again) {
+        const retry = () => this.#active && this.#migrate(token, deadlineAt, rebalance && rebalance + 1);
+        this.#retryTimer = setTimeout(retry, this.#random() * (rebalance ? 50 : 250));
       } else if (this.#heldClose) {
         this.#moveLost();
       } else {

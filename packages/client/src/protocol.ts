@@ -3,6 +3,10 @@
 
 export const BATON_PROTOCOL = 'baton.v1';
 export const RESUME_PROTOCOL_PREFIX = 'baton.resume.';
+/** Offered on a move for a rebalance (a hint with reason 'rebalance'): a pod holding its share refuses it. */
+export const REBALANCE_PROTOCOL = 'baton.rebalance';
+/** A rebalance move tries this many pods at most (refused ones included) before the client stays put. */
+export const REBALANCE_TRIES = 8;
 export const CONTROL_PREFIX = '\u0000baton:';
 
 export interface Welcome {

@@ -4,6 +4,7 @@
 // the connection hooks' business (protocol-v1.ts), how the window is paced the closing phase's
 // (closing-phase.ts), what is counted the record's (drain-record.ts).
 
+import { randomBytes } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -19,11 +20,12 @@ import { ExitPolicy } from './drain-exit.js';
 import { DrainRecord, type DrainReport } from './drain-record.js';
 import { type DrainRequest, type ResolvedDrainRequest, resolveDrainRequest } from './drain-request.js';
 import { DrainServices } from './drain-services.js';
-import type { ResumeResult } from './hint-protocol.js';
+import { offersRebalance, type ResumeResult } from './hint-protocol.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './lifecycle.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { DrainSchedule } from './phase-schedule.js';
 import { protocolV1Hooks } from './protocol-v1.js';
+import { Rebalancer } from './rebalancer.js';
 import { ServerAttachments } from './server-attachment.js';
 import { drainStatus } from './status-view.js';
 import {
@@ -60,6 +62,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #released: Promise<void> | undefined;
   // ws emits 'close' with the socket as `this`; one function serves every connection.
   readonly #onSocketClose: (this: WebSocket) => void;
+  /** This process's random id in status(): how peers reading the fleet tell it apart. */
+  readonly #instance = randomBytes(9).toString('base64url');
+  readonly #rebalancer: Rebalancer | undefined;
 
   constructor(options: DrainOptions = {}) {
     super();
@@ -79,6 +84,16 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const admission = this.options.admission
       ? new AdmissionControl(this.options.admission, this.options.random)
       : undefined;
+    const rebalancer = this.options.rebalance
+      ? new Rebalancer(this.options.rebalance, {
+          connections: this.#connections,
+          instance: this.#instance,
+          sendHint: this.#hooks.sendHint,
+          serving: () => this.#state === DrainState.SERVING,
+          logger,
+        })
+      : undefined;
+    this.#rebalancer = rebalancer;
     this.#services = new DrainServices(this.options, {
       status: () => this.status(),
       isReady: () => this.isReady(),
@@ -95,6 +110,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
           startedAt: this.#startedAt,
           hold: this.#schedule.holdMetrics(this.#record.closingStartedAt),
           admission: admission?.counts,
+          rebalance: rebalancer?.counts,
         }),
       onSignal: () => {
         this.#signalled = true;
@@ -107,6 +123,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       gate: {
         accepts: () => stateIndex(this.#state) < stateIndex(DrainState.CLOSING),
         ...(admission ? { admission: admission.gate((request) => this.resumeOf(request).resumed) } : {}),
+        ...(rebalancer ? { steer: (request) => !offersRebalance(request) || rebalancer.admitsMover() } : {}),
         onRefused: () => {
           this.#record.refusedUpgrades++;
         },
@@ -200,7 +217,9 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
    * Resolves once the admin server listens. Idempotent.
    */
   start(): Promise<void> {
-    return this.#services.start();
+    return this.#services.start().then(() => {
+      if (!this.#released) this.#rebalancer?.start();
+    });
   }
 
   /** The admin server's address, once start() resolved. */
@@ -217,6 +236,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** A JSON-friendly view of the drain, as the admin endpoints report it. */
   status(): Record<string, unknown> {
     return drainStatus({
+      instance: this.#instance,
       state: this.#state,
       trigger: this.#trigger,
       terminating: this.#terminating,
@@ -226,6 +246,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       closeTimeoutMs: this.options.budget.closeTimeoutMs,
       closingAt: this.#record.closingAt,
       holding: this.#schedule.holding,
+      rebalance: this.#rebalancer?.counts,
     });
   }
 
@@ -349,7 +370,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #track(socket: WebSocket, request: IncomingMessage | undefined): void {
     if (this.#connections.has(socket)) return;
     const capable = this.#hooks.isCapable?.(socket, request) === true;
-    const flags = connectionFlags('open', capable);
+    let flags = connectionFlags('open', capable);
+    if (this.#rebalancer && capable && offersRebalance(request)) flags = this.#rebalancer.arrived(flags);
     this.#connections.set(socket, flags);
     this.#record.accepted++;
     if (request) this.#hooks.upgraded?.(request);
@@ -364,6 +386,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #untrack(socket: WebSocket): void {
     if (!this.#connections.delete(socket)) return;
+    this.#rebalancer?.forget(socket);
     if (this.#state === DrainState.CLOSING && this.#connections.size === 0) this.#finish();
   }
 
@@ -391,6 +414,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #release(): Promise<void> {
     this.#released ??= (async () => {
       this.#checkpoints?.stop();
+      this.#rebalancer?.stop();
       this.#attachments.detachAll();
       await this.#services.release();
     })();

@@ -5,6 +5,7 @@
 import type { AdmissionCounts } from './admission-control.js';
 import type { DrainStateName, DrainTrigger } from './lifecycle.js';
 import type { DrainCounters } from './metrics.js';
+import type { RebalanceCounts } from './rebalancer.js';
 import type { HoldReport } from './rollout-hold.js';
 
 export interface DrainReport {
@@ -126,6 +127,7 @@ export class DrainRecord {
     startedAt: number;
     hold: { holdSeconds: number; holdOutcome: string | undefined } | undefined;
     admission: AdmissionCounts | undefined;
+    rebalance: RebalanceCounts | undefined;
   }): DrainCounters {
     return {
       connections: live.connections,
@@ -141,6 +143,7 @@ export class DrainRecord {
       resumed: this.resumed,
       resumeRefused: this.resumeRefused,
       admission: live.admission,
+      rebalance: live.rebalance,
       ...(live.hold ?? { holdSeconds: 0, holdOutcome: undefined }),
     };
   }

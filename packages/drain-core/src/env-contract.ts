@@ -6,6 +6,7 @@
 
 import { codedError, ErrorCodes } from './errors.js';
 import type { DrainOptions } from './options.js';
+import { rebalanceOption } from './rebalance-options.js';
 
 /** What a Baton process reads from its environment for its drain. Times in ms. */
 export interface DrainEnvironment {
@@ -37,6 +38,11 @@ export interface DrainEnvironment {
   checkpointIntervalMs: number;
   /** BATON_IDENTITY_POD, BATON_IDENTITY_VERSION: the identity headers (Baton-Pod, Baton-Version); off when both unset. */
   identity: { pod?: string; version?: string } | undefined;
+  /**
+   * BATON_REBALANCE_SECONDS (the horizon; unset or 0: off) and BATON_REBALANCE_PEERS (comma-separated
+   * `http://host:port` admin URLs or `dns:NAME:PORT`): rebalancing after a scale-out.
+   */
+  rebalance: { horizonMs: number; peers: string[] } | undefined;
 }
 
 /** The defaults a process may change (the relay's admin port is 9091, a gateway's 9090). */
@@ -77,6 +83,8 @@ export const DRAIN_ENV_VARIABLES = [
   'BATON_CHECKPOINT_SECONDS',
   'BATON_IDENTITY_POD',
   'BATON_IDENTITY_VERSION',
+  'BATON_REBALANCE_SECONDS',
+  'BATON_REBALANCE_PEERS',
 ] as const;
 
 export type DrainEnvVariable = (typeof DRAIN_ENV_VARIABLES)[number];
@@ -174,7 +182,36 @@ export function drainOptionsFromEnv(env: Env = process.env, defaults: DrainEnvir
     ...handoffStore(env),
     checkpointIntervalMs: seconds(env, 'BATON_CHECKPOINT_SECONDS') ?? DEFAULTS.checkpointSeconds * 1000,
     identity: identity(env),
+    rebalance: rebalance(env),
   };
+}
+
+function rebalance(env: Env): DrainEnvironment['rebalance'] {
+  const horizonMs = seconds(env, 'BATON_REBALANCE_SECONDS');
+  const text = raw(env, 'BATON_REBALANCE_PEERS');
+  if (!horizonMs) {
+    if (text !== undefined) throw invalid('BATON_REBALANCE_PEERS', 'set only with BATON_REBALANCE_SECONDS', text);
+    return undefined;
+  }
+  if (horizonMs < 1000) throw invalid('BATON_REBALANCE_SECONDS', 'at least 1 (or 0 for off)', String(horizonMs / 1000));
+  if (text === undefined) {
+    throw invalid(
+      'BATON_REBALANCE_PEERS',
+      'set with BATON_REBALANCE_SECONDS: the fleet\'s pods, e.g. "dns:gateway-peers:9090" (a headless Service) or "http://10.0.0.7:9090,http://10.0.0.8:9090"',
+      text,
+    );
+  }
+  const peers = text.split(',').map((entry) => entry.trim());
+  try {
+    rebalanceOption({ horizonMs, peers }, true);
+  } catch (error) {
+    throw invalid(
+      'BATON_REBALANCE_PEERS',
+      `a list of http://host:port or dns:NAME:PORT (${(error as Error).message})`,
+      text,
+    );
+  }
+  return { horizonMs, peers };
 }
 
 function handoffStore(
@@ -235,6 +272,7 @@ export function drainOptionsOf(environment: DrainEnvironment): DrainOptions {
     ...(environment.minWindowShare === undefined ? {} : { minWindowShare: environment.minWindowShare }),
     ...(environment.admission === undefined ? {} : { admission: environment.admission }),
     ...(environment.identity === undefined ? {} : { identity: environment.identity }),
+    ...(environment.rebalance === undefined ? {} : { rebalance: environment.rebalance }),
   };
 }
 
@@ -275,5 +313,7 @@ export function drainEnvFrom(values: DrainEnvironmentInput): Record<string, stri
   time('BATON_CHECKPOINT_SECONDS', values.checkpointIntervalMs);
   put('BATON_IDENTITY_POD', values.identity?.pod);
   put('BATON_IDENTITY_VERSION', values.identity?.version);
+  time('BATON_REBALANCE_SECONDS', values.rebalance?.horizonMs);
+  put('BATON_REBALANCE_PEERS', values.rebalance?.peers.join(','));
   return env;
 }

@@ -44,6 +44,11 @@ export const ErrorCodes = {
   HOLD_FAILED: 'BATON_ERR_HOLD_FAILED',
   /** An upgrade refused (503 + Retry-After) by admission control: over the pod's accepts per second. */
   ADMISSION_LIMIT: 'BATON_ERR_ADMISSION_LIMIT',
+  /**
+   * An upgrade of a client moving for a rebalance refused (503, Retry-After: 0) because this pod already holds
+   * its share: the client tries again at once and the load balancer picks another pod. Never a plain client.
+   */
+  REBALANCE_ELSEWHERE: 'BATON_ERR_REBALANCE_ELSEWHERE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -8,6 +8,8 @@ import type { WebSocket, WebSocketServer } from 'ws';
 
 export const BATON_PROTOCOL = 'baton.v1';
 export const RESUME_PROTOCOL_PREFIX = 'baton.resume.';
+/** Offered by a client moving because of a rebalance hint: a pod over its share may send it elsewhere. */
+export const REBALANCE_PROTOCOL = 'baton.rebalance';
 /** Every control message is a text frame starting with these 7 characters, then JSON. */
 export const CONTROL_PREFIX = '\u0000baton:';
 export const PROTOCOL_VERSION = 1;
@@ -32,7 +34,10 @@ export interface ReconnectMessage {
   v: 1;
   /** The connection's control key, as announced in its welcome. */
   k: string;
-  /** Epoch ms after which the server closes this connection with 1012. */
+  /**
+   * Epoch ms after which the server closes this connection with 1012. For reason 'rebalance' the server never
+   * closes it: the deadline only bounds the client's tries, and a client that found no pod stays where it is.
+   */
   deadline: number;
   reason: string;
   /** Resume token to offer to the next pod; absent when the server has no handoff configured or sealing failed. */
@@ -67,7 +72,12 @@ export function offeredProtocols(request: IncomingMessage | undefined): string[]
 }
 
 export function isBatonEntry(protocol: string): boolean {
-  return protocol === BATON_PROTOCOL || protocol.startsWith(RESUME_PROTOCOL_PREFIX);
+  return protocol === BATON_PROTOCOL || protocol === REBALANCE_PROTOCOL || protocol.startsWith(RESUME_PROTOCOL_PREFIX);
+}
+
+/** Whether the upgrade comes from a client moving for a rebalance. */
+export function offersRebalance(request: IncomingMessage | undefined): boolean {
+  return offeredProtocols(request).includes(REBALANCE_PROTOCOL);
 }
 
 /** The resume token offered with the upgrade, if any (the first one). */
@@ -89,7 +99,7 @@ export function stripBatonProtocols(original: HandleProtocols | undefined): Hand
     const app = new Set<string>();
     for (const protocol of protocols) {
       if (protocol === BATON_PROTOCOL) capable = true;
-      else if (!protocol.startsWith(RESUME_PROTOCOL_PREFIX)) app.add(protocol);
+      else if (protocol !== REBALANCE_PROTOCOL && !protocol.startsWith(RESUME_PROTOCOL_PREFIX)) app.add(protocol);
     }
     let selected: string | false = false;
     if (original) selected = original(app, request);

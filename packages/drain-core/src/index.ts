@@ -31,6 +31,7 @@ export {
   type ControlMessage,
   type HintProtocolOptions,
   PROTOCOL_VERSION,
+  REBALANCE_PROTOCOL,
   RESUME_PROTOCOL_PREFIX,
   type ReconnectMessage,
   type ResumeResult,
@@ -42,7 +43,14 @@ export { DrainState, type DrainStateName, type DrainTrigger } from './lifecycle.
 export type { Logger } from './logger.js';
 export { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
 export { METRIC_NAMES, type MetricsRegistry } from './metrics.js';
-export type { AdminOptions, DrainOptions, ExitAfterDrain, IdentityOptions, MetricsOptions } from './options.js';
+export type {
+  AdminOptions,
+  DrainOptions,
+  ExitAfterDrain,
+  IdentityOptions,
+  MetricsOptions,
+  RebalanceOptions,
+} from './options.js';
 export type {
   HoldOutcome,
   HoldReport,

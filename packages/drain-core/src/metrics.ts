@@ -5,6 +5,7 @@ import type { AdmissionCounts } from './admission-control.js';
 import type { DrainStateName } from './lifecycle.js';
 import { DrainState } from './lifecycle.js';
 import { type MetricRow, type MetricSample, registerMetricTable } from './metric-table.js';
+import type { RebalanceCounts } from './rebalancer.js';
 
 /** The numbers a DrainController keeps anyway; metrics only read them. */
 export interface DrainCounters {
@@ -28,6 +29,8 @@ export interface DrainCounters {
   readonly resumeRefused: number;
   /** Admission control's decisions, when it is on. */
   readonly admission: AdmissionCounts | undefined;
+  /** Rebalancing's moves and its view of the fleet, when it is on. */
+  readonly rebalance: RebalanceCounts | undefined;
 }
 
 /** The part of a prom-client Registry Baton uses. */
@@ -137,6 +140,37 @@ const DRAIN_METRICS: readonly MetricRow<DrainCounters>[] = [
             [{ kind, result: 'refused' }, (c.admission as AdmissionCounts).refused[kind]] as const,
           ])
         : [],
+  },
+  {
+    name: 'baton_rebalance_moves_total',
+    help: 'Rebalancing (when configured): Baton connections this pod hinted to move because it held more than its share of the fleet.',
+    kind: 'counter',
+    samples: (c) => (c.rebalance ? one(c.rebalance.moves) : []),
+  },
+  {
+    name: 'baton_rebalance_movers_total',
+    help: 'Rebalancing (when configured): clients moving from another pod, by result: accepted, or refused (503) because this pod held its share.',
+    kind: 'counter',
+    labelNames: ['result'],
+    samples: (c) =>
+      c.rebalance
+        ? [
+            [{ result: 'accepted' }, c.rebalance.arrivals],
+            [{ result: 'refused' }, c.rebalance.refusals],
+          ]
+        : [],
+  },
+  {
+    name: 'baton_rebalance_share',
+    help: 'Rebalancing (when configured): the connections this pod believes it should hold (fleet connections / serving pods); absent while unknown.',
+    kind: 'gauge',
+    samples: (c) => (c.rebalance && Number.isFinite(c.rebalance.share) ? one(c.rebalance.share) : []),
+  },
+  {
+    name: 'baton_rebalance_fleet_pods',
+    help: 'Rebalancing (when configured): serving pods in the last reading of the fleet, this one included; 0 while unknown.',
+    kind: 'gauge',
+    samples: (c) => (c.rebalance ? one(c.rebalance.pods) : []),
   },
 ];
 

@@ -21,11 +21,13 @@ import {
   positiveNumber,
   range,
 } from './option-checks.js';
+import { type RebalanceOptions, type ResolvedRebalanceOptions, rebalanceOption } from './rebalance-options.js';
 import type { RolloutHold } from './rollout-hold.js';
 import type { SendHint } from './tracked-connection.js';
 
 export type { AdminOptions } from './admin-options.js';
 export type { IdentityOptions } from './identity-options.js';
+export type { RebalanceOptions } from './rebalance-options.js';
 
 export interface MetricsOptions {
   /** A prom-client Registry to register baton_* metrics into (e.g. the app's). Default: a registry of our own. */
@@ -95,6 +97,12 @@ export interface DrainOptions extends DrainBudgetInput {
    * also on 503 refusals), for @baton/probe. Off by default: every client can read them.
    */
   identity?: IdentityOptions | false;
+  /**
+   * Rebalancing after a scale-out: when this pod holds more than its share of the fleet's connections, it
+   * hints Baton connections to move, paced, and refuses movers while at its share. Plain connections are
+   * never moved. Needs hintProtocol. Off by default; runs once start() resolved. See RebalanceOptions.
+   */
+  rebalance?: RebalanceOptions | false;
 }
 
 export interface ResolvedDrainOptions {
@@ -121,6 +129,7 @@ export interface ResolvedDrainOptions {
   readonly admission: Required<AdmissionOptions> | undefined;
   /** The identity headers of every upgrade response; empty when the option is off. */
   readonly identityHeaders: Readonly<OutgoingHttpHeaders>;
+  readonly rebalance: ResolvedRebalanceOptions | undefined;
 }
 
 // Every key of DrainOptions, checked by the compiler both ways: an option added to the interface and not here
@@ -152,6 +161,7 @@ const KNOWN_OPTION_KEYS = {
   admission: true,
   beforeExit: true,
   identity: true,
+  rebalance: true,
 } as const satisfies Record<keyof DrainOptions, true>;
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(Object.keys(KNOWN_OPTION_KEYS));
 const EXIT_MODES: readonly ExitAfterDrain[] = ['on-signal', 'always', 'never'];
@@ -221,6 +231,7 @@ export function resolveDrainOptions(input: unknown = {}): ResolvedDrainOptions {
     admission: admissionOption(options.admission),
     beforeExit,
     identityHeaders: identityOption(options.identity),
+    rebalance: rebalanceOption(options.rebalance, hintProtocol !== undefined || sendHint !== undefined),
   };
 }
 

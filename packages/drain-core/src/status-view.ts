@@ -4,6 +4,8 @@
 import type { DrainStateName, DrainTrigger } from './lifecycle.js';
 
 export interface DrainStatusInput {
+  /** This process's random id: a peer reading the fleet tells itself from the others by it. */
+  instance: string;
   state: DrainStateName;
   trigger: DrainTrigger | undefined;
   terminating: boolean;
@@ -17,6 +19,8 @@ export interface DrainStatusInput {
   /** When closing actually started. */
   closingAt: number | undefined;
   holding: boolean;
+  /** Rebalancing's view of the fleet, when it is on: the share this pod believes in (null: unknown) and the pods. */
+  rebalance?: { share: number; pods: number } | undefined;
 }
 
 export function drainStatus(input: DrainStatusInput): Record<string, unknown> {
@@ -24,6 +28,7 @@ export function drainStatus(input: DrainStatusInput): Record<string, unknown> {
   const started = input.startedAt || undefined;
   const { propagationDelayMs, drainWindowMs, closeTimeoutMs } = input;
   return {
+    instance: input.instance,
     state: input.state,
     trigger: input.trigger ?? null,
     terminating: input.terminating,
@@ -35,5 +40,13 @@ export function drainStatus(input: DrainStatusInput): Record<string, unknown> {
     closingAt: iso(input.closingAt),
     holding: input.holding,
     deadlineAt: iso(started && started + propagationDelayMs + drainWindowMs + closeTimeoutMs),
+    ...(input.rebalance
+      ? {
+          rebalance: {
+            share: Number.isFinite(input.rebalance.share) ? Math.round(input.rebalance.share * 10) / 10 : null,
+            pods: input.rebalance.pods,
+          },
+        }
+      : {}),
   };
 }

@@ -33,6 +33,8 @@ export type ConnectionFlags = number;
 
 const PHASE_MASK = 0b11;
 const CAPABLE = 0b100;
+/** Arrived by a rebalance move, or hinted by one: rebalancing never picks it (again). */
+const REBALANCED = 0b1000;
 const PHASES: readonly ConnectionPhase[] = ['open', 'hinted', 'closing'];
 
 export function connectionFlags(phase: ConnectionPhase, capable: boolean): ConnectionFlags {
@@ -53,4 +55,12 @@ export function withPhase(flags: ConnectionFlags, phase: ConnectionPhase): Conne
 
 export function trackedConnection(socket: WebSocket, flags: ConnectionFlags): TrackedConnection {
   return { socket, capable: isCapable(flags), phase: phaseOf(flags) };
+}
+
+export function isRebalanced(flags: ConnectionFlags): boolean {
+  return (flags & REBALANCED) !== 0;
+}
+
+export function withRebalanced(flags: ConnectionFlags): ConnectionFlags {
+  return flags | REBALANCED;
 }

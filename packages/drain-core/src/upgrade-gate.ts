@@ -26,10 +26,18 @@ export interface UpgradeGate {
    * verifyClient: refuse with the seconds to wait, or admit.
    */
   admission?: (request: IncomingMessage) => { admitted: true } | { admitted: false; retryAfterSeconds: number };
+  /** Rebalancing: false sends a moving client on to another pod (503, Retry-After 0). Plain clients never reach it. */
+  steer?: (request: IncomingMessage) => boolean;
 }
 
 const REFUSAL_BODY = JSON.stringify({
   error: { code: ErrorCodes.DRAINING, message: 'This server is draining; retry and you will reach another one.' },
+});
+const ELSEWHERE_BODY = JSON.stringify({
+  error: {
+    code: ErrorCodes.REBALANCE_ELSEWHERE,
+    message: 'This server holds its share of the fleet; a rebalancing client tries another one at once.',
+  },
 });
 const ADMISSION_BODY = JSON.stringify({
   error: {
@@ -49,6 +57,11 @@ export function installUpgradeGate(server: WebSocketServer, gate: UpgradeGate): 
         'Retry-After': String(Math.ceil(gate.retryAfterSeconds)),
         'Content-Type': 'application/json',
       });
+      return;
+    }
+    // Before any resume token is opened: a mover sent elsewhere spends nothing here.
+    if (gate.steer && !gate.steer(info.req)) {
+      done(false, 503, ELSEWHERE_BODY, { ...gate.headers, 'Retry-After': '0', 'Content-Type': 'application/json' });
       return;
     }
     const verify = () => {
