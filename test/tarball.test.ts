@@ -83,6 +83,7 @@ describe('the packed packages, installed with npm outside the workspace', () => 
         'IDENTITY_HEADERS',
         'METRIC_NAMES',
         'PROTOCOL_VERSION',
+        'REBALANCE_PROTOCOL',
         'RESUME_PROTOCOL_PREFIX',
         'codedError',
         'drainEnvFrom',

@@ -2,12 +2,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as server from '../../drain-core/src/hint-protocol.js';
 import { reconnectDelay } from '../src/backoff.js';
-import { BATON_PROTOCOL, CONTROL_PREFIX, ControlGate, parseControl, RESUME_PROTOCOL_PREFIX } from '../src/protocol.js';
+import {
+  BATON_PROTOCOL,
+  CONTROL_PREFIX,
+  ControlGate,
+  parseControl,
+  REBALANCE_PROTOCOL,
+  RESUME_PROTOCOL_PREFIX,
+} from '../src/protocol.js';
 
 describe('protocol constants', () => {
   it('agree with the server side (two copies by design: the client imports nothing server-side)', () => {
     expect(BATON_PROTOCOL).toBe(server.BATON_PROTOCOL);
     expect(RESUME_PROTOCOL_PREFIX).toBe(server.RESUME_PROTOCOL_PREFIX);
+    expect(REBALANCE_PROTOCOL).toBe(server.REBALANCE_PROTOCOL);
     expect(CONTROL_PREFIX).toBe(server.CONTROL_PREFIX);
   });
 
