@@ -4,6 +4,7 @@
 
 import { parseArgs } from 'node:util';
 import { type DrainEnvironment, drainOptionsFromEnv } from '@baton/drain-core';
+import { invalidOption } from './errors.js';
 import type { RelayOptions } from './options.js';
 
 export interface RelayCliConfig {
@@ -75,6 +76,14 @@ export function readCliConfig(argv: string[], env: NodeJS.ProcessEnv): RelayCliC
   const drain = drainOptionsFromEnv(adminPort === undefined ? env : { ...env, ADMIN_PORT: adminPort }, {
     adminPort: 9091,
   });
+  if (drain.rebalance) {
+    // Rebalancing moves Baton connections with hints; the relay's clients are plain WebSockets, which could only
+    // be moved by disconnecting them. The relay's upstreams are Baton connections: the gateways move those.
+    throw invalidOption(
+      'type',
+      "BATON_REBALANCE_SECONDS does not apply to baton-relay: its clients are plain WebSockets, which move only by being disconnected. Set it on the gateways behind the relay instead: they rebalance the relay's upstreams, and the relay's clients notice nothing.",
+    );
+  }
   return {
     host: values.host ?? env.HOST ?? '0.0.0.0',
     port: number('--listen / PORT', values.listen ?? env.PORT, 8080, true),

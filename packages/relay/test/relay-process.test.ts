@@ -1,6 +1,7 @@
 // The relay as its own process (baton-relay, built), in front of upstream ws servers of the test's: frames,
 // headers, subprotocols, refusals, crashes, backpressure, and the relay's own drain. Real sockets throughout.
 
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
@@ -76,6 +77,27 @@ function closeOf(client: WebSocket): Promise<{ code: number; reason: string }> {
 }
 
 describe('baton-relay (process)', () => {
+  it('refuses BATON_REBALANCE_SECONDS at start-up (exit 2, coded): its clients could move only by being disconnected', () => {
+    const run = spawnSync(process.execPath, [relayCli], {
+      env: {
+        ...process.env,
+        BATON_RELAY_UPSTREAM: 'ws://127.0.0.1:1',
+        BATON_REBALANCE_SECONDS: '20',
+        BATON_REBALANCE_PEERS: 'dns:relay-peers:9091',
+      },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(run.status).toBe(2);
+    const line = run.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((text) => JSON.parse(text) as { code?: string; err?: string })
+      .find((entry) => entry.code !== undefined);
+    expect(line?.code).toBe('BATON_ERR_RELAY_INVALID_OPTION');
+    expect(line?.err).toMatch(/Set it on the gateways behind the relay/);
+  });
+
   it('forwards every kind of message byte for byte, both ways, and answers pings itself', async () => {
     const upstream = await upstreamServer();
     upstream.wss.on('connection', (socket) =>
