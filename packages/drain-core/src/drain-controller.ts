@@ -21,6 +21,7 @@ import { DrainRecord, type DrainReport } from './drain-record.js';
 import { type DrainRequest, type ResolvedDrainRequest, resolveDrainRequest } from './drain-request.js';
 import { DrainServices } from './drain-services.js';
 import { offersRebalance, type ResumeResult } from './hint-protocol.js';
+import { IDENTITY_HEADERS } from './identity-options.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './lifecycle.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { DrainSchedule } from './phase-schedule.js';
@@ -65,6 +66,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   /** This process's random id in status(): how peers reading the fleet tell it apart. */
   readonly #instance = randomBytes(9).toString('base64url');
   readonly #rebalancer: Rebalancer | undefined;
+  readonly #version: string | undefined;
 
   constructor(options: DrainOptions = {}) {
     super();
@@ -84,10 +86,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const admission = this.options.admission
       ? new AdmissionControl(this.options.admission, this.options.random)
       : undefined;
+    const identityVersion = this.options.identityHeaders[IDENTITY_HEADERS.version];
+    this.#version =
+      this.options.rebalance?.version ?? (typeof identityVersion === 'string' ? identityVersion : undefined);
     const rebalancer = this.options.rebalance
       ? new Rebalancer(this.options.rebalance, {
           connections: this.#connections,
           instance: this.#instance,
+          version: this.#version,
           sendHint: this.#hooks.sendHint,
           serving: () => this.#state === DrainState.SERVING,
           logger,
@@ -237,6 +243,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   status(): Record<string, unknown> {
     return drainStatus({
       instance: this.#instance,
+      version: this.#version,
       state: this.#state,
       trigger: this.#trigger,
       terminating: this.#terminating,

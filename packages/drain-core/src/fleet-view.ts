@@ -11,6 +11,8 @@ export interface FleetSample {
   readonly pods: number;
   /** Their open connections, this pod's own live count included. */
   readonly connections: number;
+  /** A serving peer reports another release than this pod's: a release is under way. */
+  readonly mixedVersions: boolean;
 }
 
 /** What a peer's status answer must carry to be counted. */
@@ -18,6 +20,7 @@ interface PeerStatus {
   instance: string;
   state: string;
   connections: number;
+  version: string | undefined;
 }
 
 const MAX_STATUS_BYTES = 64 * 1024;
@@ -27,19 +30,23 @@ export async function readFleet(
   peers: PeerList,
   path: string,
   timeoutMs: number,
-  self: { instance: string; connections: number },
+  self: { instance: string; connections: number; version: string | undefined },
 ): Promise<FleetSample> {
   const answers = await Promise.all(peers.map((peer) => readPeer(peer + path, timeoutMs)));
   const seen = new Set<string>([self.instance]);
   let pods = 1;
   let connections = self.connections;
+  let mixedVersions = false;
   for (const answer of answers) {
     if (answer?.state !== 'serving' || seen.has(answer.instance)) continue;
     seen.add(answer.instance);
     pods++;
     connections += answer.connections;
+    if (self.version !== undefined && answer.version !== undefined && answer.version !== self.version) {
+      mixedVersions = true;
+    }
   }
-  return { pods, connections };
+  return { pods, connections, mixedVersions };
 }
 
 function readPeer(url: string, timeoutMs: number): Promise<PeerStatus | undefined> {
@@ -90,7 +97,8 @@ function parseStatus(body: string): PeerStatus | undefined {
       Number.isInteger(value.connections) &&
       value.connections >= 0
     ) {
-      return { instance: value.instance, state: value.state, connections: value.connections };
+      const version = typeof value.version === 'string' ? value.version : undefined;
+      return { instance: value.instance, state: value.state, connections: value.connections, version };
     }
   } catch {}
   return undefined;

@@ -32,6 +32,12 @@ export interface RebalanceOptions {
    * share × (1 + tolerance / 3); movers are refused above that. Default 0.15.
    */
   tolerance?: number;
+  /**
+   * This pod's release (image tag, chart version). While a serving peer reports another one, a release is
+   * under way and nothing moves: a client moved now could land on a pod about to be drained and move twice.
+   * Default: `identity.version`; without either, versions are not compared.
+   */
+  version?: string;
 }
 
 export interface ResolvedRebalanceOptions {
@@ -42,6 +48,7 @@ export interface ResolvedRebalanceOptions {
   readonly peerTimeoutMs: number;
   readonly maxMovesPerSecond: number;
   readonly tolerance: number;
+  readonly version: string | undefined;
 }
 
 const KNOWN_REBALANCE_KEYS = {
@@ -52,6 +59,7 @@ const KNOWN_REBALANCE_KEYS = {
   peerTimeoutMs: true,
   maxMovesPerSecond: true,
   tolerance: true,
+  version: true,
 } as const satisfies Record<keyof RebalanceOptions, true>;
 
 export function rebalanceOption(value: unknown, hintsConnections: boolean): ResolvedRebalanceOptions | undefined {
@@ -90,7 +98,18 @@ export function rebalanceOption(value: unknown, hintsConnections: boolean): Reso
     peerTimeoutMs: durationOption('rebalance.peerTimeoutMs', options.peerTimeoutMs, 1_000, 1),
     maxMovesPerSecond: positiveNumber('rebalance.maxMovesPerSecond', options.maxMovesPerSecond, 50),
     tolerance: numberInRange('rebalance.tolerance', options.tolerance, 0.15, 0.01, 1),
+    version: versionOption(options.version),
   };
+}
+
+function versionOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 253) {
+    throw invalid(
+      `The "rebalance.version" option must be a non-empty string (this pod's release); received ${describe(value)}.`,
+    );
+  }
+  return value;
 }
 
 function peersOption(value: unknown): () => Promise<PeerList> {

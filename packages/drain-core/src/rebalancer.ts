@@ -22,8 +22,13 @@ import {
   withRebalanced,
 } from './tracked-connection.js';
 
-/** How long a moving client may try before its move counts as failed; the server never closes it for this. */
-export const REBALANCE_HINT_MS = 10_000;
+/**
+ * How long a moving client may try (the hint's deadline) before its move counts as failed, a quarter of the
+ * horizon between 1 and 10 s; the server never closes it for this. A move still open 2 s later (the client's
+ * linger is 1 s) found no pod.
+ */
+const hintWindowMs = (horizonMs: number) => Math.min(10_000, Math.max(1_000, horizonMs / 4));
+const MOVE_SETTLE_MS = 2_000;
 export const REBALANCE_REASON = 'rebalance';
 /** Share of the horizon the moves are spread over: the rest covers the readings and a second pass. */
 const SPREAD_SHARE = 0.4;
@@ -44,6 +49,7 @@ export interface RebalanceCounts {
 export interface RebalancerTarget {
   readonly connections: Map<WebSocket, ConnectionFlags>;
   readonly instance: string;
+  readonly version: string | undefined;
   readonly sendHint: SendHint | undefined;
   /** True while the pod serves (no drain under way). */
   serving(): boolean;
@@ -67,6 +73,11 @@ export class Rebalancer {
   #lastTick = 0;
   #running = false;
   #moves = 0;
+  /** Moves before the current episode, and this episode's moves whose hint expired with the client still here. */
+  #episodeStart = 0;
+  #failed = 0;
+  /** Suspended (movers found no room) while the fleet keeps this many pods. */
+  #suspendedAt: number | undefined;
   #arrivals = 0;
   #refusals = 0;
 
@@ -121,13 +132,19 @@ export class Rebalancer {
 
   get #share(): number | undefined {
     const sample = this.#sample;
-    return sample && sample.pods >= 2 ? sample.connections / sample.pods : undefined;
+    // Two releases in the fleet: the share is no one's business until one is gone (nothing moves, movers pass).
+    return sample && sample.pods >= 2 && !sample.mixedVersions ? sample.connections / sample.pods : undefined;
   }
 
   /** Connections that stay: the open ones less those hinted to move whose hint has not expired. */
   #load(): number {
     const now = Date.now();
-    for (const [socket, expiresAt] of this.#pending) if (expiresAt <= now) this.#pending.delete(socket);
+    for (const [socket, expiresAt] of this.#pending) {
+      if (expiresAt > now) continue;
+      this.#pending.delete(socket);
+      // Still here after its hint expired: no pod took it.
+      if (this.#target.connections.has(socket)) this.#failed++;
+    }
     return this.#target.connections.size - this.#pending.size;
   }
 
@@ -152,8 +169,14 @@ export class Rebalancer {
     }
     const { peers, peerPath, peerTimeoutMs } = this.#options;
     const list = await peers();
-    const self = { instance: this.#target.instance, connections: this.#target.connections.size };
-    this.#sample = await readFleet(list, peerPath, peerTimeoutMs, self);
+    const { instance, version } = this.#target;
+    const self = { instance, version, connections: this.#target.connections.size };
+    const sample = await readFleet(list, peerPath, peerTimeoutMs, self);
+    if (sample.mixedVersions !== this.#sample?.mixedVersions && sample.mixedVersions) {
+      this.#target.logger.info({ pods: sample.pods }, 'baton: rebalancing paused: a release is under way');
+    }
+    if (this.#suspendedAt !== undefined && sample.pods !== this.#suspendedAt) this.#suspendedAt = undefined;
+    this.#sample = sample;
     this.#decide();
   }
 
@@ -166,11 +189,28 @@ export class Rebalancer {
     const { tolerance, horizonMs, maxMovesPerSecond } = this.#options;
     const load = this.#load();
     const target = share * (1 + tolerance / 3);
+    const tried = this.#moves - this.#episodeStart - this.#pending.size;
+    if (this.#failed >= 5 && this.#failed * 2 >= tried) {
+      // Most movers found no pod that would take them: the reading counts pods the load balancer does not send
+      // to (a blue/green preview, peers behind another Service). Stop until the fleet's size changes.
+      this.#suspendedAt = this.#sample?.pods;
+      this.#failed = 0;
+      this.#episodeStart = this.#moves;
+      this.#overReadings = 0;
+      this.#target.logger.warn(
+        { pods: this.#suspendedAt, share: Math.round(share) },
+        'baton: rebalancing suspended: most movers found no pod that would take them; check that every peer is behind the same load balancer',
+      );
+      return this.#stopMoving();
+    }
+    if (this.#suspendedAt !== undefined) return;
     if (!this.#moving) {
       // Hysteresis: over the upper bound in two readings in a row; then down to the lower one.
       this.#overReadings = load > share * (1 + tolerance) && load - target >= 1 ? this.#overReadings + 1 : 0;
       if (this.#overReadings < 2) return;
       this.#overReadings = 0;
+      this.#failed = 0;
+      this.#episodeStart = this.#moves;
       const movesLeft = Math.floor(load - target);
       this.#moving = true;
       this.#ratePerSecond = Math.min(maxMovesPerSecond, Math.max(1, movesLeft / ((horizonMs * SPREAD_SHARE) / 1000)));
@@ -216,7 +256,7 @@ export class Rebalancer {
     const flags = connections.get(socket) as ConnectionFlags;
     // Picked once: a connection whose move fails stays, and is not asked again by this pod.
     connections.set(socket, withRebalanced(flags));
-    const deadlineAt = now + REBALANCE_HINT_MS;
+    const deadlineAt = now + hintWindowMs(this.#options.horizonMs);
     let sent = false;
     try {
       sent = sendHint?.(trackedConnection(socket, flags), { deadlineAt, reason: REBALANCE_REASON }) === true;
@@ -225,7 +265,7 @@ export class Rebalancer {
     }
     if (!sent) return;
     this.#moves++;
-    this.#pending.set(socket, deadlineAt + 2_000);
+    this.#pending.set(socket, deadlineAt + MOVE_SETTLE_MS);
   }
 
   /** The next open Baton connection never moved by a rebalance, oldest first; undefined when none is left. */

@@ -6,6 +6,8 @@ import type { DrainStateName, DrainTrigger } from './lifecycle.js';
 export interface DrainStatusInput {
   /** This process's random id: a peer reading the fleet tells itself from the others by it. */
   instance: string;
+  /** This pod's release, when known (identity.version or rebalance.version): peers compare it. */
+  version: string | undefined;
   state: DrainStateName;
   trigger: DrainTrigger | undefined;
   terminating: boolean;
@@ -29,6 +31,7 @@ export function drainStatus(input: DrainStatusInput): Record<string, unknown> {
   const { propagationDelayMs, drainWindowMs, closeTimeoutMs } = input;
   return {
     instance: input.instance,
+    ...(input.version === undefined ? {} : { version: input.version }),
     state: input.state,
     trigger: input.trigger ?? null,
     terminating: input.terminating,

@@ -179,6 +179,66 @@ describe('rebalancing after a scale-out', () => {
     expect(logs.filter((line) => line.startsWith('baton: rebalancing'))).toEqual([]);
   });
 
+  it('moves nothing while a serving peer reports another release (a rollout is under way)', async () => {
+    const pods: Pod[] = [];
+    const logs: string[] = [];
+    let reads = 0;
+    let release = () => {};
+    const readFourTimes = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const peers = () => {
+      if (pods.length === 2 && ++reads === 4) release();
+      return pods.map((p) => p.admin);
+    };
+    const old = await pod({ horizonMs: 1_000, pollIntervalMs: 100, peers, version: 'v1' }, logs);
+    const clients = await batonClients(20, old, () => pods);
+    pods.push(old, await pod({ horizonMs: 1_000, pollIntervalMs: 100, peers, version: 'v2' }));
+    await readFourTimes;
+    expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
+    expect(old.controller.status().version).toBe('v1');
+    expect(old.controller.status().rebalance).toEqual({ share: null, pods: 2 });
+    expect(logs.some((line) => line.startsWith('baton: rebalancing paused: a release is under way'))).toBe(true);
+  });
+
+  it('suspends itself when its movers find no pod that takes them (a peer the load balancer does not reach)', async () => {
+    const pods: Pod[] = [];
+    const peers = () => pods.map((p) => p.admin);
+    const warnings: string[] = [];
+    let suspended = () => {};
+    const warned = new Promise<void>((resolve) => {
+      suspended = resolve;
+    });
+    const logger = {
+      info: () => {},
+      warn: (_fields: object, msg: string) => {
+        warnings.push(msg);
+        if (msg.startsWith('baton: rebalancing suspended')) suspended();
+      },
+      error: () => {},
+      debug: () => {},
+    };
+    const { server, controller } = await startDrainedServer(
+      'server',
+      {
+        hintProtocol: true,
+        admin: { port: 0, host: '127.0.0.1' },
+        metrics: false,
+        rebalance: { horizonMs: 2_000, pollIntervalMs: 200, peers },
+        logger,
+      },
+      cleanups,
+    );
+    await controller.start();
+    const hot = { url: server.url, admin: `http://127.0.0.1:${controller.adminAddress()?.port}`, controller };
+    // The other pod is in the reading, but every move goes back to the hot pod, which refuses it.
+    const clients = await batonClients(30, hot, () => [hot]);
+    pods.push(hot, await pod({ horizonMs: 2_000, pollIntervalMs: 200, peers }));
+    await warned;
+    expect(hot.controller.connectionCount).toBe(30);
+    expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
+  });
+
   it('without the option: no reading, no move, no steering, no rebalance metrics', async () => {
     const pods: Pod[] = [];
     let polls = 0;
