@@ -30,6 +30,10 @@ const INVALID: [variable: string, value: string][] = [
   ['ADMIN_PORT', '70000'],
   ['BATON_CHECKPOINT_SECONDS', '-5'],
   ['BATON_IDENTITY_VERSION', 'v 1'],
+  ['BATON_REBALANCE_SECONDS', 'soon'],
+  ['BATON_REBALANCE_SECONDS', '0.5'],
+  ['BATON_REBALANCE_PEERS', 'http://10.0.0.7:9090'],
+  ['BATON_REBALANCE_VERSION', '1.4.2'],
 ];
 
 function refusal(run: () => unknown): Error & { code?: string } {
@@ -89,6 +93,7 @@ describe('drainOptionsFromEnv', () => {
       handoffStoreCaFile: '/etc/baton/redis-ca.pem',
       checkpointIntervalMs: 0,
       identity: { pod: 'gw-6c9d-x2x7q', version: '1.4.2' },
+      rebalance: { horizonMs: 90_000, peers: ['dns:gw-peers:9090', 'http://10.0.0.7:9090'], version: '1.4.2' },
     };
     const env = drainEnvFrom(values);
     expect(Object.keys(env).every((name) => (DRAIN_ENV_VARIABLES as readonly string[]).includes(name))).toBe(true);
@@ -115,6 +120,21 @@ describe('drainOptionsFromEnv', () => {
     });
     expect(drainOptionsOf(drainOptionsFromEnv({}))).not.toHaveProperty('minWindowShare');
     expect(drainOptionsOf(drainOptionsFromEnv({}))).not.toHaveProperty('admission');
+  });
+
+  it('rebalancing: the seconds need the peers, and each peer must be an admin URL or dns:NAME:PORT', () => {
+    const withoutPeers = refusal(() => drainOptionsFromEnv({ BATON_REBALANCE_SECONDS: '60' }));
+    expect(withoutPeers.code).toBe('BATON_ERR_INVALID_ENV');
+    expect(withoutPeers.message).toMatch(/BATON_REBALANCE_PEERS must be set with BATON_REBALANCE_SECONDS/);
+    const badPeer = refusal(() =>
+      drainOptionsFromEnv({ BATON_REBALANCE_SECONDS: '60', BATON_REBALANCE_PEERS: 'dns:gw-peers:9090,gw-2:9090' }),
+    );
+    expect(badPeer.message).toMatch(/BATON_REBALANCE_PEERS must be a list of http:\/\/host:port or dns:NAME:PORT/);
+    expect(drainOptionsFromEnv({ BATON_REBALANCE_SECONDS: '0', BATON_REBALANCE_PEERS: '' }).rebalance).toBeUndefined();
+    const options = drainOptionsOf(
+      drainOptionsFromEnv({ BATON_REBALANCE_SECONDS: '60', BATON_REBALANCE_PEERS: 'dns:gw-peers:9090' }),
+    );
+    expect(options.rebalance).toEqual({ horizonMs: 60_000, peers: ['dns:gw-peers:9090'] });
   });
 
   it.each(INVALID)('refuses %s=%s with BATON_ERR_INVALID_ENV, naming it', (variable, value) => {

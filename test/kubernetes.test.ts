@@ -26,7 +26,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { DEFAULT_ADMIN_PATHS, resolveDrainBudget } from '../packages/drain-core/src/index.js';
+import { DEFAULT_ADMIN_PATHS, drainOptionsFromEnv, resolveDrainBudget } from '../packages/drain-core/src/index.js';
 import { HELMS, helmPath } from '../scripts/install-helm.mjs';
 
 const run = promisify(execFile);
@@ -248,7 +248,40 @@ describe('the rendered objects', () => {
     const byPort = (name: string) =>
       policy.spec.ingress.find((rule: Doc) => rule.ports.some((port: Doc) => port.port === name));
     expect(byPort('ws').from).toBeUndefined();
-    expect(byPort('admin').from).toEqual([{ namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } }]);
+    expect(byPort('admin').from).toEqual([
+      { namespaceSelector: { matchLabels: { 'baton-metrics-scraper': 'true' } } },
+      // Rebalancing (on by default): the fleet's own pods read each other's status.
+      { podSelector: { matchLabels: deployment.spec.selector.matchLabels } },
+    ]);
+  });
+
+  it("rebalancing: the pods find each other through a headless Service of their own, read with drain-core's contract; off at 0", async () => {
+    const all = await rendered('default-values.yaml');
+    const deployment = byKind(all, 'Deployment');
+    const env = Object.fromEntries(
+      (deployment.spec.template.spec.containers[0].env as Doc[])
+        .filter((e) => 'value' in e)
+        .map((e) => [e.name, e.value]),
+    );
+    const peers = all.find((doc) => doc.kind === 'Service' && doc.metadata.name.endsWith('-peers')) as Doc;
+    expect(peers.spec.clusterIP).toBe('None');
+    expect(peers.spec.selector).toEqual(deployment.spec.selector.matchLabels);
+    expect(peers.spec.ports).toEqual([
+      { name: 'admin', port: chartValues.ports.admin, targetPort: 'admin', protocol: 'TCP' },
+    ]);
+    // What the gateway reads: drain-core's own parser accepts it, peers = the headless Service on the admin port.
+    const contract = drainOptionsFromEnv(env);
+    expect(contract.rebalance).toEqual({
+      horizonMs: chartValues.rebalance.seconds * 1000,
+      peers: [`dns:${peers.metadata.name}:${chartValues.ports.admin}`],
+      version: env.BATON_REBALANCE_VERSION,
+    });
+    const off = documents((await templateDefaultsWith('rebalance.seconds=0')).stdout);
+    expect(off.some((doc) => doc.kind === 'Service' && doc.metadata.name.endsWith('-peers'))).toBe(false);
+    const offEnv = byKind(off, 'Deployment').spec.template.spec.containers[0].env as Doc[];
+    expect(offEnv.some((e) => String(e.name).startsWith('BATON_REBALANCE'))).toBe(false);
+    const offPolicy = byKind(off, 'NetworkPolicy');
+    expect(JSON.stringify(offPolicy.spec.ingress)).not.toContain('podSelector');
   });
 
   it('rolls the pods on a new keys revision, and never puts a hash of the keys where pods are listed', async () => {

@@ -40,9 +40,10 @@ export interface DrainEnvironment {
   identity: { pod?: string; version?: string } | undefined;
   /**
    * BATON_REBALANCE_SECONDS (the horizon; unset or 0: off) and BATON_REBALANCE_PEERS (comma-separated
-   * `http://host:port` admin URLs or `dns:NAME:PORT`): rebalancing after a scale-out.
+   * `http://host:port` admin URLs or `dns:NAME:PORT`), BATON_REBALANCE_VERSION (this pod's release; default
+   * BATON_IDENTITY_VERSION): rebalancing after a scale-out.
    */
-  rebalance: { horizonMs: number; peers: string[] } | undefined;
+  rebalance: { horizonMs: number; peers: string[]; version?: string } | undefined;
 }
 
 /** The defaults a process may change (the relay's admin port is 9091, a gateway's 9090). */
@@ -85,6 +86,7 @@ export const DRAIN_ENV_VARIABLES = [
   'BATON_IDENTITY_VERSION',
   'BATON_REBALANCE_SECONDS',
   'BATON_REBALANCE_PEERS',
+  'BATON_REBALANCE_VERSION',
 ] as const;
 
 export type DrainEnvVariable = (typeof DRAIN_ENV_VARIABLES)[number];
@@ -189,8 +191,10 @@ export function drainOptionsFromEnv(env: Env = process.env, defaults: DrainEnvir
 function rebalance(env: Env): DrainEnvironment['rebalance'] {
   const horizonMs = seconds(env, 'BATON_REBALANCE_SECONDS');
   const text = raw(env, 'BATON_REBALANCE_PEERS');
+  const version = headerValue(env, 'BATON_REBALANCE_VERSION');
   if (!horizonMs) {
     if (text !== undefined) throw invalid('BATON_REBALANCE_PEERS', 'set only with BATON_REBALANCE_SECONDS', text);
+    if (version !== undefined) throw invalid('BATON_REBALANCE_VERSION', 'set only with BATON_REBALANCE_SECONDS', version);
     return undefined;
   }
   if (horizonMs < 1000) throw invalid('BATON_REBALANCE_SECONDS', 'at least 1 (or 0 for off)', String(horizonMs / 1000));
@@ -211,7 +215,7 @@ function rebalance(env: Env): DrainEnvironment['rebalance'] {
       text,
     );
   }
-  return { horizonMs, peers };
+  return { horizonMs, peers, ...(version === undefined ? {} : { version }) };
 }
 
 function handoffStore(
@@ -315,5 +319,6 @@ export function drainEnvFrom(values: DrainEnvironmentInput): Record<string, stri
   put('BATON_IDENTITY_VERSION', values.identity?.version);
   time('BATON_REBALANCE_SECONDS', values.rebalance?.horizonMs);
   put('BATON_REBALANCE_PEERS', values.rebalance?.peers.join(','));
+  put('BATON_REBALANCE_VERSION', values.rebalance?.version);
   return env;
 }

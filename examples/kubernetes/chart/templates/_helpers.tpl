@@ -241,6 +241,16 @@ spec:
         - name: BATON_IDENTITY_VERSION
           value: {{ default .Chart.AppVersion .Values.image.tag | quote }}
         {{- end }}
+        {{- if gt (int .Values.rebalance.seconds) 0 }}
+        # Rebalancing after a scale-out: the peers are the ready pods behind the headless Service; the version
+        # pauses it while a release runs two versions.
+        - name: BATON_REBALANCE_SECONDS
+          value: {{ .Values.rebalance.seconds | quote }}
+        - name: BATON_REBALANCE_PEERS
+          value: {{ printf "dns:%s-peers:%v" (include "ws-gateway.fullname" .) .Values.ports.admin | quote }}
+        - name: BATON_REBALANCE_VERSION
+          value: {{ default .Chart.AppVersion .Values.image.tag | quote }}
+        {{- end }}
         {{- if .Values.rolloutHold.enabled }}
         - name: BATON_ROLLOUT_HOLD
           value: kubernetes
