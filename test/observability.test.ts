@@ -63,6 +63,9 @@ beforeAll(async () => {
   gateway = await startGateway(join(root, 'examples/ws-gateway/server.js'), {
     ...budgetEnv({ gracePeriodMs: 10_000, propagationDelayMs: 500, closeTimeoutMs: 1_000, safetyMarginMs: 1_000 }),
     BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
+    // On, as the chart has it by default (a fleet of one here: the rebalance metrics are served, nothing moves).
+    BATON_REBALANCE_SECONDS: '60',
+    BATON_REBALANCE_PEERS: 'http://127.0.0.1:1',
   });
   const metrics = await (await fetch(`${gateway.adminUrl}/metrics`)).text();
   served = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1] as string));
@@ -91,6 +94,7 @@ describe('dashboard and alerts', () => {
       'resumes',
       'refused upgrades',
       'hold',
+      'rebalancing',
     ]) {
       expect(titles).toContain(topic);
     }
