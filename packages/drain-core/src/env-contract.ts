@@ -194,7 +194,8 @@ function rebalance(env: Env): DrainEnvironment['rebalance'] {
   const version = headerValue(env, 'BATON_REBALANCE_VERSION');
   if (!horizonMs) {
     if (text !== undefined) throw invalid('BATON_REBALANCE_PEERS', 'set only with BATON_REBALANCE_SECONDS', text);
-    if (version !== undefined) throw invalid('BATON_REBALANCE_VERSION', 'set only with BATON_REBALANCE_SECONDS', version);
+    if (version !== undefined)
+      throw invalid('BATON_REBALANCE_VERSION', 'set only with BATON_REBALANCE_SECONDS', version);
     return undefined;
   }
   if (horizonMs < 1000) throw invalid('BATON_REBALANCE_SECONDS', 'at least 1 (or 0 for off)', String(horizonMs / 1000));

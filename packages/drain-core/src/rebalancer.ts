@@ -66,6 +66,9 @@ export class Rebalancer {
   #moving = false;
   #movesLeft = 0;
   #ratePerSecond = 0;
+  /** The current episode's plan: the fleet's size it was made for, and when its moves should be done. */
+  #planPods = 0;
+  #planEndsAt = 0;
   #credit = 0;
   #cursor: Iterator<[WebSocket, ConnectionFlags]> | undefined;
   #pollTimer: ReturnType<typeof setTimeout> | undefined;
@@ -186,7 +189,7 @@ export class Rebalancer {
       this.#overReadings = 0;
       return this.#stopMoving();
     }
-    const { tolerance, horizonMs, maxMovesPerSecond } = this.#options;
+    const { tolerance } = this.#options;
     const load = this.#load();
     const target = share * (1 + tolerance / 3);
     const tried = this.#moves - this.#episodeStart - this.#pending.size;
@@ -213,8 +216,7 @@ export class Rebalancer {
       this.#episodeStart = this.#moves;
       const movesLeft = Math.floor(load - target);
       this.#moving = true;
-      this.#ratePerSecond = Math.min(maxMovesPerSecond, Math.max(1, movesLeft / ((horizonMs * SPREAD_SHARE) / 1000)));
-      this.#movesLeft = movesLeft;
+      this.#plan(movesLeft);
       this.#credit = 0;
       this.#lastTick = Date.now();
       this.#target.logger.info(
@@ -232,8 +234,23 @@ export class Rebalancer {
       return;
     }
     if (load <= target) return this.#stopMoving('balanced');
-    // A newer reading: what is left to move (new arrivals, moves that failed) at the same pace.
-    this.#movesLeft = Math.floor(load - target);
+    // A newer reading: what is left to move (new arrivals, moves that failed), by the same end, unless the
+    // fleet changed size under the plan (pods joined or left), which starts a new one.
+    this.#plan(Math.floor(load - target));
+  }
+
+  /** Spread `movesLeft` over what is left of the plan (40 % of the horizon from its start), capped per second. */
+  #plan(movesLeft: number): void {
+    const { horizonMs, maxMovesPerSecond, pollIntervalMs } = this.#options;
+    const now = Date.now();
+    const pods = this.#sample?.pods ?? 0;
+    if (!this.#planEndsAt || pods !== this.#planPods) {
+      this.#planPods = pods;
+      this.#planEndsAt = now + horizonMs * SPREAD_SHARE;
+    }
+    const secondsLeft = Math.max(this.#planEndsAt - now, pollIntervalMs) / 1000;
+    this.#movesLeft = movesLeft;
+    this.#ratePerSecond = Math.min(maxMovesPerSecond, Math.max(1, movesLeft / secondsLeft));
   }
 
   #tick(): void {
@@ -289,6 +306,7 @@ export class Rebalancer {
     this.#moveTimer = undefined;
     if (!this.#moving) return;
     this.#moving = false;
+    this.#planEndsAt = 0;
     this.#cursor = undefined;
     if (why) {
       this.#target.logger.info(

@@ -2,7 +2,7 @@
 // baton-lab: release a local fleet with each strategy and compare what the clients went through.
 //
 //   baton-lab [--clients 1000] [--replicas 4] [--time-scale 0.1 (1 with --unplanned)] [--gateway ws|fastify] [--only NAME]
-//             [--matrix | --relay | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N]
+//             [--matrix | --relay | --rebalance | --unplanned [--admission-rate R]] [--readiness-spread S] [--new-node-share X] [--seed N]
 //             [--dataplane kernel|node] [--json FILE] [--html FILE]
 
 import { writeFileSync } from 'node:fs';
@@ -11,7 +11,13 @@ import type { ReadinessModel } from './cluster/release.js';
 import { KernelBalancer } from './datapath/kernel/kernel-balancer.js';
 import { labHtmlReport, table } from './report/lab-report.js';
 import { defaultDataPath, runStrategy, type StrategyResult } from './run/run-strategy.js';
-import { defaultStrategies, matrixStrategies, relayStrategies, unplannedStrategies } from './strategies/rows.js';
+import {
+  defaultStrategies,
+  matrixStrategies,
+  rebalanceStrategies,
+  relayStrategies,
+  unplannedStrategies,
+} from './strategies/rows.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +31,7 @@ const { values } = parseArgs({
     matrix: { type: 'boolean', default: false },
     unplanned: { type: 'boolean', default: false },
     relay: { type: 'boolean', default: false },
+    rebalance: { type: 'boolean', default: false },
     'admission-rate': { type: 'string', default: '100' },
     'readiness-spread': { type: 'string' },
     'new-node-share': { type: 'string' },
@@ -41,7 +48,8 @@ if (values.help) {
   --replicas N       pods per version (default 4)
   --time-scale X     multiply every real-world duration (120 s grace period...) by X (default 0.1; 1 with
                      --unplanned, whose event-loop figures need real-world load: at X the pods accept,
-                     tick and reconnect 1/X times faster, on the same two cores)
+                     tick and reconnect 1/X times faster, on the same two cores; 1 with --rebalance,
+                     whose move rates and fleet readings are real-world)
   --gateway ws|fastify  which example runs the Baton pods (default ws)
   --only TEXT        run only the strategies whose name contains TEXT
   --matrix           run the full matrix (surge × readiness × hold, selector flip per dataplane) instead
@@ -50,6 +58,9 @@ if (values.help) {
                      with and without admission control (--admission-rate R per pod, default 100/s)
   --relay            run the relay rows instead: plain clients through @baton/relay while the gateway is
                      released (hold, no hold, rollback), and the relay's own release
+  --rebalance        run the HPA scale-out rows instead (replicas -> 2 x replicas, rebalancing over 60 s):
+                     Baton clients, plain clients through the relay, plain clients only (nothing moves), and
+                     Baton clients without rebalancing (today's gateway)
   --readiness-spread S   every run's new pods become ready uniformly over S real-world seconds (overrides
                      the rows' own readiness); with --new-node-share X, a share X of them waits S seconds
                      "for a new node" and the rest are ready at once
@@ -110,7 +121,11 @@ const options = {
   gateway: values.gateway as 'ws' | 'fastify',
   clients: positive('clients', values.clients, true),
   replicas: positive('replicas', values.replicas, true),
-  timeScale: positive('time-scale', values['time-scale'] ?? (values.unplanned ? '1' : '0.1'), false),
+  timeScale: positive(
+    'time-scale',
+    values['time-scale'] ?? (values.unplanned || values.rebalance ? '1' : '0.1'),
+    false,
+  ),
   seed: positive('seed', values.seed, true),
   ...(readiness ? { readiness } : {}),
 };
@@ -118,9 +133,11 @@ const rows = values.unplanned
   ? unplannedStrategies(positive('admission-rate', values['admission-rate'], false))
   : values.relay
     ? relayStrategies(options.replicas)
-    : values.matrix
-      ? matrixStrategies(options.replicas)
-      : defaultStrategies(options.replicas);
+    : values.rebalance
+      ? rebalanceStrategies(options.replicas)
+      : values.matrix
+        ? matrixStrategies(options.replicas)
+        : defaultStrategies(options.replicas);
 const strategies = rows
   .filter((s) => !values.only || s.name.includes(values.only))
   // A readiness given on the command line is the experiment: it replaces each row's own.

@@ -30,6 +30,7 @@ export {
   defaultStrategies,
   matrixStrategies,
   READINESS,
+  rebalanceStrategies,
   relayStrategies,
   unplannedStrategies,
 } from './strategies/rows.js';

@@ -15,7 +15,7 @@
 // no ReplicaSet (KEP-3973). A rollback is a rollout back to the older template: its ReplicaSet, with the same
 // pod-template-hash, scales up again. The selector flip (blue/green) stays a separate strategy.
 
-import type { LabBalancer } from '../datapath/lab-balancer.js';
+import type { LabBalancer, Placement } from '../datapath/lab-balancer.js';
 import { PodProcess } from './pod-process.js';
 import { APP_LABEL, type PodStore, templateHash } from './pod-store.js';
 
@@ -43,6 +43,8 @@ export interface ReleaseEnvironment {
   /** Gateway script for a version's pods. */
   script: (version: string) => string;
   env: Record<string, string>;
+  /** A pod's own variables, from its name and placement (rebalancing: its admin address, its proof file). */
+  envOf?: (pod: { name: string; placement: Placement }) => Record<string, string>;
   /** terminationGracePeriodSeconds, ms (for deletionTimestamp). */
   graceMs: number;
   readiness: ReadinessModel;
@@ -90,13 +92,20 @@ export class Cluster {
     const name = `${APP_LABEL}-${templateHash(version)}-${(++podCounter).toString(36)}`;
     const createdAt = Date.now();
     const delayMs = readinessDelay(options.readiness ?? this.environment.readiness, this.environment.random);
+    const placement = this.environment.balancer.placePod(name);
     const started = PodProcess.start(
       name,
       script(version),
       version,
       // The identity headers name each connection's pod and version for the probe's fleet.
-      { ...env, POD_NAME: name, BATON_IDENTITY_POD: name, BATON_IDENTITY_VERSION: version },
-      this.environment.balancer.placePod(name),
+      {
+        ...env,
+        ...this.environment.envOf?.({ name, placement }),
+        POD_NAME: name,
+        BATON_IDENTITY_POD: name,
+        BATON_IDENTITY_VERSION: version,
+      },
+      placement,
     );
     const pod: LabPod = {
       name,

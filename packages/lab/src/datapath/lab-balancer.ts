@@ -11,6 +11,11 @@ export interface Placement {
   host: string;
   /** 0: an ephemeral port. */
   port: number;
+  /**
+   * Where a pod's admin server may listen so the other pods reach it (rebalancing reads its peers' status):
+   * its own address in its namespace, or a loopback address of its own. Pods only.
+   */
+  adminHost?: string;
 }
 
 export type DataPath = 'node' | 'kernel';
@@ -34,6 +39,8 @@ export interface LabBalancer {
   settle(): Promise<void>;
   /** Where a new pod runs (its port is the pod's identity in the endpoints). */
   placePod(name: string): Placement;
+  /** The admin address the `ordinal`-th pod placed (1-based) gets: the peers a rebalancing pod reads. */
+  adminHostOf(ordinal: number): string;
   /** Where a process in front of the Service runs, beside the clients (the relay rows' relay). */
   clientPlacement(): Placement;
   /** A listening socket the pods can reach (for the lab's pod API), or undefined: loopback will do. */

@@ -37,6 +37,15 @@ export const LAB_ROWS: readonly [string, Cell][] = [
   ],
   ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
   [
+    'scale-out: real seconds after the new pods were ready until max/mean per pod stayed <= 1.25',
+    (r) =>
+      r.balance ? (r.balance.secondsToBalance === null ? 'never' : r.balance.secondsToBalance.toFixed(0)) : undefined,
+  ],
+  [
+    'scale-out: connections per pod at the end (max/mean)',
+    (r) => (r.balance ? `${r.balance.finalCounts.join(' / ')} (${r.balance.finalRatio.toFixed(2)})` : undefined),
+  ],
+  [
     'unplanned: peak connection attempts per pod per real second (incl. refused)',
     (r) => (r.unplanned ? String(r.unplanned.peakAcceptsPerPodPerSecond) : undefined),
   ],
@@ -68,6 +77,7 @@ export function labColumns(results: StrategyResult[]): ReportColumn[] {
     figures: r.probe,
     model: r.model,
     extra: Object.fromEntries(LAB_ROWS.map(([label, cell]) => [label, cell(r)])),
+    ...(r.balance ? { balance: r.balance.series } : {}),
   }));
 }
 

@@ -115,6 +115,7 @@ export function measure(
       .length,
     connectedAtEnd: count((r) => r.connected),
     unplanned: null,
+    balance: null,
     series: { reconnects },
     timeScale: options.timeScale,
     ...views,

@@ -2,6 +2,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drainEnvFrom } from '@baton/drain-core';
 import { type ClientRecord, Fleet, runFromRecords, since, summarize } from '@baton/probe';
@@ -10,7 +12,7 @@ import { LAB_NAMESPACE, PodStore } from '../cluster/pod-store.js';
 import { Cluster, type DeploymentController, type LabPod, type ReleaseTimeline } from '../cluster/release.js';
 import { KernelBalancer } from '../datapath/kernel/kernel-balancer.js';
 import { inNamespace } from '../datapath/kernel/netns.js';
-import type { DataPath, LabBalancer } from '../datapath/lab-balancer.js';
+import type { DataPath, LabBalancer, Placement } from '../datapath/lab-balancer.js';
 import { NodeBalancer, type NodeBalancerOptions } from '../datapath/node/node-balancer.js';
 import { lbHealthCheck } from '../datapath/node/proxy-core.js';
 import { budgetEnv, type GatewayProcess, startGateway } from '../harness/gateway-launcher.js';
@@ -86,6 +88,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
       random: seededRandom(options.seed ?? 1),
       script: () => gateways[run.gateway === 'baton' ? (options.gateway ?? 'ws') : run.gateway],
       env: { TICK_MS: tickMs, ...budget, ...podEnv(run, options, scale, { api, fixedUrl: fixed?.url }) },
+      ...(run.rebalanceSeconds === undefined ? {} : rebalanceEnv(run, balancer, options.replicas, scale)),
     });
     teardown.add(() => cluster.killAll());
     await cluster.createReady('v1', options.replicas);
@@ -124,6 +127,7 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     await balancer.settle();
     const droppedBefore = balancer.dropped;
     const replaced = cluster.live('v1');
+    const balance = run.strategy.kind === 'hpa-scale-out' ? sampleBalance(balancer, cluster, scale) : undefined;
     const forward = kind.release({ strategy: run.strategy, cluster, deployment, scale });
     const rollback =
       run.rollbackAfterWindowShare !== undefined && deployment
@@ -179,10 +183,79 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
     if (run.strategy.kind === 'crash')
       result.unplanned = unplannedFigures(run, options, releases[0] as ReleaseTimeline, records, balancer, cluster);
     result.droppedConnects -= droppedBefore;
+    if (balance) result.balance = balance.stop((releases[0] as ReleaseTimeline).cutOverAt, options.timeScale);
     return result;
   } finally {
     await teardown.run();
   }
+}
+
+/** The admin port of every lab pod when rebalancing: each pod has an address of its own (Placement.adminHost). */
+const LAB_ADMIN_PORT = 19_290;
+
+/**
+ * A rebalancing row's pods: each serves its admin on its own address and reads every pod slot's there (a slot
+ * with no pod yet does not answer, as a headless Service lists only the pods that exist), with its own proof
+ * file (the port is the same for all, and on the Node data path they share /tmp).
+ */
+function rebalanceEnv(run: StrategyRun, balancer: LabBalancer, replicas: number, scale: Scale) {
+  const slots = run.strategy.kind === 'hpa-scale-out' ? run.strategy.to : replicas * 2;
+  const peers = Array.from({ length: slots }, (_, i) => `http://${balancer.adminHostOf(i + 1)}:${LAB_ADMIN_PORT}`);
+  const horizonMs = Math.max(1_000, scale((run.rebalanceSeconds as number) * 1000));
+  return {
+    envOf: ({ name, placement }: { name: string; placement: Placement }) => ({
+      ADMIN_HOST: placement.adminHost ?? '127.0.0.1',
+      ADMIN_PORT: String(LAB_ADMIN_PORT),
+      BATON_ADMIN_PROOF_FILE: join(tmpdir(), `baton-lab-${process.pid}-${name}.proof`),
+      ...drainEnvFrom({ rebalance: { horizonMs, peers } }),
+    }),
+  };
+}
+
+/**
+ * Connections per pod while a scale-out row runs: the data path's established flows per live pod, once a lab
+ * second. stop() reduces them, from the new pods' readiness on, to the figures of StrategyResult.balance.
+ */
+function sampleBalance(balancer: LabBalancer, cluster: Cluster, scale: Scale) {
+  const samples: { at: number; counts: number[] }[] = [];
+  let stopped = false;
+  const tick = async () => {
+    if (stopped) return;
+    const flows = await balancer.openFlows();
+    const ports = cluster.pods
+      .filter((pod) => pod.readyAt !== undefined && !pod.exited)
+      .map((pod) => pod.process?.port);
+    samples.push({ at: Date.now(), counts: ports.map((port) => (port === undefined ? 0 : (flows.get(port) ?? 0))) });
+    if (!stopped) setTimeout(() => void tick(), scale(1_000));
+  };
+  void tick();
+  return {
+    stop(readyAt: number, timeScale: number): NonNullable<StrategyResult['balance']> {
+      stopped = true;
+      const ratio = (counts: number[]) => {
+        const total = counts.reduce((a, b) => a + b, 0);
+        return total === 0 ? 1 : Math.max(...counts) / (total / counts.length);
+      };
+      const after = samples.filter((sample) => sample.at >= readyAt);
+      const series = after.map(({ at, counts }) => {
+        const mean = counts.reduce((a, b) => a + b, 0) / Math.max(1, counts.length);
+        return { t: (at - readyAt) / 1000 / timeScale, max: Math.max(0, ...counts), mean };
+      });
+      // Balanced from the first sample at or under 1.25 after which every sample stays there.
+      let firstBalanced: number | undefined;
+      for (let i = after.length - 1; i >= 0; i--) {
+        if (ratio((after[i] as { counts: number[] }).counts) > 1.25) break;
+        firstBalanced = i;
+      }
+      const last = after.at(-1)?.counts ?? [];
+      return {
+        secondsToBalance: firstBalanced === undefined ? null : (series[firstBalanced] as { t: number }).t,
+        finalRatio: ratio(last),
+        finalCounts: last,
+        series,
+      };
+    },
+  };
 }
 
 /** The Service's data path for this run: the kernel's or the Node balancer, with the row's routing. */

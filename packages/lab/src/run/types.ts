@@ -49,6 +49,11 @@ export interface StrategyRun {
    * cut-over, while its old pods still drain.
    */
   rollbackAfterWindowShare?: number;
+  /**
+   * Rebalancing after a scale-out (BATON_REBALANCE_SECONDS, real-world seconds): every pod reads the others'
+   * status on its own admin address. Default off.
+   */
+  rebalanceSeconds?: number;
 }
 
 export interface LabOptions {
@@ -135,6 +140,17 @@ export interface StrategyResult {
     secondsUntilAllBack: number;
     resumed: number | null;
     fresh: number | null;
+  } | null;
+  /**
+   * Scale-out rows: connections per pod (the data path's established flows, sampled each lab second) from the
+   * scale-out on: real seconds after the new pods were ready until max/mean first reached 1.25 and stayed at or
+   * under it (null: never), the ratio at the end, and the series.
+   */
+  balance: {
+    secondsToBalance: number | null;
+    finalRatio: number;
+    finalCounts: number[];
+    series: { t: number; max: number; mean: number }[];
   } | null;
   /** The balancer's new connections in each second (lab time) since the release began. */
   series: { reconnects: number[] };

@@ -39,7 +39,12 @@ export type Strategy =
    * Unplanned: `pods` pods die at once with no SIGTERM and no drain (an OOM kill; a lost node holding them);
    * their clients reconnect to the survivors, and the ReplicaSet replaces them.
    */
-  | { kind: 'crash'; pods: number };
+  | { kind: 'crash'; pods: number }
+  /**
+   * Not a release: the HPA raises spec.replicas to `to`; the new pods start empty, and the row watches the
+   * connections per pod for `observeMs` (real-world) after they are ready.
+   */
+  | { kind: 'hpa-scale-out'; to: number; observeMs: number };
 
 export type StrategyKind = Strategy['kind'];
 
@@ -154,6 +159,29 @@ export const STRATEGIES: { [K in StrategyKind]: StrategyRecord<Extract<Strategy,
       };
     },
     describe: (s) => `${s.pods} pod(s) SIGKILLed at once, no drain`,
+  },
+  'hpa-scale-out': {
+    controller: (_s, cluster, replicas) => surgeAll(cluster, replicas),
+    async release({ cluster, deployment, strategy, scale }) {
+      const startedAt = Date.now();
+      const before = new Set(cluster.pods);
+      controllerOf({ deployment }).scale(strategy.to);
+      const added = cluster.pods.filter((pod) => !before.has(pod));
+      await cluster.until(() => added.every((pod) => pod.readyAt !== undefined));
+      const readyAt = Math.max(...added.map((pod) => pod.readyAt as number));
+      // The experiment's span: what rebalancing does (or, without it, does not do) within the horizon and after.
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, readyAt + scale(strategy.observeMs) - Date.now())),
+      );
+      return {
+        startedAt,
+        cutOverAt: readyAt,
+        finishedAt: Date.now(),
+        oldPods: [],
+        newPods: await Promise.all(added.map((pod) => pod.started)),
+      };
+    },
+    describe: (s) => `HPA scale-out to ${s.to} pods, watched ${s.observeMs / 1000} s after the new pods are ready`,
   },
 };
 

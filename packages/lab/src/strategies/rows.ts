@@ -274,3 +274,39 @@ export function relayStrategies(replicas: number): StrategyRun[] {
     },
   ];
 }
+
+/**
+ * The scale-out rows (`--rebalance`): the HPA doubles the fleet (replicas -> 2 x replicas) and the rows watch the
+ * connections per pod for 90 s after the new pods are ready. Rebalancing over 60 s (BATON_REBALANCE_SECONDS)
+ * with Baton clients, with plain clients through the relay (its upstreams move), and with plain clients only
+ * (the control: nothing may move); and Baton clients without it (what the example gateway did before).
+ */
+export function rebalanceStrategies(replicas: number): StrategyRun[] {
+  const strategy = { kind: 'hpa-scale-out', to: replicas * 2, observeMs: 90_000 } as const;
+  const scaleOut = `HPA scale-out ${replicas} -> ${replicas * 2}`;
+  return [
+    {
+      name: `${scaleOut}, Baton clients, rebalancing 60 s`,
+      gateway: 'baton',
+      clients: 'baton',
+      rebalanceSeconds: 60,
+      strategy,
+    },
+    {
+      name: `${scaleOut}, plain clients through the relay, rebalancing 60 s`,
+      gateway: 'baton',
+      clients: 'plain',
+      throughRelay: true,
+      rebalanceSeconds: 60,
+      strategy,
+    },
+    {
+      name: `${scaleOut}, plain clients, rebalancing 60 s`,
+      gateway: 'baton',
+      clients: 'plain',
+      rebalanceSeconds: 60,
+      strategy,
+    },
+    { name: `${scaleOut}, Baton clients, no rebalancing`, gateway: 'baton', clients: 'baton', strategy },
+  ];
+}

@@ -149,3 +149,26 @@ export function comparisonChart(columns: { name: string; figures: ProbeFigures }
     '</svg>'
   );
 }
+
+/** Connections per pod over time: the busiest pod's (solid) and the mean (dashed), from the new pods' readiness. */
+export function balanceChart(points: readonly { t: number; max: number; mean: number }[]): string {
+  const maxX = Math.max(1, ...points.map((p) => p.t));
+  const maxY = Math.max(1, ...points.map((p) => p.max));
+  const max = linePath(
+    points.map((p): [number, number] => [p.t, p.max]),
+    maxX,
+    maxY,
+  );
+  const mean = linePath(
+    points.map((p): [number, number] => [p.t, p.mean]),
+    maxX,
+    maxY,
+  );
+  return (
+    `<svg class="chart balance" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="connections per pod, max and mean">` +
+    axes('connections per pod: max (solid), mean (dashed)', maxY, maxX, 's') +
+    `<path d="${max}" class="line" stroke="${PALETTE[0]}"/>` +
+    `<path d="${mean}" class="line even" stroke="${PALETTE[2]}"/>` +
+    '</svg>'
+  );
+}

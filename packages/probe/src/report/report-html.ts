@@ -3,6 +3,7 @@
 // reconnects per second against the even rate, and its disconnect histogram. Times in real seconds.
 
 import {
+  balanceChart,
   comparisonChart,
   connectionsChart,
   escapeHtml,
@@ -39,7 +40,7 @@ export function htmlReport(title: string, intro: string, columns: ReportColumn[]
   const sections = columns
     .map(
       (c) =>
-        `<section><h2>${escapeHtml(c.name)}</h2><div class="charts">${connectionsChart(c.figures, versions)}${reconnectsChart(c.figures)}${histogramChart(c.figures)}</div></section>`,
+        `<section><h2>${escapeHtml(c.name)}</h2><div class="charts">${connectionsChart(c.figures, versions)}${reconnectsChart(c.figures)}${histogramChart(c.figures)}${c.balance ? balanceChart(c.balance) : ''}</div></section>`,
     )
     .join('\n');
   return `<!doctype html>

@@ -10,6 +10,8 @@ export interface ReportColumn {
   model?: string;
   /** Rows of this column's own, by label; a missing label or undefined: does not apply. */
   extra?: Record<string, string | undefined>;
+  /** Connections per pod over time (the lab's scale-out rows): max and mean, t in real seconds. */
+  balance?: readonly { t: number; max: number; mean: number }[];
 }
 
 type Cell = (figures: ProbeFigures) => string | undefined;

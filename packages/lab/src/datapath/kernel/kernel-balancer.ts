@@ -133,7 +133,11 @@ export class KernelBalancer extends EventEmitter<{ health: [string, boolean] }> 
     const port = FIRST_POD_PORT + index;
     this.#pods.set(port, name);
     this.#ports.set(name, port);
-    return { namespace, host: address, port };
+    return { namespace, host: address, port, adminHost: address };
+  }
+
+  adminHostOf(ordinal: number): string {
+    return KernelDataplane.podAddress(ordinal);
   }
 
   clientPlacement(): Placement {

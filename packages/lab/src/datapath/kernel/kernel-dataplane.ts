@@ -118,12 +118,20 @@ export class KernelDataplane {
     return `${this.#id}n`;
   }
 
+  /** The address of the `ordinal`-th pod added (1-based): the client namespace has 10.214.1.1. */
+  static podAddress(ordinal: number): string {
+    return `10.214.1.${ordinal + 1}`;
+  }
+
   /** A pod's own namespace and address, joined to the node. */
   addPod(name: string): { namespace: string; address: string } {
     if (!/^[a-z0-9]{1,6}$/.test(name)) throw new RangeError('pod names here are 1–6 lowercase letters or digits');
     const index = this.#pods.size + 2;
     if (index > 250) throw new RangeError('at most 249 pods per dataplane');
-    const pod = { namespace: this.#attach(`p${name}`, index), address: `10.214.1.${index}` };
+    const pod = {
+      namespace: this.#attach(`p${name}`, index),
+      address: KernelDataplane.podAddress(this.#pods.size + 1),
+    };
     this.#pods.set(name, pod);
     return pod;
   }

@@ -35,6 +35,7 @@ export class NodeBalancer extends EventEmitter<{ health: [string, boolean] }> im
   #core: ProxyCore | undefined;
   #server: Server | undefined;
   #flowRequest = 0;
+  #placed = 0;
   /** Every routed connection: when (epoch ms) and to which backend port. */
   readonly accepts: { at: number; port: number }[] = [];
   /** Connections dropped at a node with nowhere to send them (as of the last openFlows()). */
@@ -56,7 +57,12 @@ export class NodeBalancer extends EventEmitter<{ health: [string, boolean] }> im
 
   /** Every pod on loopback, on a port of its own. */
   placePod(): Placement {
-    return { host: '127.0.0.1', port: 0 };
+    return { host: '127.0.0.1', port: 0, adminHost: this.adminHostOf(++this.#placed) };
+  }
+
+  /** Each pod's admin server on a loopback address of its own (127.0.0.0/8 is all loopback), as pods have IPs. */
+  adminHostOf(ordinal: number): string {
+    return `127.0.33.${ordinal}`;
   }
 
   clientPlacement(): Placement {
