@@ -60,7 +60,9 @@ export class Rebalancer {
   readonly #options: ResolvedRebalanceOptions;
   readonly #target: RebalancerTarget;
   /** Hinted to move and still here: counted out of this pod's load until they go or their hint expires. */
-  readonly #pending = new Map<WebSocket, number>();
+  readonly #pending = new Map<WebSocket, { expiresAt: number; episode: number }>();
+  /** When the current episode began: moves hinted in its first hint window do not count against it. */
+  #episodeStartedAt = 0;
   #sample: FleetSample | undefined;
   #overReadings = 0;
   #moving = false;
@@ -77,10 +79,12 @@ export class Rebalancer {
   #running = false;
   #moves = 0;
   /** Moves before the current episode, and this episode's moves whose hint expired with the client still here. */
-  #episodeStart = 0;
+  /** The current episode (a run of moves from start to stop), and its moves that failed and succeeded. */
+  #episode = 0;
   #failed = 0;
-  /** Suspended (movers found no room) while the fleet keeps this many pods. */
-  #suspendedAt: number | undefined;
+  #succeeded = 0;
+  /** Suspended (movers found no room) while the fleet keeps this many pods, until this time. */
+  #suspendedAt: { pods: number; until: number } | undefined;
   #arrivals = 0;
   #refusals = 0;
 
@@ -130,7 +134,10 @@ export class Rebalancer {
 
   /** A connection left (its socket closed). */
   forget(socket: WebSocket): void {
+    const pending = this.#pending.get(socket);
+    if (!pending) return;
     this.#pending.delete(socket);
+    if (pending.episode === this.#episode) this.#succeeded++;
   }
 
   get #share(): number | undefined {
@@ -142,11 +149,11 @@ export class Rebalancer {
   /** Connections that stay: the open ones less those hinted to move whose hint has not expired. */
   #load(): number {
     const now = Date.now();
-    for (const [socket, expiresAt] of this.#pending) {
+    for (const [socket, { expiresAt, episode }] of this.#pending) {
       if (expiresAt > now) continue;
       this.#pending.delete(socket);
       // Still here after its hint expired: no pod took it.
-      if (this.#target.connections.has(socket)) this.#failed++;
+      if (episode === this.#episode && this.#target.connections.has(socket)) this.#failed++;
     }
     return this.#target.connections.size - this.#pending.size;
   }
@@ -178,7 +185,8 @@ export class Rebalancer {
     if (sample.mixedVersions !== this.#sample?.mixedVersions && sample.mixedVersions) {
       this.#target.logger.info({ pods: sample.pods }, 'baton: rebalancing paused: a release is under way');
     }
-    if (this.#suspendedAt !== undefined && sample.pods !== this.#suspendedAt) this.#suspendedAt = undefined;
+    const suspended = this.#suspendedAt;
+    if (suspended && (sample.pods !== suspended.pods || Date.now() >= suspended.until)) this.#suspendedAt = undefined;
     this.#sample = sample;
     this.#decide();
   }
@@ -192,16 +200,16 @@ export class Rebalancer {
     const { tolerance } = this.#options;
     const load = this.#load();
     const target = share * (1 + tolerance / 3);
-    const tried = this.#moves - this.#episodeStart - this.#pending.size;
-    if (this.#failed >= 5 && this.#failed * 2 >= tried) {
-      // Most movers found no pod that would take them: the reading counts pods the load balancer does not send
-      // to (a blue/green preview, peers behind another Service). Stop until the fleet's size changes.
-      this.#suspendedAt = this.#sample?.pods;
-      this.#failed = 0;
-      this.#episodeStart = this.#moves;
+    if (this.#moving && this.#failed >= 10 && this.#failed >= 4 * this.#succeeded) {
+      // Nearly every mover of this episode found no pod that would take them: the reading counts pods the load
+      // balancer does not send to (a blue/green preview, peers behind another Service). A load balancer that
+      // has not yet noticed the new pods (health checks) fails a few moves, not four in five of ten or more.
+      // Rest for a horizon, or until the fleet changes size.
+      const pods = this.#sample?.pods ?? 0;
+      this.#suspendedAt = { pods, until: Date.now() + this.#options.horizonMs };
       this.#overReadings = 0;
       this.#target.logger.warn(
-        { pods: this.#suspendedAt, share: Math.round(share) },
+        { pods, share: Math.round(share), failed: this.#failed, succeeded: this.#succeeded },
         'baton: rebalancing suspended: most movers found no pod that would take them; check that every peer is behind the same load balancer',
       );
       return this.#stopMoving();
@@ -212,8 +220,9 @@ export class Rebalancer {
       this.#overReadings = load > share * (1 + tolerance) && load - target >= 1 ? this.#overReadings + 1 : 0;
       if (this.#overReadings < 2) return;
       this.#overReadings = 0;
-      this.#failed = 0;
-      this.#episodeStart = this.#moves;
+      // Every Baton connection here was asked once already (or none is Baton): nothing to start.
+      if (!this.#anyMovable()) return;
+      this.#newEpisode();
       const movesLeft = Math.floor(load - target);
       this.#moving = true;
       this.#plan(movesLeft);
@@ -239,12 +248,21 @@ export class Rebalancer {
     this.#plan(Math.floor(load - target));
   }
 
+  #newEpisode(): void {
+    this.#episode++;
+    this.#failed = 0;
+    this.#succeeded = 0;
+    this.#episodeStartedAt = Date.now();
+  }
+
   /** Spread `movesLeft` over what is left of the plan (40 % of the horizon from its start), capped per second. */
   #plan(movesLeft: number): void {
     const { horizonMs, maxMovesPerSecond, pollIntervalMs } = this.#options;
     const now = Date.now();
     const pods = this.#sample?.pods ?? 0;
     if (!this.#planEndsAt || pods !== this.#planPods) {
+      // The fleet changed size under a plan: a new episode, judged on its own moves.
+      if (this.#planEndsAt) this.#newEpisode();
       this.#planPods = pods;
       this.#planEndsAt = now + horizonMs * SPREAD_SHARE;
     }
@@ -282,7 +300,15 @@ export class Rebalancer {
     }
     if (!sent) return;
     this.#moves++;
-    this.#pending.set(socket, deadlineAt + MOVE_SETTLE_MS);
+    // A load balancer notices new pods only after its health checks (GKE: 3 to 8 s): the moves of an episode's
+    // first hint window may find no cool pod yet, and are not held against it (episode -1: never counted).
+    const counted = now - this.#episodeStartedAt >= hintWindowMs(this.#options.horizonMs);
+    this.#pending.set(socket, { expiresAt: deadlineAt + MOVE_SETTLE_MS, episode: counted ? this.#episode : -1 });
+  }
+
+  #anyMovable(): boolean {
+    for (const [socket, flags] of this.#target.connections) if (movable(socket, flags)) return true;
+    return false;
   }
 
   /** The next open Baton connection never moved by a rebalance, oldest first; undefined when none is left. */
@@ -292,9 +318,7 @@ export class Rebalancer {
       this.#cursor ??= connections.entries();
       for (let next = this.#cursor.next(); !next.done; next = this.#cursor.next()) {
         const [socket, flags] = next.value;
-        if (isCapable(flags) && !isRebalanced(flags) && phaseOf(flags) === 'open' && socket.readyState === 1) {
-          return socket;
-        }
+        if (movable(socket, flags)) return socket;
       }
       this.#cursor = undefined;
     }
@@ -315,4 +339,8 @@ export class Rebalancer {
       );
     }
   }
+}
+
+function movable(socket: WebSocket, flags: ConnectionFlags): boolean {
+  return isCapable(flags) && !isRebalanced(flags) && phaseOf(flags) === 'open' && socket.readyState === 1;
 }

@@ -205,18 +205,75 @@ describe('rebalancing after a scale-out', () => {
     const pods: Pod[] = [];
     const peers = () => pods.map((p) => p.admin);
     const warnings: string[] = [];
+    let episodes = 0;
     let suspended = () => {};
     const warned = new Promise<void>((resolve) => {
       suspended = resolve;
     });
     const logger = {
-      info: () => {},
+      info: (_fields: object, msg: string) => {
+        if (msg.startsWith('baton: rebalancing: above')) episodes++;
+      },
       warn: (_fields: object, msg: string) => {
         warnings.push(msg);
         if (msg.startsWith('baton: rebalancing suspended')) suspended();
       },
       error: () => {},
       debug: () => {},
+    };
+    const { server, controller } = await startDrainedServer(
+      'server',
+      {
+        hintProtocol: true,
+        admin: { port: 0, host: '127.0.0.1' },
+        metrics: false,
+        // 8 s: moves spread over 3.2 s, and those of the first hint window (2 s) are not held against it.
+        rebalance: { horizonMs: 8_000, pollIntervalMs: 200, peers },
+        logger,
+      },
+      cleanups,
+    );
+    await controller.start();
+    const hot = { url: server.url, admin: `http://127.0.0.1:${controller.adminAddress()?.port}`, controller };
+    // The other pod is in the reading, but every move goes back to the hot pod, which refuses it.
+    const clients = await batonClients(100, hot, () => [hot]);
+    pods.push(hot, await pod({ horizonMs: 8_000, pollIntervalMs: 200, peers }));
+    await warned;
+    expect(hot.controller.connectionCount).toBe(100);
+    expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
+    // It took one episode: the pod did not stop and start again while its movers kept failing.
+    expect(episodes).toBe(1);
+  });
+
+  it('asks each Baton connection once: when all were asked, no new round starts (no loop of failed moves)', async () => {
+    const pods: Pod[] = [];
+    let episodes = 0;
+    let reads = 0;
+    let exhausted = () => {};
+    const asked = new Promise<void>((resolve) => {
+      exhausted = resolve;
+    });
+    let release = () => {};
+    const readsAfter = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let readsAtExhaustion = -1;
+    const logger = {
+      info: (fields: { why?: string }, msg: string) => {
+        if (msg.startsWith('baton: rebalancing: above')) episodes++;
+        if (fields.why === 'no Baton connection left to move') {
+          readsAtExhaustion = reads;
+          exhausted();
+        }
+      },
+      warn: () => {},
+      error: () => {},
+      debug: () => {},
+    };
+    const peers = () => {
+      reads++;
+      if (readsAtExhaustion >= 0 && reads >= readsAtExhaustion + 5) release();
+      return pods.map((p) => p.admin);
     };
     const { server, controller } = await startDrainedServer(
       'server',
@@ -231,10 +288,12 @@ describe('rebalancing after a scale-out', () => {
     );
     await controller.start();
     const hot = { url: server.url, admin: `http://127.0.0.1:${controller.adminAddress()?.port}`, controller };
-    // The other pod is in the reading, but every move goes back to the hot pod, which refuses it.
+    // Every move goes back to the hot pod, which refuses it: each client stays where it is.
     const clients = await batonClients(30, hot, () => [hot]);
-    pods.push(hot, await pod({ horizonMs: 2_000, pollIntervalMs: 200, peers }));
-    await warned;
+    pods.push(hot, await pod({ horizonMs: 2_000, pollIntervalMs: 200, peers: () => pods.map((p) => p.admin) }));
+    await asked;
+    await readsAfter;
+    expect(episodes).toBe(1);
     expect(hot.controller.connectionCount).toBe(30);
     expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
   });

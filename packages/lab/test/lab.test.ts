@@ -185,6 +185,31 @@ describe('release lab', () => {
     });
   });
 
+  it('an HPA scale-out 2 -> 4 with rebalancing (20 s): balanced within the horizon, nobody disconnected, no tick lost, one move at most', async () => {
+    // Time scale 1: the move rates and the fleet's readings are real-world.
+    const result = await runStrategy(
+      {
+        name: 'scale-out 2 -> 4, Baton clients, rebalancing 20 s',
+        gateway: 'baton',
+        clients: 'baton',
+        rebalanceSeconds: 20,
+        strategy: { kind: 'hpa-scale-out', to: 4, observeMs: 30_000 },
+      },
+      { clients: 400, replicas: 2, timeScale: 1, seed: 1 },
+    );
+    expect(result.dataPath).toBe(dataPath);
+    const balance = result.balance as NonNullable<StrategyResult['balance']>;
+    expect(balance.finalCounts).toHaveLength(4);
+    expect(balance.secondsToBalance).not.toBeNull();
+    expect(balance.secondsToBalance as number).toBeLessThanOrEqual(20);
+    expect(balance.finalRatio).toBeLessThanOrEqual(1.25);
+    // The new pods took their share by moves alone: no client saw a close, each moved once at most.
+    expect(result.appVisibleDisconnectsOfBatonClients).toBe(0);
+    expect(result.ticksLost).toBe(0);
+    expect(result.maxMoves).toBe(1);
+    expect(result.connectedAtEnd).toBe(400);
+  });
+
   describe('plain clients behind @baton/relay (1,000 clients)', () => {
     const relayOptions: LabOptions = { clients: 1000, replicas: 4, timeScale: 0.1, seed: 1 };
     const relayRows = relayStrategies(relayOptions.replicas);

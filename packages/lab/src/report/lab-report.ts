@@ -17,14 +17,17 @@ export const LAB_ROWS: readonly [string, Cell][] = [
     'ticks lost / duplicated (clients through the relay)',
     (r) => (r.sessionsTracked && r.probe.kind === 'plain' ? `${r.ticksLost} / ${r.ticksDuplicated}` : undefined),
   ],
-  ['outgoing-version accepts after its cut-over (balancer)', (r) => String(r.oldPodAcceptsAfterCutOver)],
+  [
+    'outgoing-version accepts after its cut-over (balancer)',
+    (r) => (r.balance ? undefined : String(r.oldPodAcceptsAfterCutOver)),
+  ],
   [
     'peak / even rate N/W over the close window used (balancer)',
-    (r) => (r.unplanned ? undefined : `${r.reconnectsPerSecond.peakOverEven.toFixed(2)}x`),
+    (r) => (r.unplanned || r.balance ? undefined : `${r.reconnectsPerSecond.peakOverEven.toFixed(2)}x`),
   ],
   [
     'close window used (real s)',
-    (r) => (r.unplanned ? undefined : realSeconds(r, r.reconnectsPerSecond.windowSeconds).toFixed(0)),
+    (r) => (r.unplanned || r.balance ? undefined : realSeconds(r, r.reconnectsPerSecond.windowSeconds).toFixed(0)),
   ],
   [
     'rollout holds (outcome: pods), longest (real s)',
@@ -35,7 +38,7 @@ export const LAB_ROWS: readonly [string, Cell][] = [
             .map(([outcome, pods]) => `${outcome}: ${pods}`)
             .join(', ')}; ${r.holds.longestSeconds.toFixed(0)} s`,
   ],
-  ['pods past their grace period', (r) => String(r.podsMissingDeadline)],
+  ['pods past their grace period', (r) => (r.balance ? undefined : String(r.podsMissingDeadline))],
   [
     'scale-out: real seconds after the new pods were ready until max/mean per pod stayed <= 1.25',
     (r) =>

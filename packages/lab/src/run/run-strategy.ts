@@ -151,7 +151,8 @@ export async function runStrategy(run: StrategyRun, options: LabOptions): Promis
         binSeconds: 1 / options.timeScale,
         outgoingVersion: 'v1',
         // Judged, as the lab's own figure, against the window the old pods' closes actually used.
-        ...(run.strategy.kind === 'crash'
+        // No drain window to judge against: a crash, a scale-out.
+        ...(run.strategy.kind === 'crash' || run.strategy.kind === 'hpa-scale-out'
           ? {}
           : {
               windowSeconds:
