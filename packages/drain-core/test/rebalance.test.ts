@@ -15,14 +15,21 @@ interface Pod {
   controller: DrainController;
 }
 
-/** A pod: a ws echo server with drain-core, protocol v1 and an admin server on loopback; `rebalance` as given. */
-async function pod(rebalance: DrainOptions['rebalance'], logs: string[] = []): Promise<Pod> {
-  const logger = {
-    info: (fields: object, msg: string) => logs.push(`${msg} ${JSON.stringify(fields)}`),
-    warn: () => {},
-    error: () => {},
-    debug: () => {},
-  };
+type TestLogger = NonNullable<DrainOptions['logger']>;
+
+/**
+ * A pod: a ws echo server with drain-core, protocol v1 and an admin server on loopback; `rebalance` as given.
+ * Its info lines go to `logs` (an array), or to a logger of the test's.
+ */
+async function pod(rebalance: DrainOptions['rebalance'], logs: string[] | TestLogger = []): Promise<Pod> {
+  const logger = Array.isArray(logs)
+    ? {
+        info: (fields: object, msg: string) => logs.push(`${msg} ${JSON.stringify(fields)}`),
+        warn: () => {},
+        error: () => {},
+        debug: () => {},
+      }
+    : logs;
   const { server, controller } = await startDrainedServer(
     'server',
     { hintProtocol: true, admin: { port: 0, host: '127.0.0.1' }, metrics: false, rebalance, logger },
@@ -221,20 +228,8 @@ describe('rebalancing after a scale-out', () => {
       error: () => {},
       debug: () => {},
     };
-    const { server, controller } = await startDrainedServer(
-      'server',
-      {
-        hintProtocol: true,
-        admin: { port: 0, host: '127.0.0.1' },
-        metrics: false,
-        // 8 s: moves spread over 3.2 s, and those of the first hint window (2 s) are not held against it.
-        rebalance: { horizonMs: 8_000, pollIntervalMs: 200, peers },
-        logger,
-      },
-      cleanups,
-    );
-    await controller.start();
-    const hot = { url: server.url, admin: `http://127.0.0.1:${controller.adminAddress()?.port}`, controller };
+    // 8 s: moves spread over 3.2 s, and those of the first hint window (2 s) are not held against it.
+    const hot = await pod({ horizonMs: 8_000, pollIntervalMs: 200, peers }, logger);
     // The other pod is in the reading, but every move goes back to the hot pod, which refuses it.
     const clients = await batonClients(100, hot, () => [hot]);
     pods.push(hot, await pod({ horizonMs: 8_000, pollIntervalMs: 200, peers }));
@@ -275,19 +270,7 @@ describe('rebalancing after a scale-out', () => {
       if (readsAtExhaustion >= 0 && reads >= readsAtExhaustion + 5) release();
       return pods.map((p) => p.admin);
     };
-    const { server, controller } = await startDrainedServer(
-      'server',
-      {
-        hintProtocol: true,
-        admin: { port: 0, host: '127.0.0.1' },
-        metrics: false,
-        rebalance: { horizonMs: 2_000, pollIntervalMs: 200, peers },
-        logger,
-      },
-      cleanups,
-    );
-    await controller.start();
-    const hot = { url: server.url, admin: `http://127.0.0.1:${controller.adminAddress()?.port}`, controller };
+    const hot = await pod({ horizonMs: 2_000, pollIntervalMs: 200, peers }, logger);
     // Every move goes back to the hot pod, which refuses it: each client stays where it is.
     const clients = await batonClients(30, hot, () => [hot]);
     pods.push(hot, await pod({ horizonMs: 2_000, pollIntervalMs: 200, peers: () => pods.map((p) => p.admin) }));
