@@ -202,7 +202,7 @@ function rebalance(env: Env): DrainEnvironment['rebalance'] {
   if (text === undefined) {
     throw invalid(
       'BATON_REBALANCE_PEERS',
-      'set with BATON_REBALANCE_SECONDS: the fleet\'s pods, e.g. "dns:gateway-peers:9090" (a headless Service) or "http://10.0.0.7:9090,http://10.0.0.8:9090"',
+      'set with BATON_REBALANCE_SECONDS: every pod\'s admin server (its ADMIN_HOST:ADMIN_PORT), e.g. "dns:gateway-peers:9090" (a headless Service) or "http://10.0.0.7:9090,http://10.0.0.8:9090"; a pod that does not answer is not counted',
       text,
     );
   }
