@@ -51,14 +51,18 @@ export async function readFleet(
 
 function readPeer(url: string, timeoutMs: number): Promise<PeerStatus | undefined> {
   return new Promise((resolve) => {
+    let request: ReturnType<typeof get> | undefined;
+    let responded = false;
     let settled = false;
+    // The whole answer within timeoutMs, not only each chunk: a peer that trickles its bytes cannot hold the
+    // reading (and so every later one) open.
+    const deadline = setTimeout(() => request?.destroy(), timeoutMs);
     const done = (value: PeerStatus | undefined) => {
       if (settled) return;
       settled = true;
+      clearTimeout(deadline);
       resolve(value);
     };
-    let request: ReturnType<typeof get>;
-    let responded = false;
     try {
       request = get(url, { timeout: timeoutMs }, (response) => {
         responded = true;
@@ -70,7 +74,7 @@ function readPeer(url: string, timeoutMs: number): Promise<PeerStatus | undefine
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {
           body += chunk;
-          if (body.length > MAX_STATUS_BYTES) request.destroy();
+          if (body.length > MAX_STATUS_BYTES) response.destroy();
         });
         response.on('end', () => done(parseStatus(body)));
         // After 'end' a no-op; before it, the answer was cut off.

@@ -1,4 +1,6 @@
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
@@ -278,6 +280,46 @@ describe('rebalancing after a scale-out', () => {
     await readsAfter;
     expect(episodes).toBe(1);
     expect(hot.controller.connectionCount).toBe(30);
+    expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
+  });
+
+  it('a peer that trickles its answer or answers garbage holds no reading open and counts for nothing', async () => {
+    // A hostile or broken peer: one sends its headers, then a byte a while; one answers a huge, malformed body.
+    const trickle = createServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'application/json' });
+      const timer = setInterval(() => response.write(' '), 100);
+      response.on('close', () => clearInterval(timer));
+    });
+    const garbage = createServer((_request, response) => {
+      response.end(`{"instance":"x","state":"serving","connections":${'9'.repeat(70_000)}}`);
+    });
+    for (const server of [trickle, garbage]) {
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      cleanups.push(() => {
+        server.closeAllConnections();
+        return new Promise((resolve) => server.close(resolve));
+      });
+    }
+    const address = (server: typeof trickle) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    let reads = 0;
+    let release = () => {};
+    const readFourTimes = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const hot = await pod({
+      horizonMs: 1_000,
+      pollIntervalMs: 100,
+      peerTimeoutMs: 300,
+      peers: () => {
+        if (++reads === 4) release();
+        return [address(trickle), address(garbage)];
+      },
+    });
+    const clients = await batonClients(10, hot, () => [hot]);
+    // Four readings began: each earlier one ended within its 300 ms although the trickle never ends.
+    await readFourTimes;
+    expect(hot.controller.status().rebalance).toEqual({ share: null, pods: 1 });
     expect(clients.every((c) => c.moves === 0 && c.closes === 0)).toBe(true);
   });
 
