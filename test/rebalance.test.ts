@@ -19,7 +19,10 @@ import { useCleanups } from './support/cleanups.js';
 import { openClient, type RecordedClient } from './support/clients.js';
 import { TEST_HANDOFF_KEYS } from './support/secrets.js';
 
-const gateway = fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url));
+const gateways = {
+  'ws-gateway': fileURLToPath(new URL('../examples/ws-gateway/server.js', import.meta.url)),
+  'fastify-gateway': fileURLToPath(new URL('../examples/fastify-gateway/server.js', import.meta.url)),
+};
 const cleanups = useCleanups();
 
 // Addresses of this file's own (127.0.0.0/8 is all loopback), and a port below the ephemeral range.
@@ -66,78 +69,86 @@ async function connections(i: number): Promise<number> {
   return ((await response.json()) as { connections: number }).connections;
 }
 
-describe('rebalancing after a scale-out (example gateway, BATON_REBALANCE_SECONDS=20)', () => {
-  it('2 -> 4 pods: balanced within 30 s (max/mean <= 1.25), no Baton client sees a close or a tick gap, no plain client is disconnected, no client moves more than 3 times', async () => {
-    const proofs = mkdtempSync(join(tmpdir(), 'baton-rebalance-'));
-    cleanups.push(() => rmSync(proofs, { recursive: true, force: true }));
-    const env = (i: number) => ({
-      TICK_MS: '250',
-      BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
-      BATON_REBALANCE_SECONDS: '20',
-      BATON_REBALANCE_PEERS: PEERS,
-      ADMIN_HOST: adminHost(i),
-      ADMIN_PORT: String(ADMIN_PORT),
-      // Each pod's own container: its own proof file (the path is per port otherwise, and the port is shared).
-      BATON_ADMIN_PROOF_FILE: join(proofs, `pod-${i}.proof`),
-      ...budgetEnv({ gracePeriodMs: 30_000, propagationDelayMs: 1_000, closeTimeoutMs: 1_000, safetyMarginMs: 1_000 }),
+describe.each(Object.entries(gateways))(
+  'rebalancing after a scale-out (%s, BATON_REBALANCE_SECONDS=20)',
+  (_name, gateway) => {
+    it('2 -> 4 pods: balanced within 30 s (max/mean <= 1.25), no Baton client sees a close or a tick gap, no plain client is disconnected, no client moves more than 3 times', async () => {
+      const proofs = mkdtempSync(join(tmpdir(), 'baton-rebalance-'));
+      cleanups.push(() => rmSync(proofs, { recursive: true, force: true }));
+      const env = (i: number) => ({
+        TICK_MS: '250',
+        BATON_HANDOFF_KEYS: TEST_HANDOFF_KEYS,
+        BATON_REBALANCE_SECONDS: '20',
+        BATON_REBALANCE_PEERS: PEERS,
+        ADMIN_HOST: adminHost(i),
+        ADMIN_PORT: String(ADMIN_PORT),
+        // Each pod's own container: its own proof file (the path is per port otherwise, and the port is shared).
+        BATON_ADMIN_PROOF_FILE: join(proofs, `pod-${i}.proof`),
+        ...budgetEnv({
+          gracePeriodMs: 30_000,
+          propagationDelayMs: 1_000,
+          closeTimeoutMs: 1_000,
+          safetyMarginMs: 1_000,
+        }),
+      });
+      const pods: GatewayProcess[] = [];
+      cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
+      const balancer = new NodeBalancer();
+      cleanups.push(() => balancer.close());
+      await balancer.listen();
+      pods.push(await startGateway(gateway, env(0)), await startGateway(gateway, env(1)));
+      const endpoints = () => pods.map((pod) => ({ port: pod.port, ready: true, terminating: false }));
+      await balancer.update(endpoints());
+
+      const baton: BatonClient[] = [];
+      for (let start = 0; start < 400; start += 50) {
+        baton.push(...(await Promise.all(Array.from({ length: 50 }, () => batonClient(balancer.url)))));
+      }
+      const plain: RecordedClient[] = [];
+      for (let start = 0; start < 100; start += 50) {
+        plain.push(...(await Promise.all(Array.from({ length: 50 }, () => openClient(balancer.url)))));
+      }
+      cleanups.push(() => {
+        for (const client of baton) client.socket.close();
+        for (const client of plain) client.ws.terminate();
+      });
+      const before = await Promise.all([0, 1].map(connections));
+      expect(before[0] + before[1]).toBe(500);
+
+      // The scale-out: two pods start and become endpoints.
+      pods.push(await startGateway(gateway, env(2)), await startGateway(gateway, env(3)));
+      await balancer.update(endpoints());
+      const addedAt = Date.now();
+
+      const series: { at: number; counts: number[] }[] = [];
+      const ratio = (counts: number[]) => Math.max(...counts) / (counts.reduce((a, b) => a + b, 0) / counts.length);
+      await new Promise<void>((resolve, reject) => {
+        const sample = async () => {
+          const counts = await Promise.all([0, 1, 2, 3].map(connections));
+          series.push({ at: Date.now() - addedAt, counts });
+          if (counts.reduce((a, b) => a + b, 0) === 500 && ratio(counts) <= 1.25) return resolve();
+          if (Date.now() - addedAt > 30_000)
+            return reject(new Error(`not balanced in 30 s: ${JSON.stringify(series.slice(-4))}`));
+          setTimeout(() => void sample().catch(reject), 250);
+        };
+        void sample().catch(reject);
+      });
+      const balanced = series.at(-1) as { at: number; counts: number[] };
+      console.info(
+        `balanced after ${balanced.at} ms: ${balanced.counts.join(' / ')} (max/mean ${ratio(balanced.counts).toFixed(2)})`,
+      );
+
+      // Every Baton client keeps its session and ticks without a gap; the moves were make-before-break.
+      for (const client of baton) {
+        expect(client.appCloses).toBe(0);
+        expect(client.moves).toBeLessThanOrEqual(3);
+        expect(new Set(client.ticks.map((tick) => tick.session)).size).toBe(1);
+        const numbers = client.ticks.map((tick) => tick.n);
+        expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => (numbers[0] as number) + i));
+      }
+      expect(baton.filter((client) => client.moves > 0).length).toBeGreaterThan(100);
+      // Plain clients are never disconnected by rebalancing.
+      for (const client of plain) expect(client.close).toBeUndefined();
     });
-    const pods: GatewayProcess[] = [];
-    cleanups.push(() => Promise.all(pods.map((pod) => pod.stop())));
-    const balancer = new NodeBalancer();
-    cleanups.push(() => balancer.close());
-    await balancer.listen();
-    pods.push(await startGateway(gateway, env(0)), await startGateway(gateway, env(1)));
-    const endpoints = () => pods.map((pod) => ({ port: pod.port, ready: true, terminating: false }));
-    await balancer.update(endpoints());
-
-    const baton: BatonClient[] = [];
-    for (let start = 0; start < 400; start += 50) {
-      baton.push(...(await Promise.all(Array.from({ length: 50 }, () => batonClient(balancer.url)))));
-    }
-    const plain: RecordedClient[] = [];
-    for (let start = 0; start < 100; start += 50) {
-      plain.push(...(await Promise.all(Array.from({ length: 50 }, () => openClient(balancer.url)))));
-    }
-    cleanups.push(() => {
-      for (const client of baton) client.socket.close();
-      for (const client of plain) client.ws.terminate();
-    });
-    const before = await Promise.all([0, 1].map(connections));
-    expect(before[0] + before[1]).toBe(500);
-
-    // The scale-out: two pods start and become endpoints.
-    pods.push(await startGateway(gateway, env(2)), await startGateway(gateway, env(3)));
-    await balancer.update(endpoints());
-    const addedAt = Date.now();
-
-    const series: { at: number; counts: number[] }[] = [];
-    const ratio = (counts: number[]) => Math.max(...counts) / (counts.reduce((a, b) => a + b, 0) / counts.length);
-    await new Promise<void>((resolve, reject) => {
-      const sample = async () => {
-        const counts = await Promise.all([0, 1, 2, 3].map(connections));
-        series.push({ at: Date.now() - addedAt, counts });
-        if (counts.reduce((a, b) => a + b, 0) === 500 && ratio(counts) <= 1.25) return resolve();
-        if (Date.now() - addedAt > 30_000)
-          return reject(new Error(`not balanced in 30 s: ${JSON.stringify(series.slice(-4))}`));
-        setTimeout(() => void sample().catch(reject), 250);
-      };
-      void sample().catch(reject);
-    });
-    const balanced = series.at(-1) as { at: number; counts: number[] };
-    console.info(
-      `balanced after ${balanced.at} ms: ${balanced.counts.join(' / ')} (max/mean ${ratio(balanced.counts).toFixed(2)})`,
-    );
-
-    // Every Baton client keeps its session and ticks without a gap; the moves were make-before-break.
-    for (const client of baton) {
-      expect(client.appCloses).toBe(0);
-      expect(client.moves).toBeLessThanOrEqual(3);
-      expect(new Set(client.ticks.map((tick) => tick.session)).size).toBe(1);
-      const numbers = client.ticks.map((tick) => tick.n);
-      expect(numbers).toEqual(Array.from({ length: numbers.length }, (_, i) => (numbers[0] as number) + i));
-    }
-    expect(baton.filter((client) => client.moves > 0).length).toBeGreaterThan(100);
-    // Plain clients are never disconnected by rebalancing.
-    for (const client of plain) expect(client.close).toBeUndefined();
-  });
-});
+  },
+);
