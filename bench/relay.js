@@ -1,5 +1,6 @@
 // `pnpm bench:relay`: what the relay's extra hop costs, each figure against the direct path measured in the
-// same run (rounds alternated, ABBA):
+// same run, with nginx proxying the same WebSockets beside it (Debian's nginx-light, one worker; skipped with a
+// note when it is not installed). Rounds alternated (direct, relay, nginx; then the reverse order):
 //
 //   added latency        one message at a time, client → relay → bare ws echo, against client → echo   goal p50 <= +0.3 ms
 //   messages per CPU-s   echo load through the relay, per second of the relay's CPU, against the same
@@ -15,6 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { nextMessage, stop } from './lib/child-process.js';
+import { NGINX_PATH, nginxAvailable, startNginx } from './lib/nginx.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const pings = Number(process.env.BENCH_PINGS ?? 3000);
@@ -31,9 +33,18 @@ async function start(path, env = {}) {
   return { child, url: `ws://127.0.0.1:${port}` };
 }
 
-async function cpuMicros(child) {
-  child.send({ type: 'cpu' });
-  return (await nextMessage(child, 'cpu')).micros;
+/** What a path's measured process reports: a Node child over IPC, or nginx from /proc. */
+function nodeProcess(child) {
+  return {
+    async cpuMicros() {
+      child.send({ type: 'cpu' });
+      return (await nextMessage(child, 'cpu')).micros;
+    },
+    async rss() {
+      child.send({ type: 'memory' });
+      return (await nextMessage(child, 'memory')).rss;
+    },
+  };
 }
 
 const percentile = (values, p) => {
@@ -66,40 +77,46 @@ async function latency(url) {
 async function echoPerCpuSecond(url, measured) {
   const fleet = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: '64' } });
   await nextMessage(fleet, 'connected');
-  const before = await cpuMicros(measured);
+  const before = await measured.cpuMicros();
   fleet.send({ type: 'echo', inflight: 8, payloadBytes: 64, warmupMs: 500, durationMs: echoMs });
   const { total } = await nextMessage(fleet, 'echo');
-  const after = await cpuMicros(measured);
+  const after = await measured.cpuMicros();
   await stop(fleet);
   return total / ((after - before) / 1e6);
 }
 
 /** RSS per idle connection of `measured` once `idle` clients connected to url. */
 async function rssPerConnection(url, measured) {
-  measured.send({ type: 'memory' });
-  const before = await nextMessage(measured, 'memory');
+  const before = await measured.rss();
   const fleet = fork(fleetPath, [], { env: { ...process.env, URL: url, COUNT: String(idle) } });
   await nextMessage(fleet, 'connected');
-  measured.send({ type: 'memory' });
-  const after = await nextMessage(measured, 'memory');
+  const after = await measured.rss();
   await stop(fleet);
-  return (after.rss - before.rss) / idle;
+  return (after - before) / idle;
 }
 
-const results = { direct: { p50: [], p99: [], perCpu: [], rss: [] }, relay: { p50: [], p99: [], perCpu: [], rss: [] } };
+const paths = ['direct', 'relay', ...(nginxAvailable() ? ['nginx'] : [])];
+if (!paths.includes('nginx')) {
+  process.stderr.write(
+    `  nginx not found at ${NGINX_PATH} (./scripts/setup.sh --browser installs nginx-light): measuring without it\n`,
+  );
+}
+const results = Object.fromEntries(paths.map((path) => [path, { p50: [], p99: [], perCpu: [], rss: [] }]));
 for (let round = 0; round < rounds; round++) {
-  const order = round % 2 === 0 ? ['direct', 'relay'] : ['relay', 'direct'];
+  const order = round % 2 === 0 ? paths : [...paths].reverse();
   for (const path of order) {
     // Fresh processes each time: memory is measured from a clean start.
     const upstream = await start(serverPath);
     const relay = path === 'relay' ? await start(relayPath, { UPSTREAM: upstream.url }) : undefined;
-    const url = relay ? relay.url : upstream.url;
-    const measured = relay ? relay.child : upstream.child;
+    const nginx = path === 'nginx' ? await startNginx(upstream.url) : undefined;
+    const url = relay?.url ?? nginx?.url ?? upstream.url;
+    const measured = nginx ?? nodeProcess(relay ? relay.child : upstream.child);
     const { p50, p99 } = await latency(url);
     results[path].p50.push(p50);
     results[path].p99.push(p99);
     results[path].perCpu.push(await echoPerCpuSecond(url, measured));
     results[path].rss.push(await rssPerConnection(url, measured));
+    await nginx?.stop();
     await stop(...(relay ? [relay.child] : []), upstream.child);
     process.stderr.write(
       `  round ${round + 1} ${path}: p50 ${p50.toFixed(3)} ms, p99 ${p99.toFixed(3)} ms, ` +
@@ -108,44 +125,42 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 
-const summary = {
-  p50: { direct: median(results.direct.p50), relay: median(results.relay.p50) },
-  p99: { direct: median(results.direct.p99), relay: median(results.relay.p99) },
-  perCpu: { direct: median(results.direct.perCpu), relay: median(results.relay.perCpu) },
-  rssKiB: { direct: median(results.direct.rss) / 1024, relay: median(results.relay.rss) / 1024 },
-};
-const rows = [
-  ['figure', 'direct', 'relay', 'ratio / delta', 'goal'],
-  [
-    'round trip p50 (ms, median of rounds)',
-    summary.p50.direct.toFixed(3),
-    summary.p50.relay.toFixed(3),
-    `+${(summary.p50.relay - summary.p50.direct).toFixed(3)} ms`,
-    '≤ +0.3 ms',
-  ],
-  [
-    'round trip p99 (ms, median of rounds)',
-    summary.p99.direct.toFixed(3),
-    summary.p99.relay.toFixed(3),
-    `+${(summary.p99.relay - summary.p99.direct).toFixed(3)} ms`,
-    '—',
-  ],
-  [
-    'echo messages per CPU-second (relay vs bare ws server)',
-    summary.perCpu.direct.toFixed(0),
-    summary.perCpu.relay.toFixed(0),
-    (summary.perCpu.relay / summary.perCpu.direct).toFixed(3),
-    '≥ 0.5',
-  ],
-  [
-    `RSS per idle connection at ${idle} (KiB)`,
-    summary.rssKiB.direct.toFixed(2),
-    summary.rssKiB.relay.toFixed(2),
-    (summary.rssKiB.relay / summary.rssKiB.direct).toFixed(3),
-    '≤ 2.5',
-  ],
+const summary = Object.fromEntries(
+  paths.map((path) => [
+    path,
+    {
+      p50: median(results[path].p50),
+      p99: median(results[path].p99),
+      perCpu: median(results[path].perCpu),
+      rssKiB: median(results[path].rss) / 1024,
+    },
+  ]),
+);
+const { direct } = summary;
+const proxies = paths.filter((path) => path !== 'direct');
+const against = (path, figure) =>
+  figure === 'p50' || figure === 'p99'
+    ? `+${(summary[path][figure] - direct[figure]).toFixed(3)} ms`
+    : (summary[path][figure] / direct[figure]).toFixed(3);
+const GOALS = { p50: '≤ +0.3 ms', p99: '—', perCpu: '≥ 0.5', rssKiB: '≤ 2.5' };
+const FIGURES = [
+  ['p50', 'round trip p50 (ms, median of rounds)', (v) => v.toFixed(3)],
+  ['p99', 'round trip p99 (ms, median of rounds)', (v) => v.toFixed(3)],
+  ['perCpu', 'echo messages per CPU-second of the measured process', (v) => v.toFixed(0)],
+  ['rssKiB', `RSS per idle connection at ${idle} (KiB)`, (v) => v.toFixed(2)],
 ];
-console.log(`\n${rows.map((row) => `| ${row.join(' | ')} |`).join('\n')}`);
+const rows = [
+  ['figure', 'direct (bare ws)', ...proxies, ...proxies.map((path) => `${path} vs direct`), 'goal (relay)'],
+  ...FIGURES.map(([key, label, format]) => [
+    label,
+    format(direct[key]),
+    ...proxies.map((path) => format(summary[path][key])),
+    ...proxies.map((path) => against(path, key)),
+    GOALS[key],
+  ]),
+];
+const [head, ...body] = rows.map((row) => `| ${row.join(' | ')} |`);
+console.log(`\n${[head, `|${' --- |'.repeat(rows[0].length)}`, ...body].join('\n')}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('./results/relay-latest.json', import.meta.url),

@@ -20,7 +20,8 @@ node scripts/install-helm.mjs
 # --browser: what the whole test suite needs from Debian beyond npm — chromium (the browser test),
 # redis-server (the Redis session store's tests, a Redis Cluster and a TLS listener among them), openssl (the
 # certificate those TLS tests make), iptables and conntrack (the lab's kernel dataplane; iproute2
-# for its namespaces) — each skipped when present.
+# for its namespaces), nginx-light (measured beside the relay by `pnpm bench:relay`; Debian's package does not
+# start a service where policy-rc.d forbids it, and is stopped below where it did) — each skipped when present.
 if [ "${1:-}" = "--browser" ]; then
   missing=""
   [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || missing="$missing chromium"
@@ -29,10 +30,13 @@ if [ "${1:-}" = "--browser" ]; then
   command -v iptables-restore >/dev/null 2>&1 || missing="$missing iptables"
   command -v conntrack >/dev/null 2>&1 || missing="$missing conntrack"
   command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+  [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+    # The bench starts its own nginx on loopback; a service the package may have started is not ours.
+    case "$missing" in *nginx-light*) $SUDO service nginx stop >/dev/null 2>&1 || true ;; esac
   fi
 fi
