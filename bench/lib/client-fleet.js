@@ -6,11 +6,29 @@ import { WebSocket } from 'ws';
 const url = process.env.URL;
 const count = Number(process.env.COUNT);
 const concurrency = Number(process.env.CONCURRENCY ?? 200);
+// SOURCE_NET=127.0.7: connections come from 127.0.7.1 … 127.0.7.250 in turn (127.0.0.0/8 is all loopback), so
+// no single source address runs out of ephemeral ports however many connections the bench opens.
+const sourceNet = process.env.SOURCE_NET;
 const sockets = [];
 
+// WAIT_GO=1: report 'ready' and connect only on 'go', so a caller timing the accepts leaves out this process's
+// own start-up.
+if (process.env.WAIT_GO === '1') {
+  process.send({ type: 'ready' });
+  await new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (message.type !== 'go') return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+  });
+}
+
 for (let start = 0; start < count; start += concurrency) {
-  const batch = Array.from({ length: Math.min(concurrency, count - start) }, async () => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+  const batch = Array.from({ length: Math.min(concurrency, count - start) }, async (_, offset) => {
+    const localAddress = sourceNet ? `${sourceNet}.${1 + ((start + offset) % 250)}` : undefined;
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(localAddress ? { localAddress } : {}) });
     ws.on('error', () => {});
     await once(ws, 'open');
     sockets.push(ws);
