@@ -10,7 +10,10 @@
 //
 // The slope is the claim: each per-connection figure within 10 % from the smallest count to the largest.
 // The fleet runs in client processes of at most 10,000 connections, their source addresses spread over
-// 127.0.0.0/8. Options (env): BENCH_SCALING_COUNTS (1000,5000,10000,19500), BENCH_DRAIN_WINDOW_MS (10000).
+// 127.0.0.0/8. `--relay`: the same curve for @baton/relay (with drain-core on its client side, as baton-relay
+// runs) in front of a bare server, against that server reached directly; two descriptors per relayed client, so
+// up to 9,500. Options (env): BENCH_SCALING_COUNTS (1000,5000,10000,19500; with --relay 1000,5000,9500),
+// BENCH_DRAIN_WINDOW_MS (10000).
 
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,21 +21,39 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { nextMessage, stop } from './lib/child-process.js';
 
-const counts = (process.env.BENCH_SCALING_COUNTS ?? '1000,5000,10000,19500').split(',').map(Number);
+const relayMode = process.argv.includes('--relay');
+const counts = (process.env.BENCH_SCALING_COUNTS ?? (relayMode ? '1000,5000,9500' : '1000,5000,10000,19500'))
+  .split(',')
+  .map(Number);
 const windowMs = Number(process.env.BENCH_DRAIN_WINDOW_MS ?? 10_000);
 const FLEET_MAX = 10_000;
 
 const serverPath = fileURLToPath(new URL('./lib/server.js', import.meta.url));
+const relayPath = fileURLToPath(new URL('./lib/relay-server.js', import.meta.url));
 const fleetPath = fileURLToPath(new URL('./lib/client-fleet.js', import.meta.url));
 const log = (text) => process.stderr.write(`${text}\n`);
 
-async function startServer(variant) {
-  const child = fork(serverPath, [], {
-    env: { ...process.env, VARIANT: variant, DRAIN_WINDOW_MS: String(windowMs) },
+async function startProcess(path, env) {
+  const child = fork(path, [], {
+    env: { ...process.env, DRAIN_WINDOW_MS: String(windowMs), ...env },
     execArgv: ['--expose-gc'],
   });
   const { port } = await nextMessage(child, 'listening');
   return { child, url: `ws://127.0.0.1:${port}` };
+}
+
+/**
+ * The measured process of a variant: a bare or drain-core server; with --relay, 'bare' is a bare server reached
+ * directly and 'baton' the relay in front of one (the relay is measured, its upstream is not).
+ */
+async function startServer(variant) {
+  if (!relayMode || variant === 'bare') {
+    const server = await startProcess(serverPath, { VARIANT: variant });
+    return { ...server, others: [] };
+  }
+  const upstream = await startProcess(serverPath, { VARIANT: 'bare' });
+  const relay = await startProcess(relayPath, { UPSTREAM: upstream.url });
+  return { ...relay, others: [upstream.child] };
 }
 
 async function memory(child) {
@@ -69,7 +90,7 @@ async function measure(variant, count) {
   if (after.connections !== count) throw new Error(`${variant}: ${after.connections} of ${count} connected`);
   server.child.send({ type: 'drain', how: variant === 'baton' ? 'baton' : 'idle' });
   const drained = await nextMessage(server.child, 'drained');
-  await stop(...fleets, server.child);
+  await stop(...fleets, server.child, ...server.others);
   return {
     count,
     acceptMsPerThousand: (acceptMs / count) * 1000,
@@ -82,7 +103,7 @@ async function measure(variant, count) {
 }
 
 log(
-  `bench:scaling: node ${process.version}, ${availableParallelism()} cores, counts ${counts.join(', ')}, window ${windowMs} ms`,
+  `bench:scaling${relayMode ? ' --relay (baton: the relay; bare: the server reached directly)' : ''}: node ${process.version}, ${availableParallelism()} cores, counts ${counts.join(', ')}, window ${windowMs} ms`,
 );
 const results = [];
 for (const [i, count] of counts.entries()) {
@@ -123,10 +144,10 @@ const growth = (key) => `${(((last[key] - first[key]) / first[key]) * 100).toFix
 const [head, ...body] = rows.map((row) => `| ${row.join(' | ')} |`);
 console.log(`\n${[head, `|${' --- |'.repeat(rows[0].length)}`, ...body].join('\n')}`);
 console.log(
-  `\nbaton, ${counts[0]} -> ${counts.at(-1)}: heap per connection ${growth('heapPerConnection')}, RSS per connection ${growth('rssPerConnection')}, accept per connection ${growth('acceptMsPerThousand')}, loop p99 ${first.loopP99Ms.toFixed(2)} -> ${last.loopP99Ms.toFixed(2)} ms (goals: each per-connection figure within 10 %, p99 <= 20 ms, heap <= 1.05x bare)`,
+  `\nbaton, ${counts[0]} -> ${counts.at(-1)}: heap per connection ${growth('heapPerConnection')}, RSS per connection ${growth('rssPerConnection')}, accept per connection ${growth('acceptMsPerThousand')}, loop p99 ${first.loopP99Ms.toFixed(2)} -> ${last.loopP99Ms.toFixed(2)} ms ${relayMode ? "(goals: each per-connection figure within 10 %, p99 <= 20 ms; the relay against the server direct is bench:relay's business)" : '(goals: each per-connection figure within 10 %, p99 <= 20 ms, heap <= 1.05x bare)'}`,
 );
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
-  new URL('./results/scaling-latest.json', import.meta.url),
-  `${JSON.stringify({ windowMs, results }, null, 2)}\n`,
+  new URL(`./results/scaling${relayMode ? '-relay' : ''}-latest.json`, import.meta.url),
+  `${JSON.stringify({ windowMs, relay: relayMode, results }, null, 2)}\n`,
 );

@@ -3,16 +3,11 @@
 
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { DrainController } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
 import { WebSocketServer } from 'ws';
+import { drainProbe } from './drain-probe.js';
 import { answerProbes } from './probes.js';
-
-// The histogram records the time between its timer's firings, the resolution included (an idle loop reads
-// ~1 ms at resolution 1): the delay is what exceeds it.
-const LOOP_RESOLUTION_MS = 1;
-const delayMs = (nanoseconds) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
 
 const variant = process.env.VARIANT;
 const windowMs = Number(process.env.DRAIN_WINDOW_MS ?? 10_000);
@@ -61,41 +56,8 @@ http.listen(0, '127.0.0.1');
 await once(http, 'listening');
 send({ type: 'listening', port: http.address().port });
 
-answerProbes(() => wss.clients.size, {
-  // message.how: 'baton' (paced drain), 'idle' (baseline: no drain), or 'terminate-all' / 'close-all'
-  // (what a naive shutdown does).
-  drain: async (message) => {
-    const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-    const connections = wss.clients.size;
-    delay.enable();
-    // Let the monitor take samples first: a stall in the same tick as enable() would go unrecorded.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const started = performance.now();
-    if (message.how === 'baton') {
-      await drain.drain();
-    } else if (message.how === 'idle') {
-      // The baseline: the same connections, left alone for as long as the paced drain takes.
-      await new Promise((resolve) => setTimeout(resolve, windowMs));
-    } else {
-      const allClosed = Promise.all([...wss.clients].map((ws) => once(ws, 'close')));
-      for (const ws of wss.clients) {
-        if (message.how === 'terminate-all') ws.terminate();
-        else ws.close(1001);
-      }
-      await allClosed;
-    }
-    const durationMs = performance.now() - started;
-    delay.disable();
-    return send({
-      type: 'drained',
-      connections,
-      durationMs,
-      p50Ms: delayMs(delay.percentile(50)),
-      p99Ms: delayMs(delay.percentile(99)),
-      maxMs: delayMs(delay.max),
-    });
-  },
-});
+// message.how: 'baton' (paced drain), 'idle' (baseline: no drain), or 'terminate-all' / 'close-all'.
+answerProbes(() => wss.clients.size, { drain: drainProbe(wss, drain, windowMs) });
 
 function send(value) {
   process.send?.(value);
