@@ -79,11 +79,19 @@ async function labRunning(): Promise<{ child: ChildProcess; pid: number; inside:
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const pid = child.pid as number;
-  // Pod namespaces end in p<name>: wait until four of them hold a running gateway.
-  const podsRunning = () =>
-    namespacesOf(pid).filter((name) => /-\dp\w+$/.test(name) && pidsIn(name).length > 0).length >= 4;
-  await until(podsRunning, 'the lab runs four pods in namespaces of their own');
-  const inside = namespacesOf(pid).flatMap(pidsIn);
+  // Pod namespaces end in p<name>, the node's in n: wait until four of them hold a running gateway and the
+  // node its conntrack -E. One reading of all of them, retried until it shows every one: `ip netns pids` scans
+  // /proc while the lab starts and ends short-lived commands, and a single scan once came back one short
+  // (4 processes) in CI.
+  let inside: number[] = [];
+  const running = () => {
+    const held = namespacesOf(pid).map((name) => ({ name, pids: pidsIn(name) }));
+    const pods = held.filter(({ name, pids }) => /-\dp\w+$/.test(name) && pids.length > 0).length;
+    const node = held.some(({ name, pids }) => /-\dn$/.test(name) && pids.length > 0);
+    inside = held.flatMap(({ pids }) => pids);
+    return pods >= 4 && node;
+  };
+  await until(running, 'the lab runs four pods and its conntrack watcher in namespaces of their own');
   return { child, pid, inside };
 }
 
