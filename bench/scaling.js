@@ -7,6 +7,7 @@
 //   heap, RSS        per idle connection after GC, drain-core's against bare ws at the same count  goal heap <= 1.05
 //   loop delay       p99 and max while drain-core drains them all over the window (bare: the same
 //                    connections left idle as long)                                            goal p99 <= 20 ms
+//   scrapes          while draining, Prometheus scrapes /metrics every 250 ms: the slowest answer
 //
 // The slope is the claim: each per-connection figure within 10 % from the smallest count to the largest.
 // The fleet runs in client processes of at most 10,000 connections, their source addresses spread over
@@ -38,8 +39,8 @@ async function startProcess(path, env) {
     env: { ...process.env, DRAIN_WINDOW_MS: String(windowMs), ...env },
     execArgv: ['--expose-gc'],
   });
-  const { port } = await nextMessage(child, 'listening');
-  return { child, url: `ws://127.0.0.1:${port}` };
+  const { port, adminPort } = await nextMessage(child, 'listening');
+  return { child, url: `ws://127.0.0.1:${port}`, adminPort };
 }
 
 /**
@@ -89,7 +90,23 @@ async function measure(variant, count) {
   const after = await memory(server.child);
   if (after.connections !== count) throw new Error(`${variant}: ${after.connections} of ${count} connected`);
   server.child.send({ type: 'drain', how: variant === 'baton' ? 'baton' : 'idle' });
+  // A scrape every 250 ms while it drains, as Prometheus would (the admin server under load, the metrics read
+  // at scrape time).
+  const scrapes = [];
+  let draining = true;
+  const scraping = (async () => {
+    if (!server.adminPort) return;
+    while (draining) {
+      const started = performance.now();
+      const response = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`);
+      await response.text();
+      scrapes.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  })();
   const drained = await nextMessage(server.child, 'drained');
+  draining = false;
+  await scraping;
   await stop(...fleets, server.child, ...server.others);
   return {
     count,
@@ -99,6 +116,8 @@ async function measure(variant, count) {
     loopP99Ms: drained.p99Ms,
     loopMaxMs: drained.maxMs,
     drainMs: drained.durationMs,
+    scrapes: scrapes.length,
+    slowestScrapeMs: Math.max(0, ...scrapes),
   };
 }
 
@@ -128,6 +147,7 @@ const rows = [
     'RSS per conn KiB (bare / baton, ratio)',
     'loop p99 / max ms: bare idle',
     'loop p99 / max ms: baton draining',
+    'scrapes while draining, slowest ms',
   ],
   ...results.map(({ count, bare, baton }) => [
     count.toLocaleString('en'),
@@ -136,6 +156,7 @@ const rows = [
     `${kib(bare.rssPerConnection)} / ${kib(baton.rssPerConnection)} (${(baton.rssPerConnection / bare.rssPerConnection).toFixed(3)})`,
     `${bare.loopP99Ms.toFixed(2)} / ${bare.loopMaxMs.toFixed(2)}`,
     `${baton.loopP99Ms.toFixed(2)} / ${baton.loopMaxMs.toFixed(2)}`,
+    baton.scrapes ? `${baton.scrapes}, ${baton.slowestScrapeMs.toFixed(1)}` : '—',
   ]),
 ];
 const first = results[0].baton;

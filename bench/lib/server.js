@@ -54,7 +54,7 @@ if (variant === 'baton') {
 
 http.listen(0, '127.0.0.1');
 await once(http, 'listening');
-send({ type: 'listening', port: http.address().port });
+send({ type: 'listening', port: http.address().port, adminPort: drain?.adminAddress()?.port });
 
 // message.how: 'baton' (paced drain), 'idle' (baseline: no drain), or 'terminate-all' / 'close-all'.
 answerProbes(() => wss.clients.size, { drain: drainProbe(wss, drain, windowMs) });
