@@ -10,6 +10,20 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 const LOOP_RESOLUTION_MS = 1;
 const delayMs = (nanoseconds) => Math.max(0, nanoseconds / 1e6 - LOOP_RESOLUTION_MS);
 
+/** drain-core as every benchmark server runs it: a whole drain over `windowMs`, no signals, the admin server on. */
+export function benchDrainOptions(windowMs) {
+  return {
+    signals: false,
+    exitAfterDrain: 'never',
+    propagationDelayMs: 0,
+    drainWindowMs: windowMs,
+    closeTimeoutMs: 5_000,
+    safetyMarginMs: 0,
+    gracePeriodMs: windowMs + 5_000,
+    admin: { port: 0, host: '127.0.0.1' },
+  };
+}
+
 /** The handler of a 'drain' message: `drain` is the DrainController (for 'baton'), `windowMs` the idle span. */
 export function drainProbe(wss, drain, windowMs) {
   return async (message) => {

@@ -5,21 +5,12 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { DrainController } from '@baton/drain-core';
 import { Relay } from '@baton/relay';
-import { drainProbe } from './drain-probe.js';
+import { benchDrainOptions, drainProbe } from './drain-probe.js';
 import { answerProbes } from './probes.js';
 
 const relay = new Relay({ upstream: process.env.UPSTREAM });
 const windowMs = Number(process.env.DRAIN_WINDOW_MS ?? 10_000);
-const drain = new DrainController({
-  signals: false,
-  exitAfterDrain: 'never',
-  propagationDelayMs: 0,
-  drainWindowMs: windowMs,
-  closeTimeoutMs: 5_000,
-  safetyMarginMs: 0,
-  gracePeriodMs: windowMs + 5_000,
-  admin: { port: 0, host: '127.0.0.1' },
-});
+const drain = new DrainController(benchDrainOptions(windowMs));
 drain.attach(relay.server);
 await drain.start();
 

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { DrainController } from '@baton/drain-core';
 import { Handoff } from '@baton/handoff';
 import { WebSocketServer } from 'ws';
-import { drainProbe } from './drain-probe.js';
+import { benchDrainOptions, drainProbe } from './drain-probe.js';
 import { answerProbes } from './probes.js';
 
 const variant = process.env.VARIANT;
@@ -37,14 +37,7 @@ let drain;
 if (variant === 'baton') {
   drain = new DrainController({
     ...(handoff ? { hintProtocol: { handoff, snapshot: () => ({}) } } : {}),
-    signals: false,
-    exitAfterDrain: 'never',
-    propagationDelayMs: 0,
-    drainWindowMs: windowMs,
-    closeTimeoutMs: 5_000,
-    safetyMarginMs: 0,
-    gracePeriodMs: windowMs + 5_000,
-    admin: { port: 0, host: '127.0.0.1' },
+    ...benchDrainOptions(windowMs),
   });
   drain.attach(wss);
   await drain.start();
