@@ -1,17 +1,24 @@
 // The relay: a WebSocket server whose every client connection is carried upstream by a Baton client. The
 // upstream opens first, inside ws's verifyClient (so drain-core's gate, composed in front of it, refuses
 // upgrades during the relay's own drain before any upstream is opened); the client's handshake then completes
-// with the subprotocol the gateway chose. Attach drain-core to `relay.server` for the relay's own release.
+// with the subprotocol the gateway chose. After the handshakes the pair forwards bytes (ClientLink,
+// UpstreamLink): no message is decoded but the gateway's control messages, and message ids in a move's overlap.
+// Neither side negotiates permessage-deflate: a compressed frame carries its sender's compression context,
+// which a move to a new gateway would not share, so frames cross unchanged only uncompressed. Attach
+// drain-core to `relay.server` for the relay's own release.
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { BatonSocket, type SocketConstructor } from '@baton/client';
-import { WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
+import { ClientLink } from './client-link.js';
 import { CLOSE_SERVICE_RESTART } from './close-codes.js';
 import { RelayErrorCodes } from './errors.js';
+import { moveOverlap } from './move-overlap.js';
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions, upstreamUrlFor } from './options.js';
 import { emptyStats, type RelayStats } from './relay-stats.js';
 import { RelayedConnection } from './relayed-connection.js';
+import { UpstreamLink } from './upstream-link.js';
 
 /** Subprotocols the relay speaks to the gateway itself; a client's offer of them is not passed on. */
 const BATON_PROTOCOL = /^baton\./;
@@ -30,6 +37,7 @@ export class Relay {
     this.#options = resolveRelayOptions(options);
     this.server = new WebSocketServer({
       noServer: true,
+      WebSocket: ClientLink,
       maxPayload: this.#options.maxPayload,
       perMessageDeflate: false,
       verifyClient: (info: { req: IncomingMessage }, done: VerifyDone) => this.#openUpstream(info.req, done),
@@ -38,7 +46,7 @@ export class Relay {
         return chosen !== '' && protocols.has(chosen) ? chosen : false;
       },
     });
-    this.server.on('connection', (client, request) => this.#relay(client, request));
+    this.server.on('connection', (client, request) => this.#relay(client as ClientLink, request));
   }
 
   /** Hand an HTTP upgrade to the relay (from your server's 'upgrade' event). */
@@ -59,22 +67,26 @@ export class Relay {
       .split(',')
       .map((p) => p.trim())
       .filter((p) => p !== '' && !BATON_PROTOCOL.test(p));
-    const upstream = new BatonSocket(upstreamUrlFor(this.#options.upstream, request), offered, {
-      WebSocket: WebSocket as unknown as SocketConstructor,
+    const target = upstreamUrlFor(this.#options.upstream, request);
+    const { messageId } = this.#options;
+    const overlap = messageId ? moveOverlap(target, messageId) : undefined;
+    const upstream = new BatonSocket(target, offered, {
+      WebSocket: UpstreamLink as unknown as SocketConstructor,
       // Gone for good means gone: the client is told, and reconnects through the relay to a new upstream.
       maxRetries: 0,
       // What waits for the upstream during a move counts in its bufferedAmount, which stops reading the client
       // past maxBufferedBytes; messages ws had already read when the hold came may add one read's worth, and
       // one message may be maxPayload. Past this bound send() throws and the pair is closed (1008).
       maxQueuedBytes: 2 * this.#options.maxBufferedBytes + this.#options.maxPayload,
-      ...(this.#options.messageId ? { dedupe: this.#options.messageId } : {}),
+      ...overlap?.options,
       socketOptions: {
         headers: this.#forwardedHeaders(request),
         maxPayload: this.#options.maxPayload,
-        perMessageDeflate: false,
+        // One message event per gateway message where ids are read, else runs of them.
+        eachMessage: overlap !== undefined,
       },
     });
-    upstream.binaryType = 'nodebuffer';
+    if (overlap) upstream.addEventListener('migrated', overlap.switched);
     let settled = false;
     const settle = (accepted: boolean, code?: number, errorCode?: string) => {
       if (settled) return;
@@ -123,7 +135,7 @@ export class Relay {
     return headers;
   }
 
-  #relay(client: WebSocket, request: IncomingMessage): void {
+  #relay(client: ClientLink, request: IncomingMessage): void {
     const upstream = this.#opening.get(request);
     this.#opening.delete(request);
     if (!upstream) return client.terminate();

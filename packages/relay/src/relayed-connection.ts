@@ -1,11 +1,12 @@
-// One client and its upstream: frames forwarded unchanged both ways (a text message stays text, a binary one
-// binary, payload byte for byte), closes forwarded by cause, and bounded buffers. The upstream is a
-// BatonSocket, so a gateway's reconnect hint moves it make-before-break while the client sees nothing; the
-// client's messages sent during a move are held by the BatonSocket and go out in order after it.
+// One client and its upstream, as bytes: the client's whole messages go to the gateway as they came (masked by
+// the client), the gateway's to the client as they came; a text message stays text, a binary one binary,
+// because nothing is re-encoded. Closes are forwarded by cause, buffers are bounded. The upstream is a
+// BatonSocket over an UpstreamLink, so a gateway's reconnect hint moves it make-before-break while the client
+// sees nothing; the client's messages sent during a move are held by the BatonSocket and go out in order
+// after it.
 
-import type { Socket } from 'node:net';
 import type { BatonSocket } from '@baton/client';
-import type { WebSocket } from 'ws';
+import type { ClientLink } from './client-link.js';
 import { CLOSE_POLICY, clientCodeForUpstreamClose, upstreamCodeForClientClose } from './close-codes.js';
 import { RelayErrorCodes } from './errors.js';
 import type { RelayStats } from './relay-stats.js';
@@ -41,7 +42,7 @@ class ReadHold {
 }
 
 export class RelayedConnection {
-  readonly #client: WebSocket;
+  readonly #client: ClientLink;
   readonly #upstream: BatonSocket;
   readonly #maxBufferedBytes: number;
   readonly #stats: RelayStats;
@@ -50,10 +51,9 @@ export class RelayedConnection {
   readonly #clientHold = new ReadHold();
   readonly #upstreamHold = new ReadHold();
   #ended = false;
-  #corked = false;
 
   constructor(
-    client: WebSocket,
+    client: ClientLink,
     upstream: BatonSocket,
     maxBufferedBytes: number,
     stats: RelayStats,
@@ -64,11 +64,10 @@ export class RelayedConnection {
     this.#maxBufferedBytes = maxBufferedBytes;
     this.#stats = stats;
     this.#onEnd = onEnd;
-    client.on('message', (data: Buffer, isBinary: boolean) => this.#fromClient(data, isBinary));
     client.on('close', (code: number, reason: Buffer) => this.#clientClosed(code, reason.toString()));
-    // A client's protocol error closes it (ws then emits 'close'); nothing to add.
-    client.on('error', () => {});
-    upstream.onmessage = (event) => this.#fromUpstream(event.data as string | Buffer);
+    client.relayTo(this);
+    // Only the gateway's frames reach here: its control messages were taken by the BatonSocket.
+    upstream.onmessage = (event) => this.#fromUpstream(event.data as Buffer);
     upstream.addEventListener('migrated', () => this.#stats.moves++);
     upstream.onclose = (event) => this.#upstreamClosed(event.code, event.reason);
   }
@@ -78,11 +77,11 @@ export class RelayedConnection {
     return this.#client.bufferedAmount + this.#upstream.bufferedAmount;
   }
 
-  #fromClient(data: Buffer, isBinary: boolean): void {
+  /** Whole messages from the client, as their frames came (ClientLink). */
+  fromClient(bytes: Buffer): void {
     if (this.#ended) return;
     try {
-      // ws validated a text message as UTF-8, so its string re-encodes to the same bytes.
-      this.#upstream.send(isBinary ? data : data.toString('utf8'));
+      this.#upstream.send(bytes);
     } catch {
       // The upstream's queue is full (QueueFullError): the hold below did not keep up. A clear close, not memory.
       this.#stats.refused.clientTooFast++;
@@ -102,10 +101,9 @@ export class RelayedConnection {
     }
   }
 
-  #fromUpstream(data: string | Buffer): void {
+  #fromUpstream(bytes: Buffer): void {
     if (this.#ended) return;
-    this.#corkClient();
-    this.#client.send(data, { binary: typeof data !== 'string' });
+    this.#client.forward(bytes);
     const buffered = this.#client.bufferedAmount;
     if (buffered > this.#maxBufferedBytes / 2 && buffered <= this.#maxBufferedBytes && !this.#upstreamHold.active) {
       // The client reads slower than the gateway sends: stop reading the gateway until a quarter of the bound is
@@ -123,24 +121,6 @@ export class RelayedConnection {
       // A client that stopped reading may never answer the close handshake either.
       setTimeout(() => this.#client.terminate(), 5_000).unref();
     }
-  }
-
-  /**
-   * The messages one read from the gateway brought go to the client in one write: ws writes each message on its
-   * own (a writev per message), which made the relay's send path its main cost (66 % of its CPU in writev under
-   * echo load). ws exposes no cork, so this reaches its socket (`_socket`, pinned ws 8.23.0) and does nothing
-   * without one.
-   */
-  #corkClient(): void {
-    if (this.#corked) return;
-    const socket = (this.#client as unknown as { _socket?: Socket })._socket;
-    if (!socket || typeof socket.cork !== 'function') return;
-    this.#corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.#corked = false;
-      socket.uncork();
-    });
   }
 
   #clientClosed(code: number, reason: string): void {
