@@ -18,15 +18,27 @@ import {
   OPCODE_TEXT,
   parseClosePayload,
 } from './frame-codec.js';
-import { type FrameSink, FrameSplitter } from './frame-splitter.js';
+import { type FrameSink, FrameSplitter, type SplitterOptions } from './frame-splitter.js';
 
 /** How long a close handshake may take before the socket is destroyed (ws's closeTimeout). */
 const CLOSE_TIMEOUT_MS = 30_000;
 const EMPTY = Buffer.alloc(0);
 
-/** Where a client's whole messages go: its upstream. */
+/** Where a client's whole messages and its close go: its pair. */
 export interface ClientMessages {
   fromClient(bytes: Buffer): void;
+  clientClosed(code: number, reason: string): void;
+}
+
+const splitterOptions = new Map<number, SplitterOptions>();
+/** The options of every client's splitter with this maxPayload (one object, not one per client). */
+function clientSplitterOptions(maxPayload: number): SplitterOptions {
+  let options = splitterOptions.get(maxPayload);
+  if (!options) {
+    options = { masked: true, maxPayload, eachMessage: false, reserveControl: false };
+    splitterOptions.set(maxPayload, options);
+  }
+  return options;
 }
 
 // Shared listeners (the link is found on its socket): a relayed pair pays for no closures of its own.
@@ -55,7 +67,11 @@ interface WsFields {
   _closeFrameReceived: boolean;
   _closeTimer: ReturnType<typeof setTimeout> | null;
   _paused: boolean;
+  _extensions: object;
 }
+
+/** ws makes a `{}` per socket for its negotiated extensions; the relay negotiates none, so all share this one. */
+const NO_EXTENSIONS = Object.freeze({});
 
 export class ClientLink extends WebSocket implements FrameSink {
   splitter: FrameSplitter | undefined;
@@ -74,6 +90,7 @@ export class ClientLink extends WebSocket implements FrameSink {
     const linked = socket as LinkedSocket;
     linked[LINK] = this;
     ws._socket = socket;
+    ws._extensions = NO_EXTENSIONS;
     socket.setTimeout(0);
     socket.setNoDelay(true);
     if (head.length > 0) socket.unshift(head);
@@ -90,10 +107,7 @@ export class ClientLink extends WebSocket implements FrameSink {
     const ws = this.#ws;
     if (this.#target || !ws._socket || ws._readyState !== WebSocket.OPEN) return;
     this.#target = target;
-    this.splitter = new FrameSplitter(
-      { masked: true, maxPayload: this.#maxPayload, eachMessage: false, reserveControl: false },
-      this,
-    );
+    this.splitter = new FrameSplitter(clientSplitterOptions(this.#maxPayload), this);
     ws._socket.on('data', onSocketData);
     if (!ws._paused) ws._socket.resume();
   }
@@ -223,7 +237,9 @@ export class ClientLink extends WebSocket implements FrameSink {
     this.splitter?.stop();
     if (ws._readyState === WebSocket.CLOSED) return;
     ws._readyState = WebSocket.CLOSED;
-    this.emit('close', ws._closeCode, ws._closeMessage ?? EMPTY);
+    const reason = ws._closeMessage ?? EMPTY;
+    this.#target?.clientClosed(ws._closeCode, reason.toString('utf8'));
+    this.emit('close', ws._closeCode, reason);
   }
 
   emitClose(): void {

@@ -50,7 +50,7 @@ export class FrameSplitter {
   readonly #options: SplitterOptions;
   readonly #sink: FrameSink;
   /** Bytes kept from earlier reads: the open message's frames and the partial frame at the end. */
-  #pending: Buffer[] = [];
+  #pending: Buffer[] | undefined;
   #pendingBytes = 0;
   /** How many kept bytes the next walk needs before it can get further (the partial frame's end). */
   #need = 0;
@@ -71,7 +71,7 @@ export class FrameSplitter {
   /** Stop reading for good (the connection is closing); what is kept is let go. */
   stop(): void {
     this.#stopped = true;
-    this.#pending = [];
+    this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#pieces = undefined;
   }
@@ -86,11 +86,12 @@ export class FrameSplitter {
   push(chunk: Buffer): void {
     if (this.#stopped) return;
     if (this.#pendingBytes === 0) return this.#walk(chunk, this.#resumeAt);
-    this.#pending.push(chunk);
+    const pending = this.#pending as Buffer[];
+    pending.push(chunk);
     this.#pendingBytes += chunk.length;
     if (this.#pendingBytes < this.#need) return;
-    const buffer = Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
+    const buffer = Buffer.concat(pending, this.#pendingBytes);
+    this.#pending = undefined;
     this.#pendingBytes = 0;
     this.#walk(buffer, this.#resumeAt);
   }

@@ -9,19 +9,21 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { BatonSocket, type SocketConstructor } from '@baton/client';
 import { WebSocketServer } from 'ws';
 import { ClientLink } from './client-link.js';
 import { CLOSE_SERVICE_RESTART } from './close-codes.js';
 import { RelayErrorCodes } from './errors.js';
-import { moveOverlap } from './move-overlap.js';
 import { type RelayOptions, type ResolvedRelayOptions, resolveRelayOptions, upstreamUrlFor } from './options.js';
 import { emptyStats, type RelayStats } from './relay-stats.js';
-import { RelayedConnection } from './relayed-connection.js';
-import { UpstreamLink } from './upstream-link.js';
+import { type PairSettings, RelayedConnection } from './relayed-connection.js';
+import { endpointOf, type UpstreamEndpoint, upgradeRequestHead } from './upstream-link.js';
+import { type MoverSettings, type UpstreamEvents, UpstreamMover } from './upstream-mover.js';
 
 /** Subprotocols the relay speaks to the gateway itself; a client's offer of them is not passed on. */
 const BATON_PROTOCOL = /^baton\./;
+
+/** What most clients offer besides Baton's: nothing (one array for all of them). */
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
 
 type VerifyDone = (result: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
 
@@ -29,20 +31,52 @@ export class Relay {
   readonly server: WebSocketServer;
   readonly stats: RelayStats = emptyStats();
   readonly #options: ResolvedRelayOptions;
-  readonly #opening = new WeakMap<IncomingMessage, BatonSocket>();
+  /** Upstreams open whose client's handshake has not completed yet. */
+  readonly #opening = new WeakMap<IncomingMessage, { upstream: UpstreamMover; dropped: () => void }>();
   readonly #connections = new Set<RelayedConnection>();
+  // Shared by every pair, link and splitter, so that a pair holds no copy of them.
+  readonly #endpoint: UpstreamEndpoint;
+  readonly #moverSettings: MoverSettings;
+  readonly #pairSettings: PairSettings;
   #closed = false;
 
   constructor(options: RelayOptions) {
     this.#options = resolveRelayOptions(options);
+    const { maxPayload, maxBufferedBytes, messageId } = this.#options;
+    this.#endpoint = endpointOf(this.#options.upstream, {
+      masked: false,
+      maxPayload,
+      // One message at a time where ids are read, else runs of them.
+      eachMessage: messageId !== undefined,
+      reserveControl: true,
+    });
+    this.#moverSettings = {
+      // What waits for the upstream during a move counts in its bufferedAmount, which stops reading the client
+      // past maxBufferedBytes; the messages one read brought when the hold came may add that read's worth, and
+      // one message may be maxPayload. Past this bound the pair is closed (1008).
+      maxHeldBytes: 2 * maxBufferedBytes + maxPayload,
+      messageId,
+      random: Math.random,
+    };
+    this.#pairSettings = {
+      maxBufferedBytes,
+      stats: this.stats,
+      ended: (connection) => {
+        if (this.#connections.delete(connection)) this.stats.connections--;
+      },
+    };
     this.server = new WebSocketServer({
       noServer: true,
       WebSocket: ClientLink,
+      // The relay keeps its own set of pairs; ws's would cost a listener per client.
+      clientTracking: false,
+      // The relay answers a client's pings itself (ClientLink), at a frame boundary.
+      autoPong: false,
       maxPayload: this.#options.maxPayload,
       perMessageDeflate: false,
       verifyClient: (info: { req: IncomingMessage }, done: VerifyDone) => this.#openUpstream(info.req, done),
       handleProtocols: (protocols, request) => {
-        const chosen = this.#opening.get(request)?.protocol ?? '';
+        const chosen = this.#opening.get(request)?.upstream.protocol ?? '';
         return chosen !== '' && protocols.has(chosen) ? chosen : false;
       },
     });
@@ -67,26 +101,10 @@ export class Relay {
       .split(',')
       .map((p) => p.trim())
       .filter((p) => p !== '' && !BATON_PROTOCOL.test(p));
-    const target = upstreamUrlFor(this.#options.upstream, request);
-    const { messageId } = this.#options;
-    const overlap = messageId ? moveOverlap(target, messageId) : undefined;
-    const upstream = new BatonSocket(target, offered, {
-      WebSocket: UpstreamLink as unknown as SocketConstructor,
-      // Gone for good means gone: the client is told, and reconnects through the relay to a new upstream.
-      maxRetries: 0,
-      // What waits for the upstream during a move counts in its bufferedAmount, which stops reading the client
-      // past maxBufferedBytes; messages ws had already read when the hold came may add one read's worth, and
-      // one message may be maxPayload. Past this bound send() throws and the pair is closed (1008).
-      maxQueuedBytes: 2 * this.#options.maxBufferedBytes + this.#options.maxPayload,
-      ...overlap?.options,
-      socketOptions: {
-        headers: this.#forwardedHeaders(request),
-        maxPayload: this.#options.maxPayload,
-        // One message event per gateway message where ids are read, else runs of them.
-        eachMessage: overlap !== undefined,
-      },
-    });
-    if (overlap) upstream.addEventListener('migrated', overlap.switched);
+    const requestHead = upgradeRequestHead(
+      upstreamUrlFor(this.#options.upstream, request),
+      this.#forwardedHeaders(request),
+    );
     let settled = false;
     const settle = (accepted: boolean, code?: number, errorCode?: string) => {
       if (settled) return;
@@ -94,10 +112,37 @@ export class Relay {
       clearTimeout(timer);
       request.socket.off('close', clientGone);
       if (accepted) return done(true);
-      upstream.onopen = upstream.onclose = null;
       upstream.close();
       done(false, code, JSON.stringify({ error: { code: errorCode } }), { 'Content-Type': 'application/json' });
     };
+    // Until the pair is made (relayTo), the mover reports here; it reads nothing from the gateway meanwhile.
+    const opening: UpstreamEvents = {
+      upstreamOpened: () => {
+        // ws drops a handshake whose socket closed meanwhile without a 'connection': close that upstream too.
+        const dropped = () => {
+          if (this.#opening.get(request)?.upstream !== upstream) return;
+          this.#opening.delete(request);
+          upstream.close();
+        };
+        this.#opening.set(request, { upstream, dropped });
+        request.socket.once('close', dropped);
+        settle(true);
+      },
+      upstreamClosed: () => {
+        if (settled) return;
+        this.stats.refused.upstreamRefused++;
+        settle(false, 502, RelayErrorCodes.UPSTREAM_REFUSED);
+      },
+      upstreamMessages: () => {},
+      upstreamMoved: () => {},
+    };
+    const upstream = new UpstreamMover(
+      this.#endpoint,
+      requestHead,
+      offered.length > 0 ? offered : NO_PROTOCOLS,
+      this.#moverSettings,
+      opening,
+    );
     const timer = setTimeout(() => {
       this.stats.refused.upstreamTimeout++;
       settle(false, 504, RelayErrorCodes.UPSTREAM_TIMEOUT);
@@ -105,21 +150,6 @@ export class Relay {
     // The client gave up while the upstream was opening.
     const clientGone = () => settle(false);
     request.socket.once('close', clientGone);
-    upstream.onopen = () => {
-      this.#opening.set(request, upstream);
-      settle(true);
-      // ws drops a handshake whose socket closed meanwhile without a 'connection': close that upstream too.
-      request.socket.once('close', () => {
-        if (this.#opening.get(request) === upstream) {
-          this.#opening.delete(request);
-          upstream.close();
-        }
-      });
-    };
-    upstream.onclose = () => {
-      this.stats.refused.upstreamRefused++;
-      settle(false, 502, RelayErrorCodes.UPSTREAM_REFUSED);
-    };
   }
 
   #forwardedHeaders(request: IncomingMessage): Record<string, string> {
@@ -136,14 +166,13 @@ export class Relay {
   }
 
   #relay(client: ClientLink, request: IncomingMessage): void {
-    const upstream = this.#opening.get(request);
+    const opening = this.#opening.get(request);
     this.#opening.delete(request);
-    if (!upstream) return client.terminate();
+    if (!opening) return client.terminate();
+    request.socket.off('close', opening.dropped);
+    const { upstream } = opening;
     this.stats.connections++;
-    const connection = new RelayedConnection(client, upstream, this.#options.maxBufferedBytes, this.stats, (ended) => {
-      if (this.#connections.delete(ended)) this.stats.connections--;
-    });
-    this.#connections.add(connection);
+    this.#connections.add(new RelayedConnection(client, upstream, this.#pairSettings));
   }
 
   /** Close every relayed pair (1012 to the clients) and refuse new upgrades. Idempotent. */

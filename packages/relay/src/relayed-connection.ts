@@ -1,15 +1,14 @@
 // One client and its upstream, as bytes: the client's whole messages go to the gateway as they came (masked by
 // the client), the gateway's to the client as they came; a text message stays text, a binary one binary,
-// because nothing is re-encoded. Closes are forwarded by cause, buffers are bounded. The upstream is a
-// BatonSocket over an UpstreamLink, so a gateway's reconnect hint moves it make-before-break while the client
-// sees nothing; the client's messages sent during a move are held by the BatonSocket and go out in order
-// after it.
+// because nothing is re-encoded. Closes are forwarded by cause, buffers are bounded. The upstream is an
+// UpstreamMover, so a gateway's reconnect hint moves it make-before-break while the client sees nothing; the
+// client's messages sent during a move are held by the mover and go out in order after it.
 
-import type { BatonSocket } from '@baton/client';
-import type { ClientLink } from './client-link.js';
+import type { ClientLink, ClientMessages } from './client-link.js';
 import { CLOSE_POLICY, clientCodeForUpstreamClose, upstreamCodeForClientClose } from './close-codes.js';
 import { RelayErrorCodes } from './errors.js';
 import type { RelayStats } from './relay-stats.js';
+import type { UpstreamEvents, UpstreamMover } from './upstream-mover.js';
 
 /** How often a paused reader is checked against the buffer it waits on (no drain event crosses BatonSocket). */
 const PRESSURE_CHECK_MS = 10;
@@ -41,35 +40,32 @@ class ReadHold {
   }
 }
 
-export class RelayedConnection {
+/** What every pair of a relay shares. */
+export interface PairSettings {
+  readonly maxBufferedBytes: number;
+  readonly stats: RelayStats;
+  /** The pair ended (called once). */
+  ended(connection: RelayedConnection): void;
+}
+
+export class RelayedConnection implements ClientMessages, UpstreamEvents {
   readonly #client: ClientLink;
-  readonly #upstream: BatonSocket;
-  readonly #maxBufferedBytes: number;
-  readonly #stats: RelayStats;
-  readonly #onEnd: (connection: RelayedConnection) => void;
-  /** The client is not read while the gateway's buffer is full, and the gateway while the client's is. */
-  readonly #clientHold = new ReadHold();
-  readonly #upstreamHold = new ReadHold();
+  readonly #upstream: UpstreamMover;
+  readonly #settings: PairSettings;
+  /**
+   * The client is not read while the gateway's buffer is full, and the gateway while the client's is. Made on
+   * first use: most pairs never need one (memory per idle connection is a benchmarked goal).
+   */
+  #clientHold: ReadHold | undefined;
+  #upstreamHold: ReadHold | undefined;
   #ended = false;
 
-  constructor(
-    client: ClientLink,
-    upstream: BatonSocket,
-    maxBufferedBytes: number,
-    stats: RelayStats,
-    onEnd: (connection: RelayedConnection) => void,
-  ) {
+  constructor(client: ClientLink, upstream: UpstreamMover, settings: PairSettings) {
     this.#client = client;
     this.#upstream = upstream;
-    this.#maxBufferedBytes = maxBufferedBytes;
-    this.#stats = stats;
-    this.#onEnd = onEnd;
-    client.on('close', (code: number, reason: Buffer) => this.#clientClosed(code, reason.toString()));
+    this.#settings = settings;
     client.relayTo(this);
-    // Only the gateway's frames reach here: its control messages were taken by the BatonSocket.
-    upstream.onmessage = (event) => this.#fromUpstream(event.data as Buffer);
-    upstream.addEventListener('migrated', () => this.#stats.moves++);
-    upstream.onclose = (event) => this.#upstreamClosed(event.code, event.reason);
+    upstream.relayTo(this);
   }
 
   /** Bytes waiting in this pair's two sockets. */
@@ -80,11 +76,12 @@ export class RelayedConnection {
   /** Whole messages from the client, as their frames came (ClientLink). */
   fromClient(bytes: Buffer): void {
     if (this.#ended) return;
+    const { maxBufferedBytes, stats } = this.#settings;
     try {
       this.#upstream.send(bytes);
     } catch {
-      // The upstream's queue is full (QueueFullError): the hold below did not keep up. A clear close, not memory.
-      this.#stats.refused.clientTooFast++;
+      // What waits for the upstream passed its bound: the hold below did not keep up. A clear close, not memory.
+      stats.refused.clientTooFast++;
       this.#end();
       this.#client.close(
         CLOSE_POLICY,
@@ -94,27 +91,31 @@ export class RelayedConnection {
       return;
     }
     // bufferedAmount counts what waits for a move to finish too, so a client sending during a move is held here.
-    if (this.#upstream.bufferedAmount > this.#maxBufferedBytes && !this.#clientHold.active) {
+    if (this.#upstream.bufferedAmount > maxBufferedBytes && !this.#clientHold?.active) {
       // The upstream is slower than the client: stop reading the client until the upstream's buffer is half empty.
-      this.#stats.clientPauses++;
-      this.#clientHold.start(this.#client, () => this.#upstream.bufferedAmount, this.#maxBufferedBytes / 2);
+      stats.clientPauses++;
+      this.#clientHold ??= new ReadHold();
+      this.#clientHold.start(this.#client, () => this.#upstream.bufferedAmount, maxBufferedBytes / 2);
     }
   }
 
-  #fromUpstream(bytes: Buffer): void {
+  /** The gateway's whole messages, as their frames came (its control messages were taken by the mover). */
+  upstreamMessages(bytes: Buffer): void {
     if (this.#ended) return;
+    const { maxBufferedBytes, stats } = this.#settings;
     this.#client.forward(bytes);
     const buffered = this.#client.bufferedAmount;
-    if (buffered > this.#maxBufferedBytes / 2 && buffered <= this.#maxBufferedBytes && !this.#upstreamHold.active) {
+    if (buffered > maxBufferedBytes / 2 && buffered <= maxBufferedBytes && !this.#upstreamHold?.active) {
       // The client reads slower than the gateway sends: stop reading the gateway until a quarter of the bound is
       // left, instead of buffering without end.
-      this.#stats.upstreamPauses++;
-      this.#upstreamHold.start(this.#upstream, () => this.#client.bufferedAmount, this.#maxBufferedBytes / 4);
+      stats.upstreamPauses++;
+      this.#upstreamHold ??= new ReadHold();
+      this.#upstreamHold.start(this.#upstream, () => this.#client.bufferedAmount, maxBufferedBytes / 4);
     }
-    if (buffered > this.#maxBufferedBytes) {
+    if (buffered > maxBufferedBytes) {
       // Over the bound even so (one message larger than what is left of it, or the gateway's messages already
       // read when the pause came): a clear close instead of unbounded memory.
-      this.#stats.refused.clientTooSlow++;
+      stats.refused.clientTooSlow++;
       this.#end();
       this.#client.close(CLOSE_POLICY, `${RelayErrorCodes.CLIENT_TOO_SLOW}: client reads too slowly`);
       this.#upstream.close();
@@ -123,14 +124,23 @@ export class RelayedConnection {
     }
   }
 
-  #clientClosed(code: number, reason: string): void {
+  upstreamOpened(): void {
+    // The pair is made after the upstream opened.
+  }
+
+  upstreamMoved(): void {
+    this.#settings.stats.moves++;
+  }
+
+  /** The client closed (ClientLink): the gateway gets the client's code. */
+  clientClosed(code: number, reason: string): void {
     if (this.#end()) this.#upstream.close(upstreamCodeForClientClose(code), reason);
   }
 
   /** The upstream is gone for good (a failed move, a crash): the client learns it with the cause's code. */
-  #upstreamClosed(code: number, reason: string): void {
+  upstreamClosed(code: number, reason: string): void {
     if (!this.#end()) return;
-    this.#stats.upstreamLost++;
+    this.#settings.stats.upstreamLost++;
     this.#client.close(clientCodeForUpstreamClose(code), reason);
   }
 
@@ -138,9 +148,9 @@ export class RelayedConnection {
   #end(): boolean {
     if (this.#ended) return false;
     this.#ended = true;
-    this.#clientHold.stop();
-    this.#upstreamHold.stop();
-    this.#onEnd(this);
+    this.#clientHold?.stop();
+    this.#upstreamHold?.stop();
+    this.#settings.ended(this);
     return true;
   }
 
