@@ -97,6 +97,12 @@ export class UpstreamMover implements LinkOwner {
   #active: UpstreamLink | undefined;
   #move: Move | undefined;
   #history: MoveHistory | undefined;
+  /**
+   * What the gateway sent before the pair was made: at most the rest of the read that brought the handshake's
+   * answer (the link is paused until then). ws completes the client's handshake within the upstream's open
+   * today, so this stays empty; kept so that an asynchronous step there could never drop a message.
+   */
+  #early: Buffer[] | undefined;
   #flags = 0;
 
   constructor(
@@ -129,6 +135,9 @@ export class UpstreamMover implements LinkOwner {
   relayTo(events: UpstreamEvents): void {
     this.events = events;
     this.#flags |= RELAYING;
+    const early = this.#early;
+    this.#early = undefined;
+    for (const bytes of early ?? []) this.#deliver(bytes);
     if (!(this.#flags & PAUSED)) this.#active?.resume();
   }
 
@@ -199,6 +208,9 @@ export class UpstreamMover implements LinkOwner {
       if (move && link === move.next) {
         move.nextMessages ??= [];
         move.nextMessages.push(data);
+      } else if (link === this.#active && !(this.#flags & RELAYING)) {
+        this.#early ??= [];
+        this.#early.push(data);
       } else if (link === this.#active || link === this.#history?.lingering) {
         this.#deliver(data);
       }
