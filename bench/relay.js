@@ -2,11 +2,11 @@
 // same run, with nginx proxying the same WebSockets beside it (Debian's nginx-light, one worker; skipped with a
 // note when it is not installed). Rounds alternated (direct, relay, nginx; then the reverse order):
 //
-//   added latency        one message at a time, client → relay → bare ws echo, against client → echo   goal p50 <= +0.3 ms
+//   added latency        one message at a time, client → relay → bare ws echo, against client → echo   goal p50 <= +0.1 ms
 //   messages per CPU-s   echo load through the relay, per second of the relay's CPU, against the same
-//                        load on a bare ws echo server per second of its CPU                          goal >= 0.5
+//                        load on a bare ws echo server per second of its CPU                          goal >= 0.9
 //   memory per conn      RSS per idle relayed connection (a client socket and an upstream socket)
-//                        against RSS per idle connection of the bare ws server                        goal <= 2.5
+//                        against RSS per idle connection of the bare ws server                        goal <= 1.5
 //
 // Options (env): BENCH_ROUNDS (4), BENCH_PINGS (3000), BENCH_ECHO_MS (2000), BENCH_RELAY_IDLE (5000).
 
@@ -142,7 +142,7 @@ const against = (path, figure) =>
   figure === 'p50' || figure === 'p99'
     ? `+${(summary[path][figure] - direct[figure]).toFixed(3)} ms`
     : (summary[path][figure] / direct[figure]).toFixed(3);
-const GOALS = { p50: '≤ +0.3 ms', p99: '—', perCpu: '≥ 0.5', rssKiB: '≤ 2.5' };
+const GOALS = { p50: '≤ +0.1 ms', p99: '—', perCpu: '≥ 0.9', rssKiB: '≤ 1.5' };
 const FIGURES = [
   ['p50', 'round trip p50 (ms, median of rounds)', (v) => v.toFixed(3)],
   ['p99', 'round trip p99 (ms, median of rounds)', (v) => v.toFixed(3)],

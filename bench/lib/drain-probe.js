@@ -24,11 +24,15 @@ export function benchDrainOptions(windowMs) {
   };
 }
 
-/** The handler of a 'drain' message: `drain` is the DrainController (for 'baton'), `windowMs` the idle span. */
-export function drainProbe(wss, drain, windowMs) {
+/**
+ * The handler of a 'drain' message: `connections()` counts what is drained, `wss` is the ws server whose clients
+ * 'terminate-all' / 'close-all' drop (it must track clients then), `drain` the DrainController (for 'baton'),
+ * `windowMs` the idle span.
+ */
+export function drainProbe(connections, wss, drain, windowMs) {
   return async (message) => {
     const delay = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
-    const connections = wss.clients.size;
+    const count = connections();
     delay.enable();
     // Let the monitor take samples first: a stall in the same tick as enable() would go unrecorded.
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -49,7 +53,7 @@ export function drainProbe(wss, drain, windowMs) {
     delay.disable();
     process.send?.({
       type: 'drained',
-      connections,
+      connections: count,
       durationMs,
       p50Ms: delayMs(delay.percentile(50)),
       p99Ms: delayMs(delay.percentile(99)),

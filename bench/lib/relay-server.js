@@ -20,4 +20,5 @@ http.listen(0, '127.0.0.1');
 await once(http, 'listening');
 process.send?.({ type: 'listening', port: http.address().port });
 
-answerProbes(() => relay.stats.connections, { drain: drainProbe(relay.server, drain, windowMs) });
+const connections = () => relay.stats.connections;
+answerProbes(connections, { drain: drainProbe(connections, relay.server, drain, windowMs) });

@@ -50,7 +50,8 @@ await once(http, 'listening');
 send({ type: 'listening', port: http.address().port, adminPort: drain?.adminAddress()?.port });
 
 // message.how: 'baton' (paced drain), 'idle' (baseline: no drain), or 'terminate-all' / 'close-all'.
-answerProbes(() => wss.clients.size, { drain: drainProbe(wss, drain, windowMs) });
+const connections = () => wss.clients.size;
+answerProbes(connections, { drain: drainProbe(connections, wss, drain, windowMs) });
 
 function send(value) {
   process.send?.(value);

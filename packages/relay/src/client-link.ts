@@ -112,17 +112,17 @@ export class ClientLink extends WebSocket implements FrameSink {
     if (!ws._paused) ws._socket.resume();
   }
 
-  /** The gateway's frames, as they came (unmasked, whole messages). */
-  forward(bytes: Buffer): void {
+  /** The gateway's frames, as they came (unmasked, whole messages); `cork` when they come one message at a time. */
+  forward(bytes: Buffer, cork: boolean): void {
     const ws = this.#ws;
     if (ws._readyState !== WebSocket.OPEN || !ws._socket) return;
-    this.#cork(ws._socket);
+    if (cork) this.#cork(ws._socket);
     ws._socket.write(bytes);
   }
 
   /**
-   * The messages one read from the gateway brought leave in one write (a writev per message had made the
-   * send path the relay's main cost).
+   * The messages one read from the gateway brought leave in one write (a write per message had made the send
+   * path the relay's main cost when it re-encoded messages).
    */
   #cork(socket: Socket): void {
     if (this.#corked) return;

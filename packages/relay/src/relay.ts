@@ -60,6 +60,7 @@ export class Relay {
     };
     this.#pairSettings = {
       maxBufferedBytes,
+      cork: messageId !== undefined,
       stats: this.stats,
       ended: (connection) => {
         if (this.#connections.delete(connection)) this.stats.connections--;

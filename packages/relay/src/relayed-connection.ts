@@ -44,6 +44,11 @@ class ReadHold {
 export interface PairSettings {
   readonly maxBufferedBytes: number;
   readonly stats: RelayStats;
+  /**
+   * The gateway's messages come one at a time (ids are read): cork the client so that those of one read leave in
+   * one write. Otherwise they come as one run of bytes per read already.
+   */
+  readonly cork: boolean;
   /** The pair ended (called once). */
   ended(connection: RelayedConnection): void;
 }
@@ -103,7 +108,7 @@ export class RelayedConnection implements ClientMessages, UpstreamEvents {
   upstreamMessages(bytes: Buffer): void {
     if (this.#ended) return;
     const { maxBufferedBytes, stats } = this.#settings;
-    this.#client.forward(bytes);
+    this.#client.forward(bytes, this.#settings.cork);
     const buffered = this.#client.bufferedAmount;
     if (buffered > maxBufferedBytes / 2 && buffered <= maxBufferedBytes && !this.#upstreamHold?.active) {
       // The client reads slower than the gateway sends: stop reading the gateway until a quarter of the bound is
