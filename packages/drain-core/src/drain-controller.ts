@@ -20,11 +20,14 @@ import { ExitPolicy } from './drain-exit.js';
 import { DrainRecord, type DrainReport } from './drain-record.js';
 import { type DrainRequest, type ResolvedDrainRequest, resolveDrainRequest } from './drain-request.js';
 import { DrainServices } from './drain-services.js';
+import { BatonError, ErrorCodes } from './errors.js';
 import { offersRebalance, type ResumeResult } from './hint-protocol.js';
 import { IDENTITY_HEADERS } from './identity-options.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './lifecycle.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { DrainSchedule } from './phase-schedule.js';
+import type { PodTotals } from './pod-messages.js';
+import type { WorkerGroup } from './pod-primary.js';
 import { protocolV1Hooks } from './protocol-v1.js';
 import { Rebalancer } from './rebalancer.js';
 import { ServerAttachments } from './server-attachment.js';
@@ -44,6 +47,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   readonly options: ResolvedDrainOptions;
   readonly #connections = new Map<WebSocket, ConnectionFlags>();
   readonly #attachments: ServerAttachments;
+  /** A pod's worker processes, when this controller is their primary (PodWorkers). */
+  #workers: WorkerGroup | undefined;
   readonly #hooks: ConnectionHooks;
   readonly #record = new DrainRecord();
   readonly #closing: ClosingPhase;
@@ -109,15 +114,30 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         return { alreadyDraining };
       },
       cancelDrain: () => this.cancel(),
-      counters: () =>
-        this.#record.counters({
+      counters: () => {
+        const own = this.#record.counters({
           connections: this.#connections.size,
           state: this.#state,
           startedAt: this.#startedAt,
           hold: this.#schedule.holdMetrics(this.#record.closingStartedAt),
           admission: admission?.counts,
           rebalance: rebalancer?.counts,
-        }),
+        });
+        // A pod's primary reports the pod: its workers' counts added to its own.
+        const workers = this.#workers?.totals();
+        if (!workers) return own;
+        return {
+          ...own,
+          connections: own.connections + workers.connections,
+          accepted: own.accepted + workers.accepted,
+          refusedUpgrades: own.refusedUpgrades + workers.refusedUpgrades,
+          closed: own.closed + workers.closed,
+          hinted: own.hinted + workers.hinted,
+          terminated: own.terminated + workers.terminated,
+          resumed: own.resumed + workers.resumed,
+          resumeRefused: own.resumeRefused + workers.resumeRefused,
+        };
+      },
       onSignal: () => {
         this.#signalled = true;
         this.#begin({ trigger: 'signal', terminating: true });
@@ -176,9 +196,48 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     return this.options.budget;
   }
 
-  /** Open connections currently tracked. */
+  /** Open connections currently tracked by this process (a pod's primary: see status() for the pod's). */
   get connectionCount(): number {
     return this.#connections.size;
+  }
+
+  /** This process's counts, as a worker of a pod reports them to its primary (joinPod). */
+  totals(): PodTotals {
+    const record = this.#record;
+    return {
+      connections: this.#connections.size,
+      accepted: record.accepted,
+      refusedUpgrades: record.refusedUpgrades,
+      closed: record.closed,
+      hinted: record.hinted,
+      terminated: record.terminated,
+      resumed: record.resumed,
+      resumeRefused: record.resumeRefused,
+    };
+  }
+
+  /**
+   * Make this controller a pod's primary over `group`, the worker processes holding the pod's connections
+   * (PodWorkers does it). Returns the function the group calls whenever what it reports changes.
+   */
+  attachWorkers(group: WorkerGroup): () => void {
+    if (this.#workers) throw new BatonError(ErrorCodes.INVALID_SERVER, 'This DrainController already has its workers.');
+    this.#workers = group;
+    return () => this.#workersChanged();
+  }
+
+  /** Open connections of the pod: this process's and its workers'. */
+  #openCount(): number {
+    return this.#connections.size + (this.#workers?.totals().connections ?? 0);
+  }
+
+  /** Nothing left to close here, and no worker still closing. */
+  #nothingLeft(): boolean {
+    return this.#connections.size === 0 && !this.#workers?.pending();
+  }
+
+  #workersChanged(): void {
+    if (this.#state === DrainState.CLOSING && this.#nothingLeft()) this.#finish();
   }
 
   /** The tracked connections (a snapshot). */
@@ -247,7 +306,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
       state: this.#state,
       trigger: this.#trigger,
       terminating: this.#terminating,
-      connections: this.#connections.size,
+      connections: this.#openCount(),
       startedAt: this.#startedAt,
       ...this.#schedule.span,
       closeTimeoutMs: this.options.budget.closeTimeoutMs,
@@ -291,6 +350,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         this.#record.terminated++;
         socket.terminate();
       }
+      this.#workers?.terminate();
       this.#finish();
     }
     await this.#release();
@@ -307,6 +367,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     if (this.#state === DrainState.SERVING || this.#terminating) return false;
     this.#schedule.stop();
     this.#closing.stopPlan();
+    this.#workers?.cancel();
     const report = this.#report(true);
     this.options.logger.info({ ...report }, 'baton: drain cancelled; serving again');
     this.#resolveDrained?.(report);
@@ -356,7 +417,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     this.#record.reset();
     const span = this.#schedule.plan(request);
     const { gracePeriodMs, closeTimeoutMs } = budget;
-    const connections = this.#connections.size;
+    const connections = this.#openCount();
     logger.info({ trigger, terminating, connections, gracePeriodMs, ...span, closeTimeoutMs }, 'baton: drain started');
     this.#setState(DrainState.DRAINING);
     this.#schedule.begin(request, {
@@ -367,11 +428,14 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
 
   #startClosing(now: number, windowEnd: number, heldMs: number): void {
     const drainWindowMs = Math.max(0, windowEnd - now);
-    this.#record.closingStarted(this.#connections.size, now, drainWindowMs);
+    const connections = this.#openCount();
+    this.#record.closingStarted(connections, now, drainWindowMs);
     this.#setState(DrainState.CLOSING);
     this.#closing.begin(now, windowEnd);
-    this.options.logger.info({ connections: this.#connections.size, drainWindowMs, heldMs }, 'baton: closing');
-    if (this.#connections.size === 0) this.#finish();
+    // A pod's workers close theirs over the same window, from now: the pod's closes are paced as one.
+    this.#workers?.close(drainWindowMs, this.#terminating);
+    this.options.logger.info({ connections, drainWindowMs, heldMs }, 'baton: closing');
+    if (this.#nothingLeft()) this.#finish();
   }
 
   #track(socket: WebSocket, request: IncomingMessage | undefined): void {
@@ -394,7 +458,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #untrack(socket: WebSocket): void {
     if (!this.#connections.delete(socket)) return;
     this.#rebalancer?.forget(socket);
-    if (this.#state === DrainState.CLOSING && this.#connections.size === 0) this.#finish();
+    if (this.#state === DrainState.CLOSING && this.#nothingLeft()) this.#finish();
   }
 
   #finish(): void {

@@ -51,6 +51,9 @@ export type {
   MetricsOptions,
   RebalanceOptions,
 } from './options.js';
+export type { PodTotals } from './pod-messages.js';
+export { type PodMember, PodWorkers, type WorkerGroup } from './pod-primary.js';
+export { joinPod, type PodChannel } from './pod-worker.js';
 export type {
   HoldOutcome,
   HoldReport,
