@@ -3,7 +3,7 @@
 // one SIGTERM to the primary, each connection closed once with 1012, the pod's closes paced over the window
 // as one pod's (the busiest second at most 1.3 × the even rate), readiness and status for the whole pod.
 
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { budgetEnv, startGateway } from '../packages/lab/src/harness/index.js';
@@ -25,6 +25,29 @@ async function podStatus(adminUrl: string): Promise<{ connections: number; state
 }
 
 describe('a pod of four gateway processes', () => {
+  it.each([
+    [{ WORKERS: '0' }, /WORKERS must be a whole number of processes from 1 to 64/],
+    [{ WORKERS: 'four' }, /WORKERS must be a whole number/],
+    [
+      { WORKERS: '2', BATON_REBALANCE_SECONDS: '30', BATON_REBALANCE_PEERS: 'http://127.0.0.1:1' },
+      /cannot be combined/,
+    ],
+  ])('refuses %o at start-up: exit 2, coded', (env, message) => {
+    const result = spawnSync(process.execPath, [gatewayScript], {
+      env: { ...process.env, PORT: '0', ADMIN_PORT: '0', ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    const line = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((text) => JSON.parse(text) as { code?: string; err?: string })
+      .find((entry) => entry.code !== undefined);
+    expect(line?.code).toBe('BATON_ERR_INVALID_ENV');
+    expect(line?.err).toMatch(message);
+  });
+
   it('holds 60,000 connections and drains them once each, paced as one pod', { timeout: 300_000 }, async () => {
     const gateway = await startGateway(
       gatewayScript,
