@@ -103,6 +103,7 @@ export class Relay {
       .map((p) => p.trim())
       .filter((p) => p !== '' && !BATON_PROTOCOL.test(p));
     const requestHead = upgradeRequestHead(
+      this.#endpoint,
       upstreamUrlFor(this.#options.upstream, request),
       this.#forwardedHeaders(request),
     );

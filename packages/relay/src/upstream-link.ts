@@ -45,36 +45,59 @@ export interface UpstreamEndpoint {
   readonly host: string;
   readonly port: number;
   readonly secure: boolean;
+  /** The request lines every upgrade to it carries: Host, Connection, Upgrade, version. */
+  readonly commonLines: string;
+  /** Credentials from the upstream URL, as an Authorization line, for a client that forwarded none. */
+  readonly authorization: string | undefined;
   /** Shared by the relay's links (unmasked frames, control messages reserved). */
   readonly splitter: SplitterOptions;
 }
 
 /**
- * The start of one client's upgrade request to the gateway: request line, Host, the forwarded headers, and
- * credentials from the upstream URL; each link adds its key and the subprotocols it offers. One string per
- * pair, so a pair holds no header objects (memory per relayed connection is a benchmarked goal).
+ * The part of one client's upgrade request to the gateway that is its own: the request line (its path and query)
+ * and the forwarded headers. The endpoint's common lines, a link's key and the subprotocols it offers follow.
+ * One string per pair, so a pair holds no header objects (memory per relayed connection is a benchmarked goal).
  */
-export function upgradeRequestHead(upstreamUrl: string, headers: Record<string, string>): string {
+export function upgradeRequestHead(
+  endpoint: UpstreamEndpoint,
+  upstreamUrl: string,
+  headers: Record<string, string>,
+): string {
   const target = new URL(upstreamUrl);
-  const lines = [`GET ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`];
+  const lines = [`GET ${target.pathname}${target.search} HTTP/1.1`];
   for (const [name, value] of Object.entries(headers)) {
     // Values come from a request Node's parser accepted, which never carries CR or LF; checked all the same.
     if (!/[\r\n]/.test(value)) lines.push(`${name}: ${value}`);
   }
-  if (target.username || target.password) {
-    const credentials = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
-    lines.push(`Authorization: Basic ${Buffer.from(credentials).toString('base64')}`);
-  }
-  lines.push('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', '');
+  // As http.request's `auth`: the URL's credentials unless the request carries its own.
+  if (endpoint.authorization && headers.authorization === undefined) lines.push(endpoint.authorization);
+  lines.push('');
   // join() makes one flat string, where += would keep a rope of every piece for the pair's life.
   return lines.join('\r\n');
 }
 
-/** Where a relay's upstream URL points: host (an IPv6 literal unbracketed), port, TLS or not. */
+/** Where a relay's upstream URL points: host (an IPv6 literal unbracketed), port, TLS or not, common lines. */
 export function endpointOf(upstream: URL, splitter: SplitterOptions): UpstreamEndpoint {
   const secure = upstream.protocol === 'wss:';
   const host = upstream.hostname.startsWith('[') ? upstream.hostname.slice(1, -1) : upstream.hostname;
-  return { host, port: Number(upstream.port) || (secure ? 443 : 80), secure, splitter };
+  const credentials =
+    upstream.username || upstream.password
+      ? `${decodeURIComponent(upstream.username)}:${decodeURIComponent(upstream.password)}`
+      : undefined;
+  return {
+    host,
+    port: Number(upstream.port) || (secure ? 443 : 80),
+    secure,
+    commonLines: [
+      `Host: ${upstream.host}`,
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Sec-WebSocket-Version: 13',
+      '',
+    ].join('\r\n'),
+    authorization: credentials ? `Authorization: Basic ${Buffer.from(credentials).toString('base64')}` : undefined,
+    splitter,
+  };
 }
 
 // Shared listeners (the link is found on its socket): a relayed pair pays for no closures of its own.
@@ -130,7 +153,7 @@ export class UpstreamLink implements FrameSink {
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
     const protocols = offered.length > 0 ? `Sec-WebSocket-Protocol: ${offered.join(',')}\r\n` : '';
-    socket.write(`${requestHead}Sec-WebSocket-Key: ${this.#key}\r\n${protocols}\r\n`);
+    socket.write(`${requestHead}${endpoint.commonLines}Sec-WebSocket-Key: ${this.#key}\r\n${protocols}\r\n`);
   }
 
   get bufferedAmount(): number {

@@ -321,6 +321,21 @@ describe('relay frames', () => {
     expect([code2, reason2.toString()]).toEqual([4002, 'gateway says bye']);
   });
 
+  it("sends the upstream URL's credentials as Basic authorization, unless the client forwarded its own", async () => {
+    const requests: IncomingMessage[] = [];
+    const gateway = await wsGateway();
+    gateway.wss.on('connection', (_socket, request) => requests.push(request));
+    const withCredentials = gateway.url.replace('ws://', 'ws://user:pa%20ss@');
+    const { url } = await startRelay(withCredentials);
+    await connectClient(url);
+    await connectClient(url, { headers: { authorization: 'Bearer the-clients' } });
+    expect(requests.map((request) => request.headers.authorization)).toEqual([
+      `Basic ${Buffer.from('user:pa ss').toString('base64')}`,
+      'Bearer the-clients',
+    ]);
+    expect(requests[1]?.rawHeaders.filter((name) => name.toLowerCase() === 'authorization')).toHaveLength(1);
+  });
+
   it('reads message ids only in a move: the same id twice outside a move reaches the client twice', async () => {
     const gateway = await wsGateway();
     const { url } = await startRelay(gateway.url, { idField: 'id' });
