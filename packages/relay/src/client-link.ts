@@ -112,12 +112,16 @@ export class ClientLink extends WebSocket implements FrameSink {
     if (!ws._paused) ws._socket.resume();
   }
 
-  /** The gateway's frames, as they came (unmasked, whole messages); `cork` when they come one message at a time. */
-  forward(bytes: Buffer, cork: boolean): void {
+  /**
+   * The gateway's frames, as they came (unmasked, whole messages); `cork` when they come one message at a time.
+   * False when the socket's buffer is past its high-water mark (write()'s answer): only then is bufferedAmount
+   * worth reading.
+   */
+  forward(bytes: Buffer, cork: boolean): boolean {
     const ws = this.#ws;
-    if (ws._readyState !== WebSocket.OPEN || !ws._socket) return;
+    if (ws._readyState !== WebSocket.OPEN || !ws._socket) return true;
     if (cork) this.#cork(ws._socket);
-    ws._socket.write(bytes);
+    return ws._socket.write(bytes);
   }
 
   /**

@@ -260,6 +260,8 @@ function startsWithControlPrefix(buffer: Buffer, start: number, end: number): bo
   // Server frames are unmasked (checked above), so the payload is readable in place.
   if (frameLength >= CONTROL_PREFIX.length) {
     const payloadStart = start + header;
+    // An app's text almost never starts with NUL: one byte decides, without a call into Buffer.compare.
+    if (buffer[payloadStart] !== 0) return false;
     return (
       buffer.compare(CONTROL_PREFIX, 0, CONTROL_PREFIX.length, payloadStart, payloadStart + CONTROL_PREFIX.length) === 0
     );

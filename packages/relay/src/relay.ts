@@ -8,7 +8,7 @@
 // drain-core to `relay.server` for the relay's own release.
 
 import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { type Duplex, getDefaultHighWaterMark } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ClientLink } from './client-link.js';
 import { CLOSE_SERVICE_RESTART } from './close-codes.js';
@@ -61,6 +61,8 @@ export class Relay {
     this.#pairSettings = {
       maxBufferedBytes,
       cork: messageId !== undefined,
+      // Sockets' writable high-water mark is the stream default (16 KiB on Node 20, 64 KiB from Node 22).
+      highWaterBelowBound: maxBufferedBytes / 2 > getDefaultHighWaterMark(false),
       stats: this.stats,
       ended: (connection) => {
         if (this.#connections.delete(connection)) this.stats.connections--;

@@ -49,6 +49,11 @@ export interface PairSettings {
    * one write. Otherwise they come as one run of bytes per read already.
    */
   readonly cork: boolean;
+  /**
+   * maxBufferedBytes / 2 is above a socket's high-water mark (16 KiB), so a write() that answered true left the
+   * buffer below every bound checked here: nothing to check (the common case, read without a getter).
+   */
+  readonly highWaterBelowBound: boolean;
   /** The pair ended (called once). */
   ended(connection: RelayedConnection): void;
 }
@@ -82,8 +87,9 @@ export class RelayedConnection implements ClientMessages, UpstreamEvents {
   fromClient(bytes: Buffer): void {
     if (this.#ended) return;
     const { maxBufferedBytes, stats } = this.#settings;
+    let belowHighWater: boolean;
     try {
-      this.#upstream.send(bytes);
+      belowHighWater = this.#upstream.send(bytes);
     } catch {
       // What waits for the upstream passed its bound: the hold below did not keep up. A clear close, not memory.
       stats.refused.clientTooFast++;
@@ -95,6 +101,8 @@ export class RelayedConnection implements ClientMessages, UpstreamEvents {
       this.#upstream.close();
       return;
     }
+    // Below the socket's high-water mark (write()'s answer) nothing can pass a bound that is at least twice it.
+    if (belowHighWater && this.#settings.highWaterBelowBound) return;
     // bufferedAmount counts what waits for a move to finish too, so a client sending during a move is held here.
     if (this.#upstream.bufferedAmount > maxBufferedBytes && !this.#clientHold?.active) {
       // The upstream is slower than the client: stop reading the client until the upstream's buffer is half empty.
@@ -108,7 +116,7 @@ export class RelayedConnection implements ClientMessages, UpstreamEvents {
   upstreamMessages(bytes: Buffer): void {
     if (this.#ended) return;
     const { maxBufferedBytes, stats } = this.#settings;
-    this.#client.forward(bytes, this.#settings.cork);
+    if (this.#client.forward(bytes, this.#settings.cork) && this.#settings.highWaterBelowBound) return;
     const buffered = this.#client.bufferedAmount;
     if (buffered > maxBufferedBytes / 2 && buffered <= maxBufferedBytes && !this.#upstreamHold?.active) {
       // The client reads slower than the gateway sends: stop reading the gateway until a quarter of the bound is

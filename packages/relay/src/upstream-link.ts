@@ -160,10 +160,10 @@ export class UpstreamLink implements FrameSink {
     return this.#socket.writableLength;
   }
 
-  /** A client's frames, as they came (masked by the client, whole messages). */
-  send(data: Buffer): void {
-    if (this.readyState !== OPEN) return;
-    this.#socket.write(data);
+  /** A client's frames, as they came (masked by the client, whole messages). False past the high-water mark. */
+  send(data: Buffer): boolean {
+    if (this.readyState !== OPEN) return true;
+    return this.#socket.write(data);
   }
 
   close(code?: number, reason = ''): void {

@@ -141,19 +141,21 @@ export class UpstreamMover implements LinkOwner {
     if (!(this.#flags & PAUSED)) this.#active?.resume();
   }
 
-  /** Whole client messages, masked as the client sent them. Throws HeldBytesExceeded past maxHeldBytes. */
-  send(bytes: Buffer): void {
-    if (this.#flags & CLOSED) return;
+  /**
+   * Whole client messages, masked as the client sent them. Throws HeldBytesExceeded past maxHeldBytes. False when
+   * bytes may be waiting beyond the socket's high-water mark (held for a move, or write()'s answer): only then is
+   * bufferedAmount worth reading.
+   */
+  send(bytes: Buffer): boolean {
+    if (this.#flags & CLOSED) return true;
     const move = this.#move;
     const active = this.#active;
-    if (!move) {
-      if (active?.readyState === UpstreamLink.OPEN) active.send(bytes);
-      return;
-    }
+    if (!move) return active?.readyState === UpstreamLink.OPEN ? active.send(bytes) : true;
     if (move.heldBytes + bytes.length > this.#settings.maxHeldBytes) throw new HeldBytesExceeded();
     move.held ??= [];
     move.held.push(bytes);
     move.heldBytes += bytes.length;
+    return false;
   }
 
   pause(): void {
