@@ -4,8 +4,9 @@
 // sends the held messages in order. It is @baton/client's BatonSocket cut to what a relay needs — no reconnect
 // after a loss (the client is told and comes back through the relay), no events, no timers while idle — because
 // the relay holds one per client and memory per relayed connection is a goal (bench:relay). Message ids are
-// read only in a move's overlap: duplicates come from a move alone (the new gateway resumes from the state
-// sealed at the hint and sends again what the old one sent after it).
+// read only around a move: duplicates come from a move alone — the new gateway resumes from the state sealed at
+// the hint and sends again, at its own pace, what the old one sent after it — so ids are read from the hint
+// until the old link is let go and the new one has sent a message the old one had not (it caught up).
 
 import {
   BATON_PROTOCOL,
@@ -46,7 +47,7 @@ const MOVE_GRACE_MS = 5_000;
 /** At most this many moves per window (BatonSocket's maxMoves): a hostile gateway cannot make the relay loop. */
 const MAX_MOVES = 3;
 const MOVE_WINDOW_MS = 10_000;
-/** A move that never switches (a rebalance that found no pod) stops reading ids after this long. */
+/** Ids are read at most this long after a hint or a switch (messages without ids never show a catch-up). */
 const ID_READING_LIMIT_MS = 60_000;
 /** How many recent ids are remembered (BatonSocket's dedupeWindow). */
 const ID_WINDOW = 4096;
@@ -76,6 +77,8 @@ interface MoveHistory {
   starts: number[];
   ids: Set<string | number> | undefined;
   readIdsUntil: number;
+  /** Since the switch, the new link has sent only what the old one had (duplicates): keep reading ids. */
+  catchingUp: boolean;
   lingering: UpstreamLink | undefined;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -137,7 +140,7 @@ export class UpstreamMover implements LinkOwner {
     this.#flags |= RELAYING;
     const early = this.#early;
     this.#early = undefined;
-    for (const bytes of early ?? []) this.#deliver(bytes);
+    for (const bytes of early ?? []) this.#deliver(bytes, true);
     if (!(this.#flags & PAUSED)) this.#active?.resume();
   }
 
@@ -214,7 +217,7 @@ export class UpstreamMover implements LinkOwner {
         this.#early ??= [];
         this.#early.push(data);
       } else if (link === this.#active || link === this.#history?.lingering) {
-        this.#deliver(data);
+        this.#deliver(data, link === this.#active);
       }
       return;
     }
@@ -262,7 +265,14 @@ export class UpstreamMover implements LinkOwner {
 
   #mayMove(): boolean {
     const now = Date.now();
-    this.#history ??= { starts: [], ids: undefined, readIdsUntil: 0, lingering: undefined, lingerTimer: undefined };
+    this.#history ??= {
+      starts: [],
+      ids: undefined,
+      readIdsUntil: 0,
+      catchingUp: false,
+      lingering: undefined,
+      lingerTimer: undefined,
+    };
     const history = this.#history;
     history.starts = history.starts.filter((at) => now - at < MOVE_WINDOW_MS);
     if (history.starts.length >= MAX_MOVES) return false;
@@ -329,7 +339,14 @@ export class UpstreamMover implements LinkOwner {
     this.#move = undefined;
     clearTimeout(move.timer);
     if (this.#flags & PAUSED) next.pause();
-    this.#history ??= { starts: [], ids: undefined, readIdsUntil: 0, lingering: undefined, lingerTimer: undefined };
+    this.#history ??= {
+      starts: [],
+      ids: undefined,
+      readIdsUntil: 0,
+      catchingUp: false,
+      lingering: undefined,
+      lingerTimer: undefined,
+    };
     const history = this.#history;
     if (old) {
       // The old link may still deliver what it had in flight; ids drop the overlap. Then it goes with 1000.
@@ -341,9 +358,12 @@ export class UpstreamMover implements LinkOwner {
         old.close(1000);
       }, LINGER_MS);
     }
-    if (this.#settings.messageId) history.readIdsUntil = Date.now() + LINGER_MS + 500;
+    if (this.#settings.messageId) {
+      history.readIdsUntil = Date.now() + ID_READING_LIMIT_MS;
+      history.catchingUp = true;
+    }
     this.events.upstreamMoved();
-    for (const bytes of move.nextMessages ?? []) this.#deliver(bytes);
+    for (const bytes of move.nextMessages ?? []) this.#deliver(bytes, true);
     this.#flush(move);
   }
 
@@ -357,10 +377,11 @@ export class UpstreamMover implements LinkOwner {
     for (const bytes of held) active.send(bytes);
   }
 
-  #deliver(bytes: Buffer): void {
+  /** `fromActive`: the message came on the active link (after a switch, the new one). */
+  #deliver(bytes: Buffer, fromActive: boolean): void {
     const messageId = this.#settings.messageId;
     const history = this.#history;
-    if (messageId && history && history.readIdsUntil !== 0 && Date.now() <= history.readIdsUntil) {
+    if (messageId && history && this.#readingIds(history)) {
       const id = messageId(decodeMessage(bytes));
       if (id !== undefined) {
         history.ids ??= new Set();
@@ -368,9 +389,17 @@ export class UpstreamMover implements LinkOwner {
         if (ids.has(id)) return;
         ids.add(id);
         if (ids.size > ID_WINDOW) ids.delete(ids.values().next().value as string | number);
+        // A message the old link never sent: the new stream is past everything the old one delivered.
+        if (fromActive && !this.#move) history.catchingUp = false;
       }
     }
     this.events.upstreamMessages(bytes);
+  }
+
+  /** Whether a message's id must be read: a move under way, an old link lingering, or a new one catching up. */
+  #readingIds(history: MoveHistory): boolean {
+    if (!(this.#move || history.lingering || history.catchingUp)) return false;
+    return Date.now() <= history.readIdsUntil;
   }
 
   /** Drop the move under way, closing its link. */

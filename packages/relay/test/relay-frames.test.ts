@@ -336,6 +336,37 @@ describe('relay frames', () => {
     expect(requests[1]?.rawHeaders.filter((name) => name.toLowerCase() === 'authorization')).toHaveLength(1);
   });
 
+  it("drops the new gateway's re-sent messages at its own pace, however long after the switch it catches up", async () => {
+    const gateway = await wsGateway();
+    const { url } = await startRelay(gateway.url, { idField: 'id' });
+    const client = new WebSocket(url);
+    cleanups.push(() => client.terminate());
+    const got: number[] = [];
+    const four = new Promise<void>((resolve) =>
+      client.on('message', (data: Buffer) => {
+        got.push((JSON.parse(data.toString()) as { id: number }).id);
+        if (got.includes(4)) resolve();
+      }),
+    );
+    await once(client, 'open');
+    const old = gateway.connections[0] as WebSocket;
+    // The hint, then ticks 1-3 from the old pod (sent after the state the new pod resumes from).
+    const moving = once(gateway.wss, 'connection');
+    old.send(control({ t: 'reconnect', deadline: Date.now() + 30_000, reason: 'draining' }));
+    for (const id of [1, 2, 3]) old.send(JSON.stringify({ id }));
+    const [fresh] = (await moving) as [WebSocket];
+    // The new pod ticks at its own pace from the resumed state: 1, 2, 3 again, then 4 — the last duplicates
+    // well after the old connection's linger (1 s) has ended.
+    let next = 1;
+    const tick = setInterval(() => {
+      if (fresh.readyState === WebSocket.OPEN) fresh.send(JSON.stringify({ id: next++ }));
+      if (next > 4) clearInterval(tick);
+    }, 600);
+    cleanups.push(() => clearInterval(tick));
+    await four;
+    expect(got).toEqual([1, 2, 3, 4]);
+  });
+
   it('reads message ids only in a move: the same id twice outside a move reaches the client twice', async () => {
     const gateway = await wsGateway();
     const { url } = await startRelay(gateway.url, { idField: 'id' });
