@@ -35,11 +35,17 @@ async function worker(pod: PodWorkers): Promise<{ child: ChildProcess; url: stri
   cleanups.push(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
+  // Listening from the fork on: the worker's first report and its port may come in one read, emitted in one tick.
+  const port = new Promise<number>((resolve) => {
+    const onMessage = (message: { type?: string; port?: number }) => {
+      if (message?.type !== 'port') return;
+      child.off('message', onMessage);
+      resolve(message.port as number);
+    };
+    child.on('message', onMessage);
+  });
   pod.add(child);
-  // The worker's first reports may come before its port.
-  let message: { type?: string; port?: number } = {};
-  while (message.type !== 'port') [message] = (await once(child, 'message')) as [typeof message];
-  return { child, url: `ws://127.0.0.1:${message.port}` };
+  return { child, url: `ws://127.0.0.1:${await port}` };
 }
 
 async function clients(url: string, count: number): Promise<WebSocket[]> {

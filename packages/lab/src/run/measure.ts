@@ -162,8 +162,10 @@ export function unplannedFigures(
   const hit = records.filter((r) => r.disconnects > 0 || r.resumed > 0);
   return {
     peakAcceptsPerPodPerSecond: Math.max(0, ...perPodSecond.values()),
-    // Loop lines come every real-world second of lab time: their `accepted` is per real second.
-    peakAdmittedPerPodPerSecond: Math.max(0, ...loopLines.map((line) => Number(line.accepted))),
+    // Loop lines come every real-world second of lab time (`intervalMs`), or later when the loop is loaded
+    // (`elapsedMs`, never shorter): `accepted` scaled to the interval asked for is per real-world second, and
+    // admission control's bound reads the same in every line: at most the cap plus the burst.
+    peakAdmittedPerPodPerSecond: Math.max(0, ...loopLines.map((line) => admittedPerSecond(line))),
     loopP99Ms: Math.max(0, ...loopP99),
     loopP99StormMs: loopP99Storm,
     secondsUntilAllBack: (lastAccept - crashAt) / 1000 / options.timeScale,
@@ -195,4 +197,13 @@ export function usedWindowMs(reports: (DrainedReport | undefined)[], configuredW
   const start = Math.min(...spans.map(([from]) => from as number));
   const end = Math.max(...spans.map(([, to]) => to as number));
   return Math.max(1, end - start);
+}
+
+/** A loop line's accepted upgrades per real-world second (a line without its interval's length: its count). */
+function admittedPerSecond(line: Record<string, unknown>): number {
+  const accepted = Number(line.accepted);
+  const intervalMs = Number(line.intervalMs);
+  const elapsedMs = Number(line.elapsedMs);
+  if (!(intervalMs > 0 && elapsedMs >= intervalMs)) return accepted;
+  return (accepted * intervalMs) / elapsedMs;
 }
