@@ -263,8 +263,8 @@ export class UpstreamMover implements LinkOwner {
     this.events.upstreamClosed(code, reason);
   }
 
-  #mayMove(): boolean {
-    const now = Date.now();
+  /** The pair's move history, made at its first hint. */
+  #moveHistory(): MoveHistory {
     this.#history ??= {
       starts: [],
       ids: undefined,
@@ -273,7 +273,12 @@ export class UpstreamMover implements LinkOwner {
       lingering: undefined,
       lingerTimer: undefined,
     };
-    const history = this.#history;
+    return this.#history;
+  }
+
+  #mayMove(): boolean {
+    const now = Date.now();
+    const history = this.#moveHistory();
     history.starts = history.starts.filter((at) => now - at < MOVE_WINDOW_MS);
     if (history.starts.length >= MAX_MOVES) return false;
     history.starts.push(now);
@@ -339,15 +344,7 @@ export class UpstreamMover implements LinkOwner {
     this.#move = undefined;
     clearTimeout(move.timer);
     if (this.#flags & PAUSED) next.pause();
-    this.#history ??= {
-      starts: [],
-      ids: undefined,
-      readIdsUntil: 0,
-      catchingUp: false,
-      lingering: undefined,
-      lingerTimer: undefined,
-    };
-    const history = this.#history;
+    const history = this.#moveHistory();
     if (old) {
       // The old link may still deliver what it had in flight; ids drop the overlap. Then it goes with 1000.
       clearTimeout(history.lingerTimer);
