@@ -26,7 +26,7 @@ import { IDENTITY_HEADERS } from './identity-options.js';
 import { DrainState, type DrainStateName, type DrainTrigger, stateIndex } from './lifecycle.js';
 import { type DrainOptions, type ResolvedDrainOptions, resolveDrainOptions } from './options.js';
 import { DrainSchedule } from './phase-schedule.js';
-import type { PodTotals } from './pod-messages.js';
+import { type PodTotals, sumTotals } from './pod-messages.js';
 import type { WorkerGroup } from './pod-primary.js';
 import { protocolV1Hooks } from './protocol-v1.js';
 import { Rebalancer } from './rebalancer.js';
@@ -126,17 +126,7 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
         // A pod's primary reports the pod: its workers' counts added to its own.
         const workers = this.#workers?.totals();
         if (!workers) return own;
-        return {
-          ...own,
-          connections: own.connections + workers.connections,
-          accepted: own.accepted + workers.accepted,
-          refusedUpgrades: own.refusedUpgrades + workers.refusedUpgrades,
-          closed: own.closed + workers.closed,
-          hinted: own.hinted + workers.hinted,
-          terminated: own.terminated + workers.terminated,
-          resumed: own.resumed + workers.resumed,
-          resumeRefused: own.resumeRefused + workers.resumeRefused,
-        };
+        return { ...own, ...sumTotals([this.totals(), workers]) };
       },
       onSignal: () => {
         this.#signalled = true;

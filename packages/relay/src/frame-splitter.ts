@@ -76,13 +76,6 @@ export class FrameSplitter {
     this.#pieces = undefined;
   }
 
-  /** Bytes kept for a partial frame or an open fragmented message. */
-  get keptBytes(): number {
-    let pieces = 0;
-    for (const piece of this.#pieces ?? []) pieces += piece.length;
-    return this.#pendingBytes + pieces;
-  }
-
   push(chunk: Buffer): void {
     if (this.#stopped) return;
     if (this.#pendingBytes === 0) return this.#walk(chunk, this.#resumeAt);

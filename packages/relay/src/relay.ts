@@ -56,7 +56,6 @@ export class Relay {
       // one message may be maxPayload. Past this bound the pair is closed (1008).
       maxHeldBytes: 2 * maxBufferedBytes + maxPayload,
       messageId,
-      random: Math.random,
     };
     this.#pairSettings = {
       maxBufferedBytes,

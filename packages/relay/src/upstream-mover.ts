@@ -37,7 +37,6 @@ export interface MoverSettings {
   /** Client messages that may wait for a move (or a slow gateway); past it send() throws. */
   readonly maxHeldBytes: number;
   readonly messageId: ((data: string | Buffer) => string | number | undefined) | undefined;
-  readonly random: () => number;
 }
 
 /** The old link delivers this long after a switch before it is closed with 1000 (BatonSocket's lingerMs). */
@@ -315,7 +314,7 @@ export class UpstreamMover implements LinkOwner {
     const again = rebalance > 0 ? rebalance < REBALANCE_TRIES : this.#mayMove();
     if (Date.now() + 250 < move.deadline && this.#active?.readyState === UpstreamLink.OPEN && again) {
       // A rebalance tries the next pod at once (the load balancer picks again); a drain's move backs off a little.
-      const delay = this.#settings.random() * (rebalance > 0 ? 50 : 250);
+      const delay = Math.random() * (rebalance > 0 ? 50 : 250);
       move.timer = setTimeout(() => {
         if (this.#move !== move || this.#flags & CLOSED) return;
         if (rebalance > 0) move.rebalanceTry++;
