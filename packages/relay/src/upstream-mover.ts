@@ -6,7 +6,9 @@
 // the relay holds one per client and memory per relayed connection is a goal (bench:relay). Message ids are
 // read only around a move: duplicates come from a move alone — the new gateway resumes from the state sealed at
 // the hint and sends again, at its own pace, what the old one sent after it — so ids are read from the hint
-// until the old link is let go and the new one has sent a message the old one had not (it caught up).
+// until the old link is let go and the new one has sent again every id the old one delivered first. (That the
+// new link once sent an id the old had not yet is no sign it caught up: the two gateways tick at their own
+// pace, and the old one may be first again on the next id.)
 
 import {
   BATON_PROTOCOL,
@@ -75,9 +77,9 @@ interface Move {
 interface MoveHistory {
   starts: number[];
   ids: Set<string | number> | undefined;
+  /** Ids the old link delivered first, which the new one is expected to send again: reading goes on until then. */
+  awaited: Set<string | number> | undefined;
   readIdsUntil: number;
-  /** Since the switch, the new link has sent only what the old one had (duplicates): keep reading ids. */
-  catchingUp: boolean;
   lingering: UpstreamLink | undefined;
   lingerTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -267,8 +269,8 @@ export class UpstreamMover implements LinkOwner {
     this.#history ??= {
       starts: [],
       ids: undefined,
+      awaited: undefined,
       readIdsUntil: 0,
-      catchingUp: false,
       lingering: undefined,
       lingerTimer: undefined,
     };
@@ -354,10 +356,7 @@ export class UpstreamMover implements LinkOwner {
         old.close(1000);
       }, LINGER_MS);
     }
-    if (this.#settings.messageId) {
-      history.readIdsUntil = Date.now() + ID_READING_LIMIT_MS;
-      history.catchingUp = true;
-    }
+    if (this.#settings.messageId) history.readIdsUntil = Date.now() + ID_READING_LIMIT_MS;
     this.events.upstreamMoved();
     for (const bytes of move.nextMessages ?? []) this.#deliver(bytes, true);
     this.#flush(move);
@@ -380,22 +379,40 @@ export class UpstreamMover implements LinkOwner {
     if (messageId && history && this.#readingIds(history)) {
       const id = messageId(decodeMessage(bytes));
       if (id !== undefined) {
+        // The link that will stay: the active one once no move is under way (until then the active is the old).
+        const fromNew = fromActive && !this.#move;
         history.ids ??= new Set();
         const ids = history.ids;
-        if (ids.has(id)) return;
+        if (ids.has(id)) {
+          if (fromNew) history.awaited?.delete(id);
+          return;
+        }
         ids.add(id);
-        if (ids.size > ID_WINDOW) ids.delete(ids.values().next().value as string | number);
-        // A message the old link never sent: the new stream is past everything the old one delivered.
-        if (fromActive && !this.#move) history.catchingUp = false;
+        if (!fromNew) {
+          history.awaited ??= new Set();
+          history.awaited.add(id);
+        }
+        if (ids.size > ID_WINDOW) {
+          const oldest = ids.values().next().value as string | number;
+          ids.delete(oldest);
+          history.awaited?.delete(oldest);
+        }
       }
     }
     this.events.upstreamMessages(bytes);
   }
 
-  /** Whether a message's id must be read: a move under way, an old link lingering, or a new one catching up. */
+  /**
+   * Whether a message's id must be read: a move under way, an old link lingering, or ids the old link delivered
+   * that the new one has not sent again yet (bounded in time: a gateway need not send every one again).
+   */
   #readingIds(history: MoveHistory): boolean {
-    if (!(this.#move || history.lingering || history.catchingUp)) return false;
-    return Date.now() <= history.readIdsUntil;
+    const reading = this.#move || history.lingering || (history.awaited && history.awaited.size > 0);
+    if (reading && Date.now() <= history.readIdsUntil) return true;
+    // The move's overlap is over: its ids go (a pair that moved once costs no more than one that never did).
+    history.ids = undefined;
+    history.awaited = undefined;
+    return false;
   }
 
   /** Drop the move under way, closing its link. */

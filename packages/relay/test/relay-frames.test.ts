@@ -367,6 +367,42 @@ describe('relay frames', () => {
     expect(got).toEqual([1, 2, 3, 4]);
   });
 
+  it('drops an id the old gateway sent first even after the new one was ahead once and the old link is gone', async () => {
+    // Two gateways tick at their own pace: the new one may send an id before the old one, and the old one may be
+    // first again with the next id just before it is let go. That next id, sent again by the new one later, is
+    // still a duplicate.
+    const gateway = await wsGateway();
+    const { url } = await startRelay(gateway.url, { idField: 'id' });
+    const client = await connectClient(url);
+    const got: number[] = [];
+    const waiting = new Map<number, () => void>();
+    client.on('message', (data: Buffer) => {
+      const { id } = JSON.parse(data.toString()) as { id: number };
+      got.push(id);
+      waiting.get(id)?.();
+    });
+    const received = (id: number) => new Promise<void>((resolve) => waiting.set(id, resolve));
+    const old = gateway.connections[0] as WebSocket;
+    const moving = once(gateway.wss, 'connection');
+    old.send(control({ t: 'reconnect', deadline: Date.now() + 30_000, reason: 'draining' }));
+    const [fresh] = (await moving) as [WebSocket];
+    let next = received(1);
+    fresh.send(JSON.stringify({ id: 1 }));
+    await next;
+    // The old link, lingering after the switch: 1 again (dropped), then 2 before the new gateway sends it.
+    next = received(2);
+    old.send(JSON.stringify({ id: 1 }));
+    old.send(JSON.stringify({ id: 2 }));
+    await next;
+    // The relay lets the old link go at the end of its linger; the old gateway sees that close.
+    await once(old, 'close');
+    next = received(3);
+    fresh.send(JSON.stringify({ id: 2 }));
+    fresh.send(JSON.stringify({ id: 3 }));
+    await next;
+    expect(got).toEqual([1, 2, 3]);
+  });
+
   it('reads message ids only in a move: the same id twice outside a move reaches the client twice', async () => {
     const gateway = await wsGateway();
     const { url } = await startRelay(gateway.url, { idField: 'id' });
