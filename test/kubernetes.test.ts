@@ -26,6 +26,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { workersFrom } from '../examples/gateway-common/pod.js';
 import { DEFAULT_ADMIN_PATHS, drainOptionsFromEnv, resolveDrainBudget } from '../packages/drain-core/src/index.js';
 import { HELMS, helmPath } from '../scripts/install-helm.mjs';
 
@@ -142,6 +143,7 @@ describe.each(HELMS.map((h) => h.version))('the chart with Helm %s', (version) =
       'rollout.analysis.durationSeconds (90) must be shorter than rollout.scaleDownDelaySeconds (60)',
       'Argo cancels a post-promotion AnalysisRun',
     ],
+    ['workers-with-rebalancing.yaml', 'workers (4) needs rebalance.seconds 0', 'Set rebalance.seconds=0, or workers=1'],
   ])('refuses to render %s, saying what to set', async (valuesFile, reason, remedy) => {
     const failure = await template(version, join(kit, 'invalid-values', valuesFile)).then(
       () => undefined,
@@ -282,6 +284,23 @@ describe('the rendered objects', () => {
     expect(offEnv.some((e) => String(e.name).startsWith('BATON_REBALANCE'))).toBe(false);
     const offPolicy = byKind(off, 'NetworkPolicy');
     expect(JSON.stringify(offPolicy.spec.ingress)).not.toContain('podSelector');
+  });
+
+  it('runs several gateway processes per pod as the example gateway reads them (WORKERS), none by default', async () => {
+    const envOf = (all: Doc[]) => byKind(all, 'Deployment').spec.template.spec.containers[0].env as Doc[];
+    const four = envOf(await rendered('workers-values.yaml')).filter((e) => e.name === 'WORKERS');
+    expect(four).toEqual([{ name: 'WORKERS', value: '4' }]);
+    // The gateway's own parser takes what the chart renders; the default renders no WORKERS (one process).
+    expect(workersFrom({ WORKERS: four[0]?.value })).toBe(4);
+    expect(envOf(await rendered('default-values.yaml')).some((e) => e.name === 'WORKERS')).toBe(false);
+    // The schema bounds it as the gateway does (1 to 64).
+    for (const bad of ['workers=0', 'workers=65', 'workers=two']) {
+      const failure = await templateDefaultsWith(`${bad},rebalance.seconds=0`).then(
+        () => undefined,
+        (error: { stderr: string }) => error.stderr,
+      );
+      expect(failure, bad).toContain('workers');
+    }
   });
 
   it('rolls the pods on a new keys revision, and never puts a hash of the keys where pods are listed', async () => {

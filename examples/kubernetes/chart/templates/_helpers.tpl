@@ -241,6 +241,14 @@ spec:
         - name: BATON_IDENTITY_VERSION
           value: {{ default .Chart.AppVersion .Values.image.tag | quote }}
         {{- end }}
+        {{- if gt (int .Values.workers) 1 }}
+        {{- if gt (int .Values.rebalance.seconds) 0 }}
+        {{- fail (printf "workers (%v) needs rebalance.seconds 0: rebalancing across the processes of one pod is not supported yet. Set rebalance.seconds=0, or workers=1." .Values.workers) }}
+        {{- end }}
+        # Several gateway processes in the pod (node:cluster): the primary drains them as one pod.
+        - name: WORKERS
+          value: {{ .Values.workers | quote }}
+        {{- end }}
         {{- if gt (int .Values.rebalance.seconds) 0 }}
         # Rebalancing after a scale-out: the peers are the ready pods behind the headless Service; the version
         # pauses it while a release runs two versions.
