@@ -65,8 +65,8 @@ export class ClosingPhase {
     return this.#windowEnd;
   }
 
-  /** Plan every open connection's time in [now, windowEnd]. */
-  begin(now: number, windowEnd: number): void {
+  /** Plan every open connection's time in [now, windowEnd], at most `maxClosesPerSecond` (this drain's cap). */
+  begin(now: number, windowEnd: number, maxClosesPerSecond: number): void {
     const { options, connections, sendHint } = this.#host;
     const windowMs = Math.max(0, windowEnd - now);
     this.#windowEnd = windowEnd;
@@ -82,14 +82,14 @@ export class ClosingPhase {
       windowMs,
       {
         hintLeadMs: this.#hintLeadMs,
-        maxClosesPerSecond: options.maxClosesPerSecond,
+        maxClosesPerSecond,
         jitter: options.jitter,
         random: options.random,
       },
     );
     if (open.length > 0 && (offsets[open.length - 1] as number) > windowMs) {
       options.logger.warn(
-        { connections: open.length, maxClosesPerSecond: options.maxClosesPerSecond, drainWindowMs: windowMs },
+        { connections: open.length, maxClosesPerSecond, drainWindowMs: windowMs },
         'baton: maxClosesPerSecond cannot close every connection inside the window; the rest close at its end',
       );
     }

@@ -55,6 +55,8 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
   #state: DrainStateName = DrainState.SERVING;
   #trigger: DrainTrigger | undefined;
   #terminating = false;
+  /** This drain's cap on closes per second: the options', or a lower one the request set (a pod's worker). */
+  #maxClosesPerSecond = Number.POSITIVE_INFINITY;
   #signalled = false;
   #forced = false;
   #startedAt = 0;
@@ -403,6 +405,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     }
     this.#trigger = trigger;
     this.#terminating = terminating;
+    this.#maxClosesPerSecond = Math.min(
+      this.options.maxClosesPerSecond,
+      request.maxClosesPerSecond ?? Number.POSITIVE_INFINITY,
+    );
     this.#startedAt = Date.now();
     this.#record.reset();
     const span = this.#schedule.plan(request);
@@ -421,9 +427,10 @@ export class DrainController extends EventEmitter<DrainControllerEvents> {
     const connections = this.#openCount();
     this.#record.closingStarted(connections, now, drainWindowMs);
     this.#setState(DrainState.CLOSING);
-    this.#closing.begin(now, windowEnd);
-    // A pod's workers close theirs over the same window, from now: the pod's closes are paced as one.
-    this.#workers?.close(drainWindowMs, this.#terminating);
+    this.#closing.begin(now, windowEnd, this.#maxClosesPerSecond);
+    // A pod's workers close theirs over the same window, from now, sharing the cap: the pod's closes are paced
+    // as one pod's.
+    this.#workers?.close(drainWindowMs, this.#terminating, this.#maxClosesPerSecond);
     this.options.logger.info({ connections, drainWindowMs, heldMs }, 'baton: closing');
     if (this.#nothingLeft()) this.#finish();
   }

@@ -2,7 +2,7 @@
 
 import { codedError, ErrorCodes } from './errors.js';
 import type { DrainTrigger } from './lifecycle.js';
-import { describe, durationOption } from './option-checks.js';
+import { describe, durationOption, positiveNumber } from './option-checks.js';
 
 export interface DrainRequest {
   /** Default 'api'. */
@@ -16,6 +16,8 @@ export interface DrainRequest {
   skipPropagationDelay?: boolean;
   /** A shorter drain window for this drain only, in ms (never longer than the budget's). */
   drainWindowMs?: number;
+  /** A lower cap on closes per second for this drain only (never above the options' maxClosesPerSecond). */
+  maxClosesPerSecond?: number;
 }
 
 const TRIGGERS: readonly DrainTrigger[] = ['signal', 'prestop', 'admin', 'api'];
@@ -25,6 +27,7 @@ export interface ResolvedDrainRequest {
   readonly terminating: boolean;
   readonly skipPropagationDelay: boolean;
   readonly drainWindowMs: number | undefined;
+  readonly maxClosesPerSecond: number | undefined;
 }
 
 /** Validate a drain() request up front, with the same coded errors as the options. */
@@ -33,7 +36,7 @@ export function resolveDrainRequest(request: DrainRequest): ResolvedDrainRequest
     throw codedError(
       TypeError,
       ErrorCodes.INVALID_OPTION,
-      'drain() takes an optional object: { trigger, terminating, skipPropagationDelay, drainWindowMs }.',
+      'drain() takes an optional object: { trigger, terminating, skipPropagationDelay, drainWindowMs, maxClosesPerSecond }.',
     );
   }
   const trigger = request.trigger ?? 'api';
@@ -59,5 +62,9 @@ export function resolveDrainRequest(request: DrainRequest): ResolvedDrainRequest
     skipPropagationDelay: request.skipPropagationDelay ?? false,
     drainWindowMs:
       request.drainWindowMs === undefined ? undefined : durationOption('drainWindowMs', request.drainWindowMs, 0),
+    maxClosesPerSecond:
+      request.maxClosesPerSecond === undefined
+        ? undefined
+        : positiveNumber('maxClosesPerSecond', request.maxClosesPerSecond, Number.POSITIVE_INFINITY),
   };
 }

@@ -29,7 +29,14 @@ const TOTAL_KEYS = Object.keys(EMPTY_TOTALS) as (keyof PodTotals)[];
 
 /** primary → worker */
 export type PodCommand =
-  | { baton: 'pod'; op: 'close'; windowMs: number; terminating: boolean }
+  | {
+      baton: 'pod';
+      op: 'close';
+      windowMs: number;
+      terminating: boolean;
+      /** This worker's share of the pod's cap (absent: no cap). */
+      maxClosesPerSecond?: number;
+    }
   | { baton: 'pod'; op: 'cancel' }
   | { baton: 'pod'; op: 'terminate' };
 

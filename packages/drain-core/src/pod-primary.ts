@@ -21,7 +21,8 @@ export interface WorkerGroup {
   totals(): PodTotals;
   /** Some worker told to close has not finished yet. */
   pending(): boolean;
-  close(windowMs: number, terminating: boolean): void;
+  /** `maxClosesPerSecond`: the pod's cap, shared among the workers (Infinity: none). */
+  close(windowMs: number, terminating: boolean, maxClosesPerSecond: number): void;
   cancel(): void;
   terminate(): void;
 }
@@ -36,8 +37,8 @@ interface MemberState {
 export class PodWorkers extends EventEmitter implements WorkerGroup {
   readonly #members = new Map<PodMember, MemberState>();
   readonly #changed: () => void;
-  /** The close under way: its end (performance.now()) and kind, for a worker added meanwhile. */
-  #closing: { endsAt: number; terminating: boolean } | undefined;
+  /** The close under way: its end (performance.now()), kind and the pod's cap, for a worker added meanwhile. */
+  #closing: { endsAt: number; terminating: boolean; maxClosesPerSecond: number } | undefined;
 
   constructor(controller: DrainController) {
     super();
@@ -69,12 +70,15 @@ export class PodWorkers extends EventEmitter implements WorkerGroup {
       this.#changed();
     });
     if (this.#closing) {
+      // A worker added while closing holds nothing yet (it refuses upgrades from now on): an even share.
+      const { endsAt, terminating, maxClosesPerSecond } = this.#closing;
       state.closing = true;
       this.#send(member, {
         baton: 'pod',
         op: 'close',
-        windowMs: Math.max(0, this.#closing.endsAt - performance.now()),
-        terminating: this.#closing.terminating,
+        windowMs: Math.max(0, endsAt - performance.now()),
+        terminating,
+        ...capOf(maxClosesPerSecond / this.#members.size),
       });
     }
     return this;
@@ -93,11 +97,16 @@ export class PodWorkers extends EventEmitter implements WorkerGroup {
     return false;
   }
 
-  close(windowMs: number, terminating: boolean): void {
-    this.#closing = { endsAt: performance.now() + windowMs, terminating };
+  close(windowMs: number, terminating: boolean, maxClosesPerSecond: number): void {
+    this.#closing = { endsAt: performance.now() + windowMs, terminating, maxClosesPerSecond };
+    // The cap is shared in proportion to what each worker holds (as last reported; one share at least), so every
+    // worker needs the same time at its share and the pod as a whole closes at the cap.
+    let shares = 0;
+    for (const state of this.#members.values()) shares += Math.max(1, state.totals.connections);
     for (const [member, state] of this.#members) {
       state.closing = true;
-      this.#send(member, { baton: 'pod', op: 'close', windowMs, terminating });
+      const share = Math.max(1, state.totals.connections) / shares;
+      this.#send(member, { baton: 'pod', op: 'close', windowMs, terminating, ...capOf(maxClosesPerSecond * share) });
     }
   }
 
@@ -123,4 +132,9 @@ export class PodWorkers extends EventEmitter implements WorkerGroup {
       // A worker whose channel closed is exiting: its 'exit' removes it.
     }
   }
+}
+
+/** A cap as the close command carries it: none when infinite (JSON has no Infinity). */
+function capOf(maxClosesPerSecond: number): { maxClosesPerSecond?: number } {
+  return Number.isFinite(maxClosesPerSecond) ? { maxClosesPerSecond } : {};
 }

@@ -43,15 +43,18 @@ export function joinPod(
   };
   const onMessage = (message: unknown) => {
     if (!isPodMessage(message)) return;
-    const command = message as { op: string; windowMs?: unknown; terminating?: unknown };
+    const command = message as { op: string; windowMs?: unknown; terminating?: unknown; maxClosesPerSecond?: unknown };
     if (command.op === 'close') {
       const windowMs = typeof command.windowMs === 'number' && command.windowMs >= 0 ? command.windowMs : 0;
+      const cap = command.maxClosesPerSecond;
       void controller.drain({
         trigger: 'api',
         terminating: command.terminating !== false,
         // The primary waited the propagation delay (and the rollout hold) already.
         skipPropagationDelay: true,
         drainWindowMs: windowMs,
+        // This worker's share of the pod's cap (a bad one is ignored: the worker's own options still apply).
+        ...(typeof cap === 'number' && cap > 0 && Number.isFinite(cap) ? { maxClosesPerSecond: cap } : {}),
       });
     } else if (command.op === 'cancel') {
       controller.cancel();

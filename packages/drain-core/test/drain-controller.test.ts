@@ -182,6 +182,23 @@ describe('DrainController', () => {
     expect((await client.closed).code).toBe(1012);
   });
 
+  it('refuses a bad drain() request with a coded error, before anything starts', async () => {
+    const controller = new DrainController({ ...fast });
+    for (const [request, says] of [
+      [{ trigger: 'reboot' }, '"trigger" must be one of'],
+      [{ terminating: 'yes' }, '"terminating" must be true or false'],
+      [{ drainWindowMs: -1 }, 'drainWindowMs'],
+      [{ maxClosesPerSecond: 0 }, '"maxClosesPerSecond" option must be greater than 0'],
+      [{ maxClosesPerSecond: 'fast' }, '"maxClosesPerSecond" option must be a number'],
+    ] as const) {
+      expect(() => controller.drain(request as never), JSON.stringify(request)).toThrowError(
+        expect.objectContaining({ code: 'BATON_ERR_INVALID_OPTION', message: expect.stringContaining(says) }),
+      );
+    }
+    expect(controller.state).toBe(DrainState.SERVING);
+    await controller.destroy();
+  });
+
   it('keeps readiness during a termination drain and fails it during a manual one', async () => {
     const terminating = new DrainController({ ...fast });
     void terminating.drain({ trigger: 'prestop' });

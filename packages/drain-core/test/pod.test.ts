@@ -133,6 +133,30 @@ describe('a pod of worker processes', () => {
     expect(pod.totals().connections).toBe(0);
   });
 
+  it("shares the pod's maxClosesPerSecond among the workers in proportion to what each holds", async () => {
+    // 40 closes a second for the pod: 60 and 20 connections get 30 and 10 (both need 2 s: longer than the
+    // 1.5 s window, so each worker's closing phase warns, with the cap it planned with).
+    const { controller, pod } = primary({ maxClosesPerSecond: 40 });
+    const [a, b] = [await worker(pod), await worker(pod)];
+    await clients(a.url, 60);
+    await clients(b.url, 20);
+    await podReaches(controller, pod, (n) => n === 80);
+    const planned = (child: ChildProcess) =>
+      new Promise<number>((resolve) => {
+        const onMessage = (message: { type?: string; fields?: { maxClosesPerSecond?: number } }) => {
+          if (message?.type !== 'warn' || message.fields?.maxClosesPerSecond === undefined) return;
+          child.off('message', onMessage);
+          resolve(message.fields.maxClosesPerSecond);
+        };
+        child.on('message', onMessage);
+      });
+    const caps = Promise.all([planned(a.child), planned(b.child)]);
+    const drained = controller.drain();
+    expect(await caps).toEqual([30, 10]);
+    await drained;
+    expect(pod.totals()).toMatchObject({ connections: 0, closed: 80 });
+  });
+
   it('ignores what is not a report: app messages on the channel, and reports with bad numbers', async () => {
     const { controller, pod } = primary();
     // A fake member: the test speaks for it.
