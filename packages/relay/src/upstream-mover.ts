@@ -325,8 +325,10 @@ export class UpstreamMover implements LinkOwner {
     } else if (move.oldClose) {
       this.#moveLost(move);
     } else {
-      // Staying where it is: the held messages go to the old gateway, which still serves the client.
+      // Staying where it is: the held messages go to the old gateway, which still serves the client, and no
+      // other gateway will send again what it delivered meanwhile (its ids need no more reading).
       this.#move = undefined;
+      if (this.#history) this.#history.awaited = undefined;
       this.#flush(move);
     }
   }

@@ -403,6 +403,29 @@ describe('relay frames', () => {
     expect(got).toEqual([1, 2, 3]);
   });
 
+  it('stops reading ids when a move fails and the client stays: the same id twice then reaches the client twice', async () => {
+    let upgrades = 0;
+    // The second upgrade (the move's) is refused.
+    const gateway = await wsGateway({ verifyClient: () => ++upgrades === 1 });
+    const { url } = await startRelay(gateway.url, { idField: 'id' });
+    const client = await connectClient(url);
+    const old = gateway.connections[0] as WebSocket;
+    const got: string[] = [];
+    client.on('message', (data: Buffer) => got.push(data.toString()));
+    // A hint whose deadline leaves no time to try again, then a message inside the move.
+    old.send(control({ t: 'reconnect', deadline: Date.now() + 200, reason: 'draining' }));
+    old.send('{"id":1,"n":"a"}');
+    await once(client, 'message');
+    // Sent once the relay had the hint: held until the move ended, then given to the gateway that stays.
+    client.send('after');
+    await once(old, 'message');
+    const second = once(client, 'message');
+    old.send('{"id":1,"n":"b"}');
+    await second;
+    expect(got).toEqual(['{"id":1,"n":"a"}', '{"id":1,"n":"b"}']);
+    expect(upgrades).toBe(2);
+  });
+
   it('reads message ids only in a move: the same id twice outside a move reaches the client twice', async () => {
     const gateway = await wsGateway();
     const { url } = await startRelay(gateway.url, { idField: 'id' });
