@@ -9,6 +9,8 @@ export const ProbeErrorCodes = {
   REPORT: 'BATON_ERR_PROBE_REPORT',
   /** The cluster could not be watched (no kubeconfig, API unreachable, forbidden). */
   KUBERNETES: 'BATON_ERR_PROBE_KUBERNETES',
+  /** A client-fleet worker process ended before the run did (killed, out of memory): its clients' records are lost. */
+  FLEET: 'BATON_ERR_PROBE_FLEET',
 } as const;
 
 export type ProbeErrorCode = (typeof ProbeErrorCodes)[keyof typeof ProbeErrorCodes];

@@ -5,6 +5,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { ProbeError, ProbeErrorCodes } from '../errors.js';
 import type { ClientRecord } from './client-record.js';
 import type { FleetProgress, FleetStart } from './fleet-worker.js';
 
@@ -24,18 +25,52 @@ export interface FleetOptions extends Omit<FleetStart, 'type' | 'count'> {
   wrap?: (command: string, args: string[]) => [string, string[]];
 }
 
+const ended = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
+
+function workerGone(child: ChildProcess, waitingFor: string, cause?: unknown): ProbeError {
+  const how = child.signalCode ? `killed by ${child.signalCode}` : `exit code ${child.exitCode ?? 'unknown'}`;
+  return new ProbeError(
+    ProbeErrorCodes.FLEET,
+    `A client-fleet worker process (pid ${child.pid ?? 'none'}) ended before '${waitingFor}' (${how}): its clients' records are lost. Out of memory? Run fewer clients per machine (--shard).`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** The worker's next message of `type`; a worker that ended, ends, or could not start rejects (never hangs). */
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
+  if (ended(child)) return Promise.reject(workerGone(child, type));
   return new Promise((resolve, reject) => {
-    const onMessage = (message: { type: string }) => {
-      if (message.type !== type) return;
+    const settle = () => {
       child.off('message', onMessage);
       child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    const onMessage = (message: { type: string }) => {
+      if (message?.type !== type) return;
+      settle();
       resolve(message as T);
     };
-    const onExit = (code: number | null) => reject(new Error(`fleet worker exited (${code}) before '${type}'`));
+    const onExit = () => {
+      settle();
+      reject(workerGone(child, type));
+    };
+    // Could not be started (a wrap command that does not exist): no 'exit' may follow.
+    const onError = (error: Error) => {
+      settle();
+      reject(workerGone(child, type, error));
+    };
     child.on('message', onMessage);
-    child.once('exit', onExit);
+    child.on('exit', onExit);
+    child.on('error', onError);
   });
+}
+
+/** Send a command and wait for its reply. A send to a worker that ended is not thrown as an 'error' event. */
+function ask<T>(child: ChildProcess, command: { type: string }, reply: string): Promise<T> {
+  const answer = nextMessage<T>(child, reply);
+  if (child.connected) child.send(command, () => {});
+  // Its 'exit' (already, or soon) rejects the answer.
+  return answer;
 }
 
 function sumProgress(parts: FleetProgress[]): FleetProgress {
@@ -78,9 +113,11 @@ export class Fleet {
           ? spawn(...wrap(process.execPath, [workerPath]), { stdio: [...stdio] })
           : fork(workerPath, [], { stdio: [...stdio] });
         fleet.#workers.push(child);
+        // Every send has a callback and every wait listens for 'error': nothing a worker's end does is thrown.
+        child.on('error', () => {});
         await nextMessage(child, 'ready');
         const count = Math.floor(clients / workers) + (i < clients % workers ? 1 : 0);
-        child.send({ type: 'start', ...start, count, firstClient } satisfies FleetStart);
+        child.send({ type: 'start', ...start, count, firstClient } satisfies FleetStart, () => {});
         firstClient += count;
       }
     } catch (error) {
@@ -93,11 +130,9 @@ export class Fleet {
   /** Running counts of the whole fleet (connected, disconnected once / twice / more, accepts per version). */
   async progress(): Promise<FleetProgress> {
     const parts = await Promise.all(
-      this.#workers.map((child) => {
-        const reply = nextMessage<{ progress: FleetProgress }>(child, 'progress');
-        child.send({ type: 'progress' });
-        return reply.then((message) => message.progress);
-      }),
+      this.#workers.map((child) =>
+        ask<{ progress: FleetProgress }>(child, { type: 'progress' }, 'progress').then((message) => message.progress),
+      ),
     );
     return sumProgress(parts);
   }
@@ -110,11 +145,7 @@ export class Fleet {
   /** Every client's record, in client order. */
   async report(): Promise<ClientRecord[]> {
     const reports = await Promise.all(
-      this.#workers.map((child) => {
-        const reply = nextMessage<{ records: ClientRecord[] }>(child, 'report');
-        child.send({ type: 'report' });
-        return reply;
-      }),
+      this.#workers.map((child) => ask<{ records: ClientRecord[] }>(child, { type: 'report' }, 'report')),
     );
     return reports.flatMap((report) => report.records);
   }
@@ -123,10 +154,10 @@ export class Fleet {
   stop(): Promise<void> {
     this.#stopped ??= Promise.all(
       this.#workers.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        if (ended(child)) return;
         const exited = once(child, 'exit');
         const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        if (child.connected) child.send({ type: 'stop' });
+        if (child.connected) child.send({ type: 'stop' }, () => {});
         else child.kill('SIGKILL');
         await exited;
         clearTimeout(kill);
