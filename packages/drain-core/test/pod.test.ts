@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { useCleanups } from '../../../test/support/cleanups.js';
 import { DrainController, type DrainOptions, PodWorkers } from '../src/index.js';
+import { EMPTY_TOTALS } from '../src/pod-messages.js';
 
 const cleanups = useCleanups();
 const workerScript = fileURLToPath(new URL('./fixtures/pod-worker.mjs', import.meta.url));
@@ -180,16 +181,7 @@ describe('a pod of worker processes', () => {
       baton: 'pod',
       op: 'report',
       drained: false,
-      totals: {
-        connections: 3,
-        accepted: 3,
-        refusedUpgrades: 0,
-        closed: 0,
-        hinted: 0,
-        terminated: 0,
-        resumed: 0,
-        resumeRefused: 0,
-      },
+      totals: { ...EMPTY_TOTALS, connections: 3, accepted: 3 },
     });
     expect(controller.status().connections).toBe(3);
   });

@@ -65,7 +65,10 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
   });
 }
 
-/** Send a command and wait for its reply. A send to a worker that ended is not thrown as an 'error' event. */
+/**
+ * Send a command and wait for its reply. The send's error (EPIPE from a worker dying) goes to its callback, not
+ * to 'error': the answer waits for the worker's 'exit', which says how it ended.
+ */
 function ask<T>(child: ChildProcess, command: { type: string }, reply: string): Promise<T> {
   const answer = nextMessage<T>(child, reply);
   if (child.connected) child.send(command, () => {});
